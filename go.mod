@@ -1,0 +1,3 @@
+module fleetmon
+
+go 1.26
