@@ -1,0 +1,636 @@
+package track
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WriterConfig tunes the batch writer. Zero values take the defaults.
+type WriterConfig struct {
+	// Workers is the number of writer goroutines, each with its own
+	// connection. Requests are sharded by terminal, so one terminal's
+	// reports are written in order by one worker. Default 2.
+	Workers int
+	// MaxBatchRows bounds the rows (positions + frames) of one transaction.
+	// Default 4000.
+	MaxBatchRows int
+	// MaxDelay is how long a worker waits for more requests once it has one,
+	// trading a little latency for bigger batches. Default 5 ms.
+	MaxDelay time.Duration
+	// QueueLen bounds the requests waiting per worker. When it is full,
+	// Write and Record block: sessions stop reading and TCP pushes back on
+	// the terminals, which keep their reports. Default 4096.
+	QueueLen int
+	// RetryMin and RetryMax bound the back-off between attempts while the
+	// database is unreachable. Defaults 100 ms and 5 s.
+	RetryMin, RetryMax time.Duration
+	// PartitionCheck is how often the writer makes sure the partitions of the
+	// current and next month exist. Default 1 h.
+	PartitionCheck time.Duration
+}
+
+func (c *WriterConfig) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.MaxBatchRows <= 0 {
+		c.MaxBatchRows = 4000
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 5 * time.Millisecond
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 4096
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.PartitionCheck <= 0 {
+		c.PartitionCheck = time.Hour
+	}
+}
+
+// ErrWriterClosed is returned for requests made after the writer stopped.
+var ErrWriterClosed = errors.New("track: writer stopped")
+
+// ErrRejected wraps the database's error for a request whose data the
+// database refuses (a constraint or data error): retrying cannot help.
+var ErrRejected = errors.New("track: rows rejected by the database")
+
+// Writer stores positions and raw frames in batches: COPY into a staging
+// table, then INSERT … ON CONFLICT DO NOTHING, so a report written twice (a
+// terminal resend, or a retried batch whose commit reply was lost) is stored
+// once. Write returns only after the transaction holding its rows committed.
+//
+// While the database is unreachable the writer retries the same batch with
+// back-off; it never drops a request. Memory is bounded by QueueLen requests
+// per worker.
+type Writer struct {
+	pool    *pgxpool.Pool
+	cfg     WriterConfig
+	log     *slog.Logger
+	queues  []chan *request
+	metrics *writerMetrics
+	// OnCommit, when set before Run, is called by a worker after each commit
+	// with the positions that were new (not duplicates). The slice is reused
+	// after the call returns. It must not block for long.
+	OnCommit func([]Position)
+
+	partMu sync.Mutex
+	parts  map[partKey]bool
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+type partKey struct {
+	table string
+	month time.Time
+}
+
+type request struct {
+	positions []Position
+	frames    []RawFrame
+	// done receives the outcome when the caller waits; nil for Record.
+	done chan error
+}
+
+func (r *request) rows() int { return len(r.positions) + len(r.frames) }
+
+type writerMetrics struct {
+	batchRows     prometheus.Histogram
+	batchSeconds  prometheus.Histogram
+	rows          *prometheus.CounterVec
+	duplicates    prometheus.Counter
+	errors        *prometheus.CounterVec
+	queueRequests prometheus.GaugeFunc
+}
+
+// NewWriter returns a writer on pool. Call Run to start it. Metrics are
+// registered on reg when it is not nil.
+func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer) *Writer {
+	cfg.defaults()
+	w := &Writer{
+		pool:    pool,
+		cfg:     cfg,
+		log:     log,
+		parts:   map[partKey]bool{},
+		stopped: make(chan struct{}),
+	}
+	w.queues = make([]chan *request, cfg.Workers)
+	for i := range w.queues {
+		w.queues[i] = make(chan *request, cfg.QueueLen)
+	}
+	m := &writerMetrics{
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fleetmon_track_write_batch_rows",
+			Help:    "Rows (positions and frames) per committed write transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fleetmon_track_write_batch_seconds",
+			Help:    "Time to write and commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_track_rows_written_total",
+			Help: "Rows committed, by table (duplicates excluded for positions).",
+		}, []string{"table"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetmon_track_duplicate_positions_total",
+			Help: "Positions not stored because the same vehicle and device time was already stored (terminal resends).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_track_write_errors_total",
+			Help: "Failed write attempts, by kind: transient (retried) or rejected (returned to the caller).",
+		}, []string{"kind"}),
+	}
+	m.queueRequests = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "fleetmon_track_write_queue_requests",
+		Help: "Write requests waiting in the writer's queues.",
+	}, func() float64 {
+		n := 0
+		for _, q := range w.queues {
+			n += len(q)
+		}
+		return float64(n)
+	})
+	w.metrics = m
+	if reg != nil {
+		reg.MustRegister(m.batchRows, m.batchSeconds, m.rows, m.duplicates, m.errors, m.queueRequests)
+	}
+	return w
+}
+
+// Write queues positions and frames for terminal shard key and waits until
+// they are committed. It returns ctx's error if ctx ends first: the rows stay
+// queued and are written anyway (a later resend is then a duplicate). The
+// writer owns the slices once Write is called.
+func (w *Writer) Write(ctx context.Context, shard int64, positions []Position, frames []RawFrame) error {
+	r := &request{positions: positions, frames: frames, done: make(chan error, 1)}
+	if err := w.enqueue(ctx, shard, r); err != nil {
+		return err
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.stopped:
+		return ErrWriterClosed
+	}
+}
+
+// Record queues frames without waiting for their commit. It blocks only
+// while the queue is full.
+func (w *Writer) Record(ctx context.Context, shard int64, frames ...RawFrame) error {
+	return w.enqueue(ctx, shard, &request{frames: frames})
+}
+
+func (w *Writer) enqueue(ctx context.Context, shard int64, r *request) error {
+	q := w.queues[uint64(shard)%uint64(len(w.queues))]
+	select {
+	case q <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.stopped:
+		return ErrWriterClosed
+	}
+}
+
+// Run writes until ctx ends, then drains what is queued for at most drain
+// (the database permitting) and returns.
+func (w *Writer) Run(ctx context.Context, drain time.Duration) error {
+	w.ensureCurrentPartitions(ctx)
+	var wg sync.WaitGroup
+	for i, q := range w.queues {
+		wg.Add(1)
+		go func(i int, q chan *request) {
+			defer wg.Done()
+			w.work(ctx, drain, i, q)
+		}(i, q)
+	}
+	tick := time.NewTicker(w.cfg.PartitionCheck)
+	defer tick.Stop()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				w.ensureCurrentPartitions(ctx)
+			}
+		}
+	}()
+	wg.Wait()
+	w.stopOnce.Do(func() { close(w.stopped) })
+	return nil
+}
+
+func (w *Writer) ensureCurrentPartitions(ctx context.Context) {
+	now := time.Now()
+	for _, t := range []time.Time{now, now.AddDate(0, 1, 0)} {
+		for _, table := range []string{"positions", "raw_frames"} {
+			if err := w.ensurePartition(ctx, table, t); err != nil && ctx.Err() == nil {
+				w.log.Warn("ensure partition", "table", table, "month", t.Format("2006-01"), "err", err)
+			}
+		}
+	}
+}
+
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// ensurePartition creates the month partition of table holding t, in its
+// own short transaction (creating a partition locks the parent table, so it
+// must not sit inside a long write transaction).
+func (w *Writer) ensurePartition(ctx context.Context, table string, t time.Time) error {
+	k := partKey{table, monthOf(t)}
+	w.partMu.Lock()
+	known := w.parts[k]
+	w.partMu.Unlock()
+	if known {
+		return nil
+	}
+	if _, err := w.pool.Exec(ctx, "SELECT ensure_month_partition($1::regclass, $2)", table, k.month); err != nil {
+		return fmt.Errorf("ensure partition of %s for %s: %w", table, k.month.Format("2006-01"), err)
+	}
+	w.partMu.Lock()
+	w.parts[k] = true
+	w.partMu.Unlock()
+	return nil
+}
+
+func (w *Writer) work(ctx context.Context, drain time.Duration, id int, q chan *request) {
+	b := &batch{}
+	for {
+		var first *request
+		select {
+		case first = <-q:
+		case <-ctx.Done():
+			w.drain(drain, q, b)
+			return
+		}
+		b.reset()
+		b.add(first)
+		timer := time.NewTimer(w.cfg.MaxDelay)
+	fill:
+		for b.rows < w.cfg.MaxBatchRows {
+			select {
+			case r := <-q:
+				b.add(r)
+			case <-timer.C:
+				break fill
+			case <-ctx.Done():
+				break fill
+			}
+		}
+		timer.Stop()
+		w.commit(ctx, b)
+	}
+}
+
+// drain writes what is still queued after Run's context ended, for at most d.
+func (w *Writer) drain(d time.Duration, q chan *request, b *batch) {
+	if d <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		b.reset()
+	collect:
+		for b.rows < w.cfg.MaxBatchRows {
+			select {
+			case r := <-q:
+				b.add(r)
+			default:
+				break collect
+			}
+		}
+		if len(b.reqs) == 0 {
+			return
+		}
+		w.commit(ctx, b)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// batch is one transaction's worth of requests, reused by its worker.
+type batch struct {
+	reqs      []*request
+	rows      int
+	positions []Position
+	frames    []RawFrame
+	fresh     []Position
+}
+
+func (b *batch) reset() {
+	clear(b.reqs)
+	b.reqs = b.reqs[:0]
+	b.rows = 0
+}
+
+func (b *batch) add(r *request) {
+	b.reqs = append(b.reqs, r)
+	b.rows += r.rows()
+}
+
+// commit writes the batch, retrying transient failures until it commits or
+// ctx ends, and tells each waiting request the outcome. When the database
+// rejects the batch's data, the requests are written one by one so that only
+// the offending request fails.
+func (w *Writer) commit(ctx context.Context, b *batch) {
+	err := w.retry(ctx, b.reqs, b)
+	if err == nil || !errors.Is(err, ErrRejected) || len(b.reqs) == 1 {
+		for _, r := range b.reqs {
+			finish(r, err)
+		}
+		return
+	}
+	for _, r := range b.reqs {
+		finish(r, w.retry(ctx, []*request{r}, b))
+	}
+}
+
+func finish(r *request, err error) {
+	if r.done != nil {
+		r.done <- err
+	}
+}
+
+func (w *Writer) retry(ctx context.Context, reqs []*request, b *batch) error {
+	wait := w.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := w.writeOnce(ctx, reqs, b)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrRejected) {
+			w.metrics.errors.WithLabelValues("rejected").Inc()
+			w.log.Error("database rejected rows", "requests", len(reqs), "err", err)
+			return err
+		}
+		w.metrics.errors.WithLabelValues("transient").Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("write stopped after %d attempts: %w", attempt, err)
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			w.log.Warn("write failed, retrying", "attempt", attempt, "retry_in", wait, "err", err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("write stopped after %d attempts: %w", attempt, err)
+		}
+		wait = min(wait*2, w.cfg.RetryMax)
+	}
+}
+
+// isRejection reports whether err is the database refusing the data itself
+// (SQLSTATE classes 22 data exception and 23 integrity violation), which no
+// retry can fix, rather than a connection or server problem.
+func isRejection(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return len(pgErr.Code) == 5 && (pgErr.Code[:2] == "22" || pgErr.Code[:2] == "23")
+	}
+	return false
+}
+
+func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error {
+	b.positions = b.positions[:0]
+	b.frames = b.frames[:0]
+	for _, r := range reqs {
+		b.positions = append(b.positions, r.positions...)
+		b.frames = append(b.frames, r.frames...)
+	}
+	for i := range b.positions {
+		if err := w.ensurePartition(ctx, "positions", b.positions[i].Time); err != nil {
+			return err
+		}
+	}
+	for i := range b.frames {
+		if err := w.ensurePartition(ctx, "raw_frames", b.frames[i].Received); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	inserted, err := writeTx(ctx, conn.Conn(), b)
+	if err != nil {
+		if isRejection(err) {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+		// The connection may be broken half-way through COPY: do not reuse it.
+		if !conn.Conn().IsClosed() {
+			_ = conn.Conn().Close(context.Background())
+		}
+		return fmt.Errorf("write batch of %d positions and %d frames: %w", len(b.positions), len(b.frames), err)
+	}
+	w.metrics.batchSeconds.Observe(time.Since(start).Seconds())
+	w.metrics.batchRows.Observe(float64(len(b.positions) + len(b.frames)))
+	w.metrics.rows.WithLabelValues("positions").Add(float64(inserted))
+	w.metrics.rows.WithLabelValues("raw_frames").Add(float64(len(b.frames)))
+	w.metrics.duplicates.Add(float64(len(b.positions) - inserted))
+	if w.OnCommit != nil && inserted > 0 {
+		w.OnCommit(b.fresh)
+	}
+	return nil
+}
+
+const stagingDDL = `
+CREATE TEMP TABLE IF NOT EXISTS stage_positions (
+    vehicle_id bigint, device_time timestamptz, received_at timestamptz, terminal_id bigint,
+    lon double precision, lat double precision, speed_kmh real, heading smallint, altitude_m integer,
+    alarm bigint, status bigint, mileage_km double precision, fuel_l real, rec_speed_kmh real,
+    signal smallint, satellites smallint, items jsonb, backfill boolean, frame_id uuid
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_frames (
+    id uuid, received_at timestamptz, terminal_id bigint, phone text, msg_id integer,
+    serial integer, frame bytea, disposition text
+) ON COMMIT DELETE ROWS`
+
+var stagePositionCols = []string{"vehicle_id", "device_time", "received_at", "terminal_id", "lon", "lat",
+	"speed_kmh", "heading", "altitude_m", "alarm", "status", "mileage_km", "fuel_l", "rec_speed_kmh",
+	"signal", "satellites", "items", "backfill", "frame_id"}
+
+var stageFrameCols = []string{"id", "received_at", "terminal_id", "phone", "msg_id", "serial", "frame", "disposition"}
+
+const insertPositions = `
+INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading,
+    altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
+SELECT vehicle_id, device_time, received_at, terminal_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
+    speed_kmh, heading, altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites,
+    items, backfill, frame_id
+FROM stage_positions
+ON CONFLICT (vehicle_id, device_time) DO NOTHING
+RETURNING vehicle_id, device_time`
+
+// upsertState moves each vehicle's latest state forward, never backward: a
+// late back-fill older than the stored state leaves it alone. Rows are taken
+// in vehicle order so concurrent writers lock them in the same order.
+const upsertState = `
+INSERT INTO vehicle_state AS s (vehicle_id, terminal_id, device_time, received_at, geom, speed_kmh,
+    heading, altitude_m, alarm, status, mileage_km, fuel_l, signal, satellites)
+SELECT DISTINCT ON (vehicle_id) vehicle_id, terminal_id, device_time, received_at,
+    ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, heading, altitude_m, alarm, status,
+    mileage_km, fuel_l, signal, satellites
+FROM stage_positions
+ORDER BY vehicle_id, device_time DESC
+ON CONFLICT (vehicle_id) DO UPDATE SET
+    terminal_id = excluded.terminal_id, device_time = excluded.device_time,
+    received_at = excluded.received_at, geom = excluded.geom, speed_kmh = excluded.speed_kmh,
+    heading = excluded.heading, altitude_m = excluded.altitude_m, alarm = excluded.alarm,
+    status = excluded.status, mileage_km = excluded.mileage_km, fuel_l = excluded.fuel_l,
+    signal = excluded.signal, satellites = excluded.satellites
+WHERE excluded.device_time > s.device_time`
+
+const insertFrames = `
+INSERT INTO raw_frames (id, received_at, terminal_id, phone, msg_id, serial, frame, disposition)
+SELECT id, received_at, terminal_id, phone, msg_id, serial, frame, disposition FROM stage_frames
+ON CONFLICT DO NOTHING`
+
+const touchTerminals = `
+UPDATE terminals t SET last_seen_at = f.seen
+FROM (SELECT terminal_id, max(received_at) AS seen FROM stage_frames
+      WHERE terminal_id IS NOT NULL GROUP BY terminal_id ORDER BY terminal_id) f
+WHERE t.id = f.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < f.seen)`
+
+// writeTx writes b in one transaction and returns how many positions were
+// new; b.fresh holds them.
+func writeTx(ctx context.Context, conn *pgx.Conn, b *batch) (int, error) {
+	b.fresh = b.fresh[:0]
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, stagingDDL); err != nil {
+			return fmt.Errorf("create staging tables: %w", err)
+		}
+		if len(b.positions) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_positions"}, stagePositionCols, &positionRows{ps: b.positions, i: -1}); err != nil {
+				return fmt.Errorf("copy positions: %w", err)
+			}
+			rows, err := tx.Query(ctx, insertPositions)
+			if err != nil {
+				return fmt.Errorf("insert positions: %w", err)
+			}
+			seen := make(map[posKey]struct{}, len(b.positions))
+			var (
+				vid int64
+				t   time.Time
+			)
+			_, err = pgx.ForEachRow(rows, []any{&vid, &t}, func() error {
+				seen[posKey{vid, t.UnixNano()}] = struct{}{}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("insert positions: %w", err)
+			}
+			for _, p := range b.positions {
+				key := posKey{p.VehicleID, p.Time.UnixNano()}
+				if _, ok := seen[key]; ok {
+					b.fresh = append(b.fresh, p)
+					delete(seen, key)
+				}
+			}
+			if _, err := tx.Exec(ctx, upsertState); err != nil {
+				return fmt.Errorf("update vehicle state: %w", err)
+			}
+		}
+		if len(b.frames) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_frames"}, stageFrameCols, &frameRows{fs: b.frames, i: -1}); err != nil {
+				return fmt.Errorf("copy frames: %w", err)
+			}
+			if _, err := tx.Exec(ctx, insertFrames); err != nil {
+				return fmt.Errorf("insert frames: %w", err)
+			}
+			if _, err := tx.Exec(ctx, touchTerminals); err != nil {
+				return fmt.Errorf("update terminals last seen: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(b.fresh), nil
+}
+
+// posKey identifies a stored position: vehicle and device time in Unix ns.
+type posKey struct {
+	vehicle int64
+	nanos   int64
+}
+
+// positionRows feeds CopyFrom from a slice of positions without copying it.
+type positionRows struct {
+	ps   []Position
+	i    int
+	vals [19]any
+}
+
+func (r *positionRows) Next() bool { r.i++; return r.i < len(r.ps) }
+func (r *positionRows) Err() error { return nil }
+func (r *positionRows) Values() ([]any, error) {
+	p := &r.ps[r.i]
+	v := &r.vals
+	v[0], v[1], v[2], v[3] = p.VehicleID, p.Time, p.Received, p.TerminalID
+	v[4], v[5] = p.Lon, p.Lat
+	v[6], v[7], v[8] = p.SpeedKmh, p.Heading, p.AltitudeM
+	v[9], v[10] = int64(p.Alarm), int64(p.Status)
+	v[11], v[12], v[13], v[14], v[15] = opt(p.Has&HasMileage != 0, p.MileageKm), opt(p.Has&HasFuel != 0, p.FuelL),
+		opt(p.Has&HasRecSpeed != 0, p.RecSpeedKmh), opt(p.Has&HasSignal != 0, int16(p.Signal)),
+		opt(p.Has&HasSatellites != 0, int16(p.Satellites))
+	if p.Items != nil {
+		v[16] = string(p.Items)
+	} else {
+		v[16] = nil
+	}
+	v[17], v[18] = p.Backfill, [16]byte(p.FrameID)
+	return v[:], nil
+}
+
+func opt[T any](ok bool, v T) any {
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+// frameRows feeds CopyFrom from a slice of raw frames.
+type frameRows struct {
+	fs   []RawFrame
+	i    int
+	vals [8]any
+}
+
+func (r *frameRows) Next() bool { r.i++; return r.i < len(r.fs) }
+func (r *frameRows) Err() error { return nil }
+func (r *frameRows) Values() ([]any, error) {
+	f := &r.fs[r.i]
+	v := &r.vals
+	v[0], v[1] = [16]byte(f.ID), f.Received
+	v[2] = opt(f.TerminalID != 0, f.TerminalID)
+	v[3], v[4], v[5], v[6], v[7] = f.Phone, int32(f.MsgID), int32(f.Serial), f.Frame, string(f.Disposition)
+	return v[:], nil
+}
