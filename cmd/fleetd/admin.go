@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"fleetmon/track"
+)
+
+func adminFlags(name string, stderr io.Writer) (*flag.FlagSet, *dbFlags, *string) {
+	fs := flag.NewFlagSet("fleetd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := &dbFlags{}
+	db.register(fs)
+	level := fs.String("log-level", envOr("FLEETMON_LOG_LEVEL", "warn"), "debug, info, warn or error")
+	return fs, db, level
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbf, level := adminFlags("migrate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level, "text")
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dbf, 2, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	var v int
+	if err := db.pool.QueryRow(ctx, "SELECT COALESCE(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", v)
+	return nil
+}
+
+func cmdVehiclesImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbf, level := adminFlags("vehicles import", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"vehicles import takes one FILE.csv"}
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// Parse and validate the whole file before touching the database.
+	vs, err := track.ParseVehicleCSV(f)
+	if err != nil {
+		return fmt.Errorf("%s: nothing imported:\n%w", fs.Arg(0), err)
+	}
+	log, err := newLogger(stderr, *level, "text")
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dbf, 2, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	created, updated, err := track.NewStore(db.pool).ImportVehicles(ctx, vs)
+	if err != nil {
+		return fmt.Errorf("%s: nothing imported: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(stdout, "imported %d vehicles: %d created, %d updated\n", len(vs), created, updated)
+	return nil
+}
+
+func cmdVehiclesList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbf, level := adminFlags("vehicles list", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level, "text")
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, *dbf, 2, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	vs, err := track.NewStore(db.pool).ListVehicles(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPLATE\tCOLOR\tCATEGORY\tTERMINAL\tSEALED\tUNIT")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%v\t%s\n", v.ID, v.Plate, v.PlateColor, v.Category, v.TerminalPhone, v.Sealed, v.UnitPath)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,123 @@
+// Command fleetd is the fleetmon server: the JT/T 808 terminal gateway, the
+// storage writer and the HTTP side (metrics, health), with subcommands for
+// administration. It is the only place that wires fleetmon's packages
+// together; configuration comes from flags and FLEETMON_* environment
+// variables, flags winning.
+//
+//	fleetd serve              run the server
+//	fleetd migrate            apply database migrations
+//	fleetd vehicles import F  import vehicles from a CSV file
+//	fleetd vehicles list      list vehicles
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `usage: fleetd <command> [flags]
+
+commands:
+  serve                    run the server (terminal gateway, storage, HTTP)
+  migrate                  apply database migrations and exit
+  vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
+  vehicles list            list vehicles
+
+Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
+PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
+Run "fleetd <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the process exit code: 0 success,
+// 1 failure, 2 usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "vehicles":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		switch args[1] {
+		case "import":
+			err = cmdVehiclesImport(ctx, args[2:], stdout, stderr)
+		case "list":
+			err = cmdVehiclesList(ctx, args[2:], stdout, stderr)
+		default:
+			fmt.Fprintf(stderr, "fleetd: unknown vehicles command %q\n\n%s", args[1], usage)
+			return 2
+		}
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "fleetd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "fleetd: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "fleetd %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// newLogger builds the process logger from --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", format)}
+}

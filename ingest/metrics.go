@@ -1,0 +1,114 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fleetmon/ingest/jt808"
+)
+
+// CloseReason says why the gateway closed a connection. Values are metric
+// label values and log fields.
+type CloseReason string
+
+// The reasons a connection ends.
+const (
+	CloseEOF        CloseReason = "eof"         // the terminal closed
+	CloseReadError  CloseReason = "read_error"  // the network failed
+	CloseWriteError CloseReason = "write_error" // a reply could not be sent
+	CloseIdle       CloseReason = "idle"        // nothing received for IdleTimeout
+	CloseAuthTime   CloseReason = "auth_timeout"
+	CloseOversized  CloseReason = "oversized"  // a frame longer than MaxFrame
+	CloseFlood      CloseReason = "flood"      // more frames per second than allowed
+	CloseBadFrames  CloseReason = "bad_frames" // too many frames that fail to parse
+	CloseShutdown   CloseReason = "shutdown"
+	CloseTooMany    CloseReason = "too_many_connections"
+	CloseLogout     CloseReason = "logout"
+	ClosePanic      CloseReason = "internal_error"
+)
+
+type metrics struct {
+	connections     prometheus.Gauge
+	accepted        prometheus.Counter
+	closed          *prometheus.CounterVec
+	frames          *prometheus.CounterVec
+	decodeErrors    *prometheus.CounterVec
+	replies         *prometheus.CounterVec
+	ackSeconds      prometheus.Histogram
+	positions       *prometheus.CounterVec
+	skippedBytes    prometheus.Counter
+	fragments       *prometheus.CounterVec
+	registrations   *prometheus.CounterVec
+	authentications *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fleetmon_ingest_connections",
+			Help: "Open terminal connections.",
+		}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_connections_accepted_total",
+			Help: "Terminal connections accepted.",
+		}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_connections_closed_total",
+			Help: "Terminal connections closed, by reason.",
+		}, []string{"reason"}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_frames_total",
+			Help: "Frames received, by message id and result (ok, malformed, checksum, unauthenticated, unsupported, rejected, error).",
+		}, []string{"msg_id", "result"}),
+		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_decode_errors_total",
+			Help: "Frames or bodies that failed to decode, by kind.",
+		}, []string{"kind"}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_replies_total",
+			Help: "Replies sent to terminals, by message id and result code.",
+		}, []string{"msg_id", "result"}),
+		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fleetmon_ingest_ack_seconds",
+			Help:    "From reading a location or batch frame to sending its acknowledgement (after commit).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		positions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_positions_total",
+			Help: "Positions acknowledged to terminals, by kind (live, batch, backfill).",
+		}, []string{"kind"}),
+		skippedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_skipped_bytes_total",
+			Help: "Bytes outside any frame (garbage between frames), skipped.",
+		}),
+		fragments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_fragments_total",
+			Help: "Sub-packages, by outcome (received, assembled, resend_requested, expired, rejected).",
+		}, []string{"outcome"}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_registrations_total",
+			Help: "Registrations (0x0100), by 0x8100 result code.",
+		}, []string{"result"}),
+		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_authentications_total",
+			Help: "Authentications (0x0102), by outcome (ok, failed).",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
+			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications)
+	}
+	return m
+}
+
+// msgLabel bounds the msg_id label to the messages fleetmon knows, so a
+// flood of garbage ids cannot explode the metric's cardinality.
+func msgLabel(id jt808.MsgID) string {
+	switch id {
+	case jt808.IDTerminalReply, jt808.IDHeartbeat, jt808.IDLogout, jt808.IDQueryTime, jt808.IDRegister,
+		jt808.IDAuth, jt808.IDLocation, jt808.IDBatchLocation, jt808.IDQueryParamsReply,
+		jt808.IDQueryLocationReply, jt808.IDPlatformReply, jt808.IDRegisterReply, jt808.IDQueryTimeReply,
+		jt808.IDResendRequest:
+		return id.String()
+	}
+	return "other"
+}
