@@ -22,6 +22,11 @@ func toPosition(loc *jt808.Location, p *track.Position, items []byte) ([]byte, e
 		return items, fmt.Errorf("location time: %w", err)
 	}
 	p.Time = t
+	// JT/T 808 表23: latitude and longitude in 10^-6 degrees. A value out of
+	// range is a broken terminal (or test data), not a place.
+	if loc.LatE6 > 90e6 || loc.LonE6 > 180e6 {
+		return items, fmt.Errorf("position out of range: latitude %d, longitude %d (10^-6 degrees)", loc.LatE6, loc.LonE6)
+	}
 	p.Lat, p.Lon = loc.Lat(), loc.Lon()
 	p.SpeedKmh = float32(loc.SpeedDeciKmh) / 10
 	p.Heading = int16(loc.Heading % 360)
