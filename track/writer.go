@@ -23,9 +23,10 @@ type WriterConfig struct {
 	// MaxBatchRows bounds the rows (positions + frames) of one transaction.
 	// Default 4000.
 	MaxBatchRows int
-	// MaxDelay is how long a worker waits for more requests once it has one,
-	// trading a little latency for bigger batches. Default 5 ms.
-	MaxDelay time.Duration
+	// Linger is how long a worker waits for more requests when it finds few
+	// queued (under MaxBatchRows/8), trading a little latency for bigger
+	// batches. Negative: never wait. Default 1 ms.
+	Linger time.Duration
 	// QueueLen bounds the requests waiting per worker. When it is full,
 	// Write and Record block: sessions stop reading and TCP pushes back on
 	// the terminals, which keep their reports. Default 4096.
@@ -45,8 +46,8 @@ func (c *WriterConfig) defaults() {
 	if c.MaxBatchRows <= 0 {
 		c.MaxBatchRows = 4000
 	}
-	if c.MaxDelay <= 0 {
-		c.MaxDelay = 5 * time.Millisecond
+	if c.Linger == 0 {
+		c.Linger = time.Millisecond
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 4096
@@ -288,20 +289,38 @@ func (w *Writer) work(ctx context.Context, drain time.Duration, id int, q chan *
 		}
 		b.reset()
 		b.add(first)
-		timer := time.NewTimer(w.cfg.MaxDelay)
-	fill:
-		for b.rows < w.cfg.MaxBatchRows {
-			select {
-			case r := <-q:
-				b.add(r)
-			case <-timer.C:
-				break fill
-			case <-ctx.Done():
-				break fill
+		// Natural batching: take what queued up while the last batch was
+		// being written; linger only when that is little, so a light load
+		// is written at once and a heavy one in big batches.
+		w.collect(q, b)
+		if b.rows < w.cfg.MaxBatchRows/8 && w.cfg.Linger > 0 {
+			timer := time.NewTimer(w.cfg.Linger)
+		fill:
+			for b.rows < w.cfg.MaxBatchRows {
+				select {
+				case r := <-q:
+					b.add(r)
+				case <-timer.C:
+					break fill
+				case <-ctx.Done():
+					break fill
+				}
 			}
+			timer.Stop()
 		}
-		timer.Stop()
 		w.commit(ctx, b)
+	}
+}
+
+// collect adds queued requests to b without waiting, up to MaxBatchRows.
+func (w *Writer) collect(q chan *request, b *batch) {
+	for b.rows < w.cfg.MaxBatchRows {
+		select {
+		case r := <-q:
+			b.add(r)
+		default:
+			return
+		}
 	}
 }
 
@@ -314,15 +333,7 @@ func (w *Writer) drain(d time.Duration, q chan *request, b *batch) {
 	defer cancel()
 	for {
 		b.reset()
-	collect:
-		for b.rows < w.cfg.MaxBatchRows {
-			select {
-			case r := <-q:
-				b.add(r)
-			default:
-				break collect
-			}
-		}
+		w.collect(q, b)
 		if len(b.reqs) == 0 {
 			return
 		}
@@ -340,6 +351,7 @@ type batch struct {
 	positions []Position
 	frames    []RawFrame
 	fresh     []Position
+	cols      columns
 }
 
 func (b *batch) reset() {
@@ -460,118 +472,189 @@ func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error
 	return nil
 }
 
-const stagingDDL = `
-CREATE TEMP TABLE IF NOT EXISTS stage_positions (
-    vehicle_id bigint, device_time timestamptz, received_at timestamptz, terminal_id bigint,
-    lon double precision, lat double precision, speed_kmh real, heading smallint, altitude_m integer,
-    alarm bigint, status bigint, mileage_km double precision, fuel_l real, rec_speed_kmh real,
-    signal smallint, satellites smallint, items jsonb, backfill boolean, frame_id uuid
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_frames (
-    id uuid, received_at timestamptz, terminal_id bigint, phone text, msg_id integer,
-    serial integer, frame bytea, disposition text
-) ON COMMIT DELETE ROWS`
+// writeBatch stores a batch in one statement, so one round trip and one
+// implicit transaction: the positions, the frames and the state travel as
+// arrays (binary), are unnested, and data-modifying CTEs write every table.
+// positions and raw_frames take ON CONFLICT DO NOTHING, so writing the same
+// rows again (a terminal resend, or a retry after a lost commit reply) is
+// harmless. The state upsert moves each vehicle's latest state forward,
+// never backward: a late back-fill older than the stored state leaves it
+// alone. Rows are taken in vehicle order so concurrent writers lock them in
+// the same order.
+const writeBatch = `
+WITH p AS (
+    SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[],
+        $5::float8[], $6::float8[], $7::real[], $8::smallint[], $9::integer[], $10::bigint[],
+        $11::bigint[], $12::float8[], $13::real[], $14::real[], $15::smallint[], $16::smallint[],
+        $17::text[], $18::boolean[], $19::uuid[])
+    AS u(vehicle_id, device_time, received_at, terminal_id, lon, lat, speed_kmh, heading, altitude_m,
+        alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
+), ins AS (
+    INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading,
+        altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
+    SELECT vehicle_id, device_time, received_at, terminal_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
+        speed_kmh, heading, altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites,
+        items::jsonb, backfill, frame_id
+    FROM p
+    ON CONFLICT (vehicle_id, device_time) DO NOTHING
+    RETURNING vehicle_id, device_time
+), st AS (
+    INSERT INTO vehicle_state AS s (vehicle_id, terminal_id, device_time, received_at, geom, speed_kmh,
+        heading, altitude_m, alarm, status, mileage_km, fuel_l, signal, satellites)
+    SELECT DISTINCT ON (vehicle_id) vehicle_id, terminal_id, device_time, received_at,
+        ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, heading, altitude_m, alarm, status,
+        mileage_km, fuel_l, signal, satellites
+    FROM p
+    ORDER BY vehicle_id, device_time DESC
+    ON CONFLICT (vehicle_id) DO UPDATE SET
+        terminal_id = excluded.terminal_id, device_time = excluded.device_time,
+        received_at = excluded.received_at, geom = excluded.geom, speed_kmh = excluded.speed_kmh,
+        heading = excluded.heading, altitude_m = excluded.altitude_m, alarm = excluded.alarm,
+        status = excluded.status, mileage_km = excluded.mileage_km, fuel_l = excluded.fuel_l,
+        signal = excluded.signal, satellites = excluded.satellites
+    WHERE excluded.device_time > s.device_time
+), f AS (
+    SELECT * FROM unnest($20::uuid[], $21::timestamptz[], $22::bigint[], $23::text[], $24::integer[],
+        $25::integer[], $26::bytea[], $27::text[])
+    AS u(id, received_at, terminal_id, phone, msg_id, serial, frame, disposition)
+), fins AS (
+    INSERT INTO raw_frames (id, received_at, terminal_id, phone, msg_id, serial, frame, disposition)
+    SELECT * FROM f
+    ON CONFLICT DO NOTHING
+), seen AS (
+    UPDATE terminals t SET last_seen_at = x.seen
+    FROM (SELECT terminal_id, max(received_at) AS seen FROM f
+          WHERE terminal_id IS NOT NULL GROUP BY terminal_id ORDER BY terminal_id) x
+    WHERE t.id = x.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < x.seen)
+)
+SELECT vehicle_id, device_time FROM ins`
 
-var stagePositionCols = []string{"vehicle_id", "device_time", "received_at", "terminal_id", "lon", "lat",
-	"speed_kmh", "heading", "altitude_m", "alarm", "status", "mileage_km", "fuel_l", "rec_speed_kmh",
-	"signal", "satellites", "items", "backfill", "frame_id"}
+// columns holds a batch as one array per column, reused between batches.
+type columns struct {
+	vehicle, terminal           []int64
+	deviceTime, received        []time.Time
+	lon, lat                    []float64
+	speed                       []float32
+	heading                     []int16
+	altitude                    []int32
+	alarm, status               []int64
+	mileage                     []*float64
+	fuel, recSpeed              []*float32
+	signal, satellites          []*int16
+	items                       []*string
+	backfill                    []bool
+	frameID                     [][16]byte
+	fID                         [][16]byte
+	fReceived                   []time.Time
+	fTerminal                   []*int64
+	fPhone, fDisposition        []string
+	fMsgID, fSerial             []int32
+	fFrame                      [][]byte
+	mileageV                    []float64
+	fuelV, recSpeedV            []float32
+	signalV, satellitesV, termV []int64
+	itemsV                      []string
+}
 
-var stageFrameCols = []string{"id", "received_at", "terminal_id", "phone", "msg_id", "serial", "frame", "disposition"}
+func (c *columns) args(ps []Position, fs []RawFrame) []any {
+	n := len(ps)
+	c.vehicle, c.terminal = c.vehicle[:0], c.terminal[:0]
+	c.deviceTime, c.received = c.deviceTime[:0], c.received[:0]
+	c.lon, c.lat, c.speed, c.heading, c.altitude = c.lon[:0], c.lat[:0], c.speed[:0], c.heading[:0], c.altitude[:0]
+	c.alarm, c.status = c.alarm[:0], c.status[:0]
+	c.mileage, c.fuel, c.recSpeed, c.signal, c.satellites, c.items = c.mileage[:0], c.fuel[:0], c.recSpeed[:0], c.signal[:0], c.satellites[:0], c.items[:0]
+	c.backfill, c.frameID = c.backfill[:0], c.frameID[:0]
+	// The pointed-to values live in these slices, sized up front so that
+	// appending never moves them.
+	c.mileageV = grow(c.mileageV, n)
+	c.fuelV, c.recSpeedV = grow(c.fuelV, n), grow(c.recSpeedV, n)
+	c.itemsV = grow(c.itemsV, n)
+	type i16 = int16
+	sig := make([]int16, 2*n)
+	for i := range ps {
+		p := &ps[i]
+		c.vehicle = append(c.vehicle, p.VehicleID)
+		c.terminal = append(c.terminal, p.TerminalID)
+		c.deviceTime = append(c.deviceTime, p.Time)
+		c.received = append(c.received, p.Received)
+		c.lon, c.lat = append(c.lon, p.Lon), append(c.lat, p.Lat)
+		c.speed, c.heading, c.altitude = append(c.speed, p.SpeedKmh), append(c.heading, p.Heading), append(c.altitude, p.AltitudeM)
+		c.alarm, c.status = append(c.alarm, int64(p.Alarm)), append(c.status, int64(p.Status))
+		c.mileageV[i], c.fuelV[i], c.recSpeedV[i] = p.MileageKm, p.FuelL, p.RecSpeedKmh
+		sig[2*i], sig[2*i+1] = i16(p.Signal), i16(p.Satellites)
+		c.mileage = append(c.mileage, ptrIf(p.Has&HasMileage != 0, &c.mileageV[i]))
+		c.fuel = append(c.fuel, ptrIf(p.Has&HasFuel != 0, &c.fuelV[i]))
+		c.recSpeed = append(c.recSpeed, ptrIf(p.Has&HasRecSpeed != 0, &c.recSpeedV[i]))
+		c.signal = append(c.signal, ptrIf(p.Has&HasSignal != 0, &sig[2*i]))
+		c.satellites = append(c.satellites, ptrIf(p.Has&HasSatellites != 0, &sig[2*i+1]))
+		if p.Items != nil {
+			c.itemsV[i] = string(p.Items)
+			c.items = append(c.items, &c.itemsV[i])
+		} else {
+			c.items = append(c.items, nil)
+		}
+		c.backfill = append(c.backfill, p.Backfill)
+		c.frameID = append(c.frameID, [16]byte(p.FrameID))
+	}
+	c.fID, c.fReceived, c.fTerminal = c.fID[:0], c.fReceived[:0], c.fTerminal[:0]
+	c.fPhone, c.fMsgID, c.fSerial, c.fFrame, c.fDisposition = c.fPhone[:0], c.fMsgID[:0], c.fSerial[:0], c.fFrame[:0], c.fDisposition[:0]
+	c.termV = grow(c.termV, len(fs))
+	for i := range fs {
+		f := &fs[i]
+		c.fID = append(c.fID, [16]byte(f.ID))
+		c.fReceived = append(c.fReceived, f.Received)
+		c.termV[i] = f.TerminalID
+		c.fTerminal = append(c.fTerminal, ptrIf(f.TerminalID != 0, &c.termV[i]))
+		c.fPhone = append(c.fPhone, f.Phone)
+		c.fMsgID, c.fSerial = append(c.fMsgID, int32(f.MsgID)), append(c.fSerial, int32(f.Serial))
+		c.fFrame = append(c.fFrame, f.Frame)
+		c.fDisposition = append(c.fDisposition, string(f.Disposition))
+	}
+	return []any{c.vehicle, c.deviceTime, c.received, c.terminal, c.lon, c.lat, c.speed, c.heading,
+		c.altitude, c.alarm, c.status, c.mileage, c.fuel, c.recSpeed, c.signal, c.satellites, c.items,
+		c.backfill, c.frameID,
+		c.fID, c.fReceived, c.fTerminal, c.fPhone, c.fMsgID, c.fSerial, c.fFrame, c.fDisposition}
+}
 
-const insertPositions = `
-INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading,
-    altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
-SELECT vehicle_id, device_time, received_at, terminal_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
-    speed_kmh, heading, altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites,
-    items, backfill, frame_id
-FROM stage_positions
-ON CONFLICT (vehicle_id, device_time) DO NOTHING
-RETURNING vehicle_id, device_time`
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
 
-// upsertState moves each vehicle's latest state forward, never backward: a
-// late back-fill older than the stored state leaves it alone. Rows are taken
-// in vehicle order so concurrent writers lock them in the same order.
-const upsertState = `
-INSERT INTO vehicle_state AS s (vehicle_id, terminal_id, device_time, received_at, geom, speed_kmh,
-    heading, altitude_m, alarm, status, mileage_km, fuel_l, signal, satellites)
-SELECT DISTINCT ON (vehicle_id) vehicle_id, terminal_id, device_time, received_at,
-    ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, heading, altitude_m, alarm, status,
-    mileage_km, fuel_l, signal, satellites
-FROM stage_positions
-ORDER BY vehicle_id, device_time DESC
-ON CONFLICT (vehicle_id) DO UPDATE SET
-    terminal_id = excluded.terminal_id, device_time = excluded.device_time,
-    received_at = excluded.received_at, geom = excluded.geom, speed_kmh = excluded.speed_kmh,
-    heading = excluded.heading, altitude_m = excluded.altitude_m, alarm = excluded.alarm,
-    status = excluded.status, mileage_km = excluded.mileage_km, fuel_l = excluded.fuel_l,
-    signal = excluded.signal, satellites = excluded.satellites
-WHERE excluded.device_time > s.device_time`
+func ptrIf[T any](ok bool, p *T) *T {
+	if ok {
+		return p
+	}
+	return nil
+}
 
-const insertFrames = `
-INSERT INTO raw_frames (id, received_at, terminal_id, phone, msg_id, serial, frame, disposition)
-SELECT id, received_at, terminal_id, phone, msg_id, serial, frame, disposition FROM stage_frames
-ON CONFLICT DO NOTHING`
-
-const touchTerminals = `
-UPDATE terminals t SET last_seen_at = f.seen
-FROM (SELECT terminal_id, max(received_at) AS seen FROM stage_frames
-      WHERE terminal_id IS NOT NULL GROUP BY terminal_id ORDER BY terminal_id) f
-WHERE t.id = f.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < f.seen)`
-
-// writeTx writes b in one transaction and returns how many positions were
+// writeTx writes b in one statement and returns how many positions were
 // new; b.fresh holds them.
 func writeTx(ctx context.Context, conn *pgx.Conn, b *batch) (int, error) {
 	b.fresh = b.fresh[:0]
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, stagingDDL); err != nil {
-			return fmt.Errorf("create staging tables: %w", err)
-		}
-		if len(b.positions) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_positions"}, stagePositionCols, &positionRows{ps: b.positions, i: -1}); err != nil {
-				return fmt.Errorf("copy positions: %w", err)
-			}
-			rows, err := tx.Query(ctx, insertPositions)
-			if err != nil {
-				return fmt.Errorf("insert positions: %w", err)
-			}
-			seen := make(map[posKey]struct{}, len(b.positions))
-			var (
-				vid int64
-				t   time.Time
-			)
-			_, err = pgx.ForEachRow(rows, []any{&vid, &t}, func() error {
-				seen[posKey{vid, t.UnixNano()}] = struct{}{}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("insert positions: %w", err)
-			}
-			for _, p := range b.positions {
-				key := posKey{p.VehicleID, p.Time.UnixNano()}
-				if _, ok := seen[key]; ok {
-					b.fresh = append(b.fresh, p)
-					delete(seen, key)
-				}
-			}
-			if _, err := tx.Exec(ctx, upsertState); err != nil {
-				return fmt.Errorf("update vehicle state: %w", err)
-			}
-		}
-		if len(b.frames) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_frames"}, stageFrameCols, &frameRows{fs: b.frames, i: -1}); err != nil {
-				return fmt.Errorf("copy frames: %w", err)
-			}
-			if _, err := tx.Exec(ctx, insertFrames); err != nil {
-				return fmt.Errorf("insert frames: %w", err)
-			}
-			if _, err := tx.Exec(ctx, touchTerminals); err != nil {
-				return fmt.Errorf("update terminals last seen: %w", err)
-			}
-		}
-		return nil
-	})
+	rows, err := conn.Query(ctx, writeBatch, b.cols.args(b.positions, b.frames)...)
 	if err != nil {
 		return 0, err
+	}
+	seen := make(map[posKey]struct{}, len(b.positions))
+	var (
+		vid int64
+		t   time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&vid, &t}, func() error {
+		seen[posKey{vid, t.UnixNano()}] = struct{}{}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, p := range b.positions {
+		key := posKey{p.VehicleID, p.Time.UnixNano()}
+		if _, ok := seen[key]; ok {
+			b.fresh = append(b.fresh, p)
+			delete(seen, key)
+		}
 	}
 	return len(b.fresh), nil
 }
@@ -580,57 +663,4 @@ func writeTx(ctx context.Context, conn *pgx.Conn, b *batch) (int, error) {
 type posKey struct {
 	vehicle int64
 	nanos   int64
-}
-
-// positionRows feeds CopyFrom from a slice of positions without copying it.
-type positionRows struct {
-	ps   []Position
-	i    int
-	vals [19]any
-}
-
-func (r *positionRows) Next() bool { r.i++; return r.i < len(r.ps) }
-func (r *positionRows) Err() error { return nil }
-func (r *positionRows) Values() ([]any, error) {
-	p := &r.ps[r.i]
-	v := &r.vals
-	v[0], v[1], v[2], v[3] = p.VehicleID, p.Time, p.Received, p.TerminalID
-	v[4], v[5] = p.Lon, p.Lat
-	v[6], v[7], v[8] = p.SpeedKmh, p.Heading, p.AltitudeM
-	v[9], v[10] = int64(p.Alarm), int64(p.Status)
-	v[11], v[12], v[13], v[14], v[15] = opt(p.Has&HasMileage != 0, p.MileageKm), opt(p.Has&HasFuel != 0, p.FuelL),
-		opt(p.Has&HasRecSpeed != 0, p.RecSpeedKmh), opt(p.Has&HasSignal != 0, int16(p.Signal)),
-		opt(p.Has&HasSatellites != 0, int16(p.Satellites))
-	if p.Items != nil {
-		v[16] = string(p.Items)
-	} else {
-		v[16] = nil
-	}
-	v[17], v[18] = p.Backfill, [16]byte(p.FrameID)
-	return v[:], nil
-}
-
-func opt[T any](ok bool, v T) any {
-	if !ok {
-		return nil
-	}
-	return v
-}
-
-// frameRows feeds CopyFrom from a slice of raw frames.
-type frameRows struct {
-	fs   []RawFrame
-	i    int
-	vals [8]any
-}
-
-func (r *frameRows) Next() bool { r.i++; return r.i < len(r.fs) }
-func (r *frameRows) Err() error { return nil }
-func (r *frameRows) Values() ([]any, error) {
-	f := &r.fs[r.i]
-	v := &r.vals
-	v[0], v[1] = [16]byte(f.ID), f.Received
-	v[2] = opt(f.TerminalID != 0, f.TerminalID)
-	v[3], v[4], v[5], v[6], v[7] = f.Phone, int32(f.MsgID), int32(f.Serial), f.Frame, string(f.Disposition)
-	return v[:], nil
 }

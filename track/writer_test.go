@@ -163,7 +163,7 @@ func TestWriterRejectsOnlyTheBadRequest(t *testing.T) {
 	s := pgtest.New(t)
 	ctx := context.Background()
 	vid, tid := seedVehicle(t, s.Pool, "鄂B00001", "13800000009")
-	w := startWriter(t, s.Pool, track.WriterConfig{Workers: 1, MaxDelay: 50 * time.Millisecond})
+	w := startWriter(t, s.Pool, track.WriterConfig{Workers: 1, Linger: 50 * time.Millisecond})
 	good := pos(vid, tid, time.Now().Add(-time.Minute), 30, 115)
 	bad := pos(vid, tid, time.Now(), 30, 115)
 	bad.Items = []byte(`{not json`) // the database refuses it (22P02)
