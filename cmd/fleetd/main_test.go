@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fleetmon/ingest/jt808"
+	"fleetmon/track/pgtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func fleetd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVehiclesImportAllOrNothing(t *testing.T) {
+	db := pgtest.New(t).ConnString
+	good := writeFile(t, "good.csv", "plate,plate_color,terminal_phone,unit,category\n"+
+		"鄂B12345,1,13800000001,湖北省/黄石市/阳新县/县机关事务中心,一般公务用车\n"+
+		"鄂B54321,2,13800000002,湖北省/黄石市/阳新县/县机关事务中心,emergency\n")
+	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, good); code != 0 || !strings.Contains(out, "2 created") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errs)
+	}
+	bad := writeFile(t, "bad.csv", "plate,plate_color,terminal_phone,unit,category\n"+
+		"鄂B77777,1,13800000007,湖北省/黄石市,general\n"+
+		"鄂B88888,1,13800000008,湖北省/黄石市,truck\n")
+	code, _, errs := fleetd(t, "vehicles", "import", "--db", db, bad)
+	if code != 1 || !strings.Contains(errs, "line 3: category \"truck\"") || !strings.Contains(errs, "nothing imported") {
+		t.Fatalf("bad import: exit %d, stderr %q", code, errs)
+	}
+	code, out, errs := fleetd(t, "vehicles", "list", "--db", db)
+	if code != 0 {
+		t.Fatalf("list: exit %d %s", code, errs)
+	}
+	if !strings.Contains(out, "鄂B12345") || !strings.Contains(out, "湖北省/黄石市/阳新县/县机关事务中心") || strings.Contains(out, "鄂B77777") {
+		t.Fatalf("list after a refused import:\n%s", out)
+	}
+	if code, out, _ := fleetd(t, "migrate", "--db", db); code != 0 || !strings.Contains(out, "schema at version") {
+		t.Fatalf("migrate: exit %d %s", code, out)
+	}
+	if code, _, _ := fleetd(t, "vehicles", "import", "--db", db); code != 2 {
+		t.Errorf("import without a file: exit %d, want 2", code)
+	}
+	if code, _, _ := fleetd(t, "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}
+
+func TestServe(t *testing.T) {
+	db := pgtest.New(t).ConnString
+	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n鄂B12345,1,13800000001,湖北省/黄石市,general\n")
+	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+			"--data-dir", t.TempDir()}, pw, errs)
+		pw.Close()
+	}()
+	addrs := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for len(addrs) < 2 && sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), " "); ok {
+			addrs[k] = v
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if len(addrs) < 2 {
+		t.Fatalf("serve printed no addresses; stderr:\n%s", errs.String())
+	}
+
+	// A terminal registers, authenticates and reports.
+	c, err := net.Dial("tcp", addrs["jt808"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sp := jt808.NewSplitter(c, 0)
+	phone, _ := jt808.ParsePhone("13800000001", jt808.Version2013)
+	serial := uint16(0)
+	exchange := func(id jt808.MsgID, body []byte) jt808.Frame {
+		h := jt808.Header{ID: id, Phone: phone, Serial: serial}
+		serial++
+		if _, err := c.Write(jt808.AppendFrame(nil, &h, body)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		raw, err := sp.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f jt808.Frame
+		if err := jt808.ParseFrame(append([]byte(nil), raw...), &f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := exchange(jt808.IDRegister, (&jt808.Register{Plate: "鄂B12345", PlateColor: 1}).AppendTo(nil, jt808.Version2013))
+	var rr jt808.RegisterReply
+	if err := rr.Decode(f.Body, &f.Header); err != nil || rr.Result != 0 {
+		t.Fatalf("register: %+v %v", rr, err)
+	}
+	f = exchange(jt808.IDAuth, (&jt808.Auth{Code: rr.AuthCode}).AppendTo(nil, jt808.Version2013))
+	var pr8001 jt808.PlatformReply
+	if err := pr8001.Decode(f.Body, &f.Header); err != nil || pr8001.Result != 0 {
+		t.Fatalf("auth: %+v %v", pr8001, err)
+	}
+	loc := jt808.Location{Status: jt808.StatusFixed, LatE6: 30200000, LonE6: 115040000, Time: jt808.NewBCDTime(time.Now())}
+	f = exchange(jt808.IDLocation, loc.AppendTo(nil, jt808.Version2013))
+	if err := pr8001.Decode(f.Body, &f.Header); err != nil || pr8001.Result != 0 {
+		t.Fatalf("location: %+v %v", pr8001, err)
+	}
+
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/metrics": `fleetmon_ingest_frames_total{msg_id="0x0200",result="ok"} 1`,
+	} {
+		resp, err := http.Get("http://" + addrs["http"] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
+	}
+}
+
+// TestPrivateDatabase runs fleetd the way a newcomer does: no --db, so
+// fleetd runs its own PostgreSQL+PostGIS in --data-dir. An admin command
+// beside a running fleetd serve joins its database and leaves it running.
+func TestPrivateDatabase(t *testing.T) {
+	pgtest.ConnString(t) // the same prerequisites (PostgreSQL installed) as the other database tests
+	data := t.TempDir()
+	if os.Geteuid() == 0 {
+		// As root, PostgreSQL runs as the postgres user, who must reach data.
+		if err := os.Chmod(filepath.Dir(data), 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n鄂B12345,1,13800000001,湖北省/黄石市,general\n")
+	if code, out, errs := fleetd(t, "vehicles", "import", "--data-dir", data, csv); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", data, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, pw, errs)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var httpAddr string
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "http "); ok {
+			httpAddr = v
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if httpAddr == "" {
+		t.Fatalf("serve did not start; stderr:\n%s", errs.String())
+	}
+	code, out, stderr := fleetd(t, "vehicles", "list", "--data-dir", data)
+	if code != 0 || !strings.Contains(out, "鄂B12345") {
+		t.Fatalf("list beside serve: %d %s %s", code, out, stderr)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("serve's database went away after an admin command: %d", resp.StatusCode)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
+	}
+}
