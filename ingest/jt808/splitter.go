@@ -29,8 +29,11 @@ const maxEmptyReads = 100
 //     So "7e A 7e 7e B 7e" (the usual back-to-back form), "7e A 7e B 7e" (shared delimiter) and
 //     an empty frame "7e 7e" all work.
 //   - A run between two 0x7e shorter, once unescaped, than the smallest frame (13 bytes: 2013
-//     header + check code) cannot be a frame. It is counted as skipped, not returned; this is how garbage
-//     between a closing delimiter and the next frame is dropped.
+//     header + check code) cannot be a frame. It is counted as skipped, not returned; this is
+//     how garbage between a closing delimiter and the next frame is dropped.
+//   - A read timeout (an error with Timeout() true, such as os.ErrDeadlineExceeded) is returned
+//     but not kept: a partial frame stays buffered and the next call resumes it, so callers can
+//     poll with read deadlines.
 //   - A frame longer than MaxFrame wire bytes (delimiters included) returns ErrFrameTooLarge.
 //     The caller decides whether to close; if it calls Next again, the splitter discards bytes
 //     up to the next 0x7e (counted as skipped) and carries on.
@@ -94,9 +97,10 @@ func (s *Splitter) maxFrame() int {
 // Errors: ErrFrameTooLarge and ErrBadEscape (wrapped; errors.Is) are per frame and the splitter
 // can continue. io.EOF means the stream ended cleanly (between frames); io.ErrUnexpectedEOF
 // means it ended inside a frame (bytes after the last frame's closing 0x7e that never reach
-// another 0x7e count as trailing garbage, not as a frame); any other reader error is returned as is.
-// Reader errors are sticky, except a timeout (a read deadline expiring), which is returned and
-// forgotten so that callers can poll with deadlines: the next call resumes the frame.
+// another 0x7e count as trailing garbage, not as a frame); any other reader error is returned
+// as is. Reader errors are sticky, except a timeout (a read deadline expiring), which is
+// returned and forgotten so that callers can poll with deadlines: the next call resumes the
+// frame.
 func (s *Splitter) Next() ([]byte, error) {
 	maxFrame := s.maxFrame()
 	if need := maxFrame + readChunk; len(s.buf) < need {
