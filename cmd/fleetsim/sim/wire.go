@@ -1,0 +1,41 @@
+package sim
+
+import (
+	"math"
+
+	"fleetmon/ingest/jt808"
+)
+
+// locationOf converts p to the wire units of a 0x0200 body in l: the one place where sim
+// converts units. l is reset first and carries the four additional items every simulated
+// terminal sends: mileage (0x01), fuel (0x02), signal (0x30) and satellites (0x31).
+func locationOf(p *Point, l *jt808.Location) {
+	l.Reset()
+	l.Alarm = p.Alarm
+	// JT/T 808-2019 表25: bit 0 ACC, bit 1 定位, bit 2 南纬, bit 3 西经.
+	if p.ACC {
+		l.Status |= jt808.StatusACC
+	}
+	if p.Positioned {
+		l.Status |= jt808.StatusFixed
+	}
+	if p.Lat < 0 {
+		l.Status |= jt808.StatusSouth
+	}
+	if p.Lon < 0 {
+		l.Status |= jt808.StatusWest
+	}
+	l.LatE6 = uint32(math.Round(math.Min(math.Abs(p.Lat), 90) * 1e6))
+	l.LonE6 = uint32(math.Round(math.Min(math.Abs(p.Lon), 180) * 1e6))
+	l.AltitudeM = uint16(clamp(math.Round(p.AltitudeM), 0, math.MaxUint16))
+	l.SpeedDeciKmh = uint16(clamp(math.Round(p.SpeedKmh*10), 0, math.MaxUint16))
+	l.Heading = uint16(int(math.Round(normDeg(p.Heading))) % 360)
+	l.Time = jt808.NewBCDTime(p.Time)
+	l.Present = jt808.ItemMileage | jt808.ItemFuel | jt808.ItemSignal | jt808.ItemSatellites
+	l.MileageDeciKm = uint32(clamp(math.Round(p.MileageKm*10), 0, math.MaxUint32))
+	l.FuelDeciL = uint16(clamp(math.Round(p.FuelL*10), 0, math.MaxUint16))
+	l.Signal = p.Signal
+	l.Satellites = p.Satellites
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }

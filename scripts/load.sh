@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# load.sh: the load harness of BENCHMARKS.md. Starts fleetd (its own fresh
+# PostgreSQL+PostGIS in a temporary data directory), imports N vehicles,
+# drives them with fleetsim load, and then checks that every acknowledged
+# report is in positions exactly once. Prints fleetsim's report, fleetd's and
+# PostgreSQL's CPU seconds, and the check.
+#
+#   scripts/load.sh [fleetsim load flags...]
+#   e.g. scripts/load.sh --terminals 10000 --rate 2 --duration 5m
+#        scripts/load.sh --terminals 2000 --rate 1 --batch 50 --duration 1m
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+. scripts/lib.sh
+
+terminals=1000
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+	case "${args[i]}" in
+	--terminals) terminals=${args[i + 1]} ;;
+	--terminals=*) terminals=${args[i]#*=} ;;
+	esac
+done
+
+make -s build
+data=$(mktemp -d /tmp/fleetmon-load.XXXXXX)
+chmod 755 "$data"
+log=$data/fleetd.log
+phone_base=13900000000
+bin/fleetsim csv --count "$terminals" --phone-base "$phone_base" > "$data/load.csv"
+bin/fleetd vehicles import --data-dir "$data" "$data/load.csv"
+
+bin/fleetd serve --data-dir "$data" --jt808-addr 127.0.0.1:16808 --http-addr 127.0.0.1:18080 \
+	--log-level warn > /dev/null 2> "$log" &
+fleetd=$!
+cleanup() {
+	kill "$fleetd" 2>/dev/null || true
+	wait "$fleetd" 2>/dev/null || true
+	[ -n "${KEEP:-}" ] || rm -rf "$data"
+}
+trap cleanup EXIT
+wait_port 127.0.0.1 16808
+
+# CPU seconds (user + system) of a process, and of every postgres process.
+cpu_of() { awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+pg_cpu() {
+	local total=0 p
+	for p in $(pgrep -x postgres); do
+		total=$(awk -v t="$total" '{ printf "%.2f", t + ($14 + $15) / 100 }' "/proc/$p/stat" 2>/dev/null || echo "$total")
+	done
+	echo "$total"
+}
+fleetd0=$(cpu_of "$fleetd")
+pg0=$(pg_cpu)
+start=$(date +%s.%N)
+
+set +e
+bin/fleetsim load --addr 127.0.0.1:16808 --phone-base "$phone_base" --json "$@" > "$data/report.json"
+status=$?
+set -e
+elapsed=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+fleetd1=$(cpu_of "$fleetd")
+pg1=$(pg_cpu)
+
+db=$(go run ./track/localpg/cmd/pgctl start --dir "$data/pg")
+db=${db#*=}
+stored=$(psql -qAt "$db" -c "SELECT count(*) FROM positions")
+dups=$(psql -qAt "$db" -c "SELECT count(*) - count(DISTINCT (vehicle_id, device_time)) FROM positions")
+
+cat "$data/report.json"
+echo
+echo "wall seconds:          $elapsed"
+echo "fleetd CPU seconds:    $(awk -v a="$fleetd1" -v b="$fleetd0" 'BEGIN { printf "%.1f", a - b }')"
+echo "postgres CPU seconds:  $(awk -v a="$pg1" -v b="$pg0" 'BEGIN { printf "%.1f", a - b }')"
+echo "positions stored:      $stored (duplicate keys: $dups)"
+echo "fleetsim exit status:  $status"
+if grep -q '"level":"ERROR"\|level=ERROR' "$log"; then
+	echo "fleetd logged errors:"
+	grep 'ERROR' "$log" | head -5
+fi
+exit "$status"
