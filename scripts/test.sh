@@ -6,14 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-pgctl() { go run ./track/localpg/cmd/pgctl "$@"; }
 # The test cluster lives outside the checkout: a checkout under a 0700
 # directory such as /root is out of reach of the postgres user that runs it.
-TESTDB_DIR=${FLEETMON_TESTDB_DIR:-/tmp/fleetmon-testdb-$(id -u)-$(pwd | md5sum | cut -c1-8)}
-
-eval "$(pgctl start --dir "$TESTDB_DIR")"
-trap 'pgctl stop --dir "$TESTDB_DIR" >/dev/null 2>&1 || true' EXIT
-export FLEETMON_TEST_DB
+export FLEETMON_TESTDB_DIR=${FLEETMON_TESTDB_DIR:-/tmp/fleetmon-testdb-$(id -u)-$(pwd | md5sum | cut -c1-8)}
+eval "$(scripts/testdb.sh env)"
+trap 'scripts/testdb.sh stop >/dev/null 2>&1 || true' EXIT
 echo "test database: $FLEETMON_TEST_DB"
 
 go vet ./...
