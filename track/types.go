@@ -3,6 +3,7 @@ package track
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"time"
 )
 
@@ -52,6 +53,31 @@ const (
 	HasSignal
 	HasSatellites
 )
+
+// FixHash identifies the fix a report carries, for storing each report
+// once: FNV-1a over the device time, coordinates, speed, heading, altitude,
+// alarm and status. A resent report has the same hash; two different
+// reports in the same second (JT/T 808 times have 1 s resolution) differ.
+// Additional items are left out: a blind-zone back-fill of a report repeats
+// its fix but not always its items.
+func (p *Position) FixHash() int64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for range 8 {
+			h ^= v & 0xff
+			h *= prime
+			v >>= 8
+		}
+	}
+	mix(uint64(p.Time.Unix()))
+	mix(math.Float64bits(p.Lat))
+	mix(math.Float64bits(p.Lon))
+	mix(uint64(math.Float32bits(p.SpeedKmh)))
+	mix(uint64(uint16(p.Heading))<<32 | uint64(uint32(p.AltitudeM)))
+	mix(uint64(p.Alarm)<<32 | uint64(p.Status))
+	return int64(h)
+}
 
 // Acc reports the ACC (ignition) bit: JT/T 808 表 24 status bit 0.
 func (p *Position) Acc() bool { return p.Status&1 != 0 }

@@ -486,18 +486,20 @@ WITH p AS (
     SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[],
         $5::float8[], $6::float8[], $7::real[], $8::smallint[], $9::integer[], $10::bigint[],
         $11::bigint[], $12::float8[], $13::real[], $14::real[], $15::smallint[], $16::smallint[],
-        $17::text[], $18::boolean[], $19::uuid[])
+        $17::text[], $18::boolean[], $19::uuid[], $28::bigint[])
     AS u(vehicle_id, device_time, received_at, terminal_id, lon, lat, speed_kmh, heading, altitude_m,
-        alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
+        alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id,
+        fix_hash)
 ), ins AS (
     INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading,
-        altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id)
+        altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites, items, backfill, frame_id,
+        fix_hash)
     SELECT vehicle_id, device_time, received_at, terminal_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
         speed_kmh, heading, altitude_m, alarm, status, mileage_km, fuel_l, rec_speed_kmh, signal, satellites,
-        items::jsonb, backfill, frame_id
+        items::jsonb, backfill, frame_id, fix_hash
     FROM p
-    ON CONFLICT (vehicle_id, device_time) DO NOTHING
-    RETURNING vehicle_id, device_time
+    ON CONFLICT (vehicle_id, device_time, fix_hash) DO NOTHING
+    RETURNING vehicle_id, device_time, fix_hash
 ), st AS (
     INSERT INTO vehicle_state AS s (vehicle_id, terminal_id, device_time, received_at, geom, speed_kmh,
         heading, altitude_m, alarm, status, mileage_km, fuel_l, signal, satellites)
@@ -505,14 +507,14 @@ WITH p AS (
         ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, heading, altitude_m, alarm, status,
         mileage_km, fuel_l, signal, satellites
     FROM p
-    ORDER BY vehicle_id, device_time DESC
+    ORDER BY vehicle_id, device_time DESC, received_at DESC
     ON CONFLICT (vehicle_id) DO UPDATE SET
         terminal_id = excluded.terminal_id, device_time = excluded.device_time,
         received_at = excluded.received_at, geom = excluded.geom, speed_kmh = excluded.speed_kmh,
         heading = excluded.heading, altitude_m = excluded.altitude_m, alarm = excluded.alarm,
         status = excluded.status, mileage_km = excluded.mileage_km, fuel_l = excluded.fuel_l,
         signal = excluded.signal, satellites = excluded.satellites
-    WHERE excluded.device_time > s.device_time
+    WHERE (excluded.device_time, excluded.received_at) > (s.device_time, s.received_at)
 ), f AS (
     SELECT * FROM unnest($20::uuid[], $21::timestamptz[], $22::bigint[], $23::text[], $24::integer[],
         $25::integer[], $26::bytea[], $27::text[])
@@ -527,7 +529,7 @@ WITH p AS (
           WHERE terminal_id IS NOT NULL GROUP BY terminal_id ORDER BY terminal_id) x
     WHERE t.id = x.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < x.seen)
 )
-SELECT vehicle_id, device_time FROM ins`
+SELECT vehicle_id, device_time, fix_hash FROM ins`
 
 // columns holds a batch as one array per column, reused between batches.
 type columns struct {
@@ -544,6 +546,7 @@ type columns struct {
 	items                       []*string
 	backfill                    []bool
 	frameID                     [][16]byte
+	fixHash                     []int64
 	fID                         [][16]byte
 	fReceived                   []time.Time
 	fTerminal                   []*int64
@@ -563,7 +566,7 @@ func (c *columns) args(ps []Position, fs []RawFrame) []any {
 	c.lon, c.lat, c.speed, c.heading, c.altitude = c.lon[:0], c.lat[:0], c.speed[:0], c.heading[:0], c.altitude[:0]
 	c.alarm, c.status = c.alarm[:0], c.status[:0]
 	c.mileage, c.fuel, c.recSpeed, c.signal, c.satellites, c.items = c.mileage[:0], c.fuel[:0], c.recSpeed[:0], c.signal[:0], c.satellites[:0], c.items[:0]
-	c.backfill, c.frameID = c.backfill[:0], c.frameID[:0]
+	c.backfill, c.frameID, c.fixHash = c.backfill[:0], c.frameID[:0], c.fixHash[:0]
 	// The pointed-to values live in these slices, sized up front so that
 	// appending never moves them.
 	c.mileageV = grow(c.mileageV, n)
@@ -595,6 +598,7 @@ func (c *columns) args(ps []Position, fs []RawFrame) []any {
 		}
 		c.backfill = append(c.backfill, p.Backfill)
 		c.frameID = append(c.frameID, [16]byte(p.FrameID))
+		c.fixHash = append(c.fixHash, p.FixHash())
 	}
 	c.fID, c.fReceived, c.fTerminal = c.fID[:0], c.fReceived[:0], c.fTerminal[:0]
 	c.fPhone, c.fMsgID, c.fSerial, c.fFrame, c.fDisposition = c.fPhone[:0], c.fMsgID[:0], c.fSerial[:0], c.fFrame[:0], c.fDisposition[:0]
@@ -613,7 +617,8 @@ func (c *columns) args(ps []Position, fs []RawFrame) []any {
 	return []any{c.vehicle, c.deviceTime, c.received, c.terminal, c.lon, c.lat, c.speed, c.heading,
 		c.altitude, c.alarm, c.status, c.mileage, c.fuel, c.recSpeed, c.signal, c.satellites, c.items,
 		c.backfill, c.frameID,
-		c.fID, c.fReceived, c.fTerminal, c.fPhone, c.fMsgID, c.fSerial, c.fFrame, c.fDisposition}
+		c.fID, c.fReceived, c.fTerminal, c.fPhone, c.fMsgID, c.fSerial, c.fFrame, c.fDisposition,
+		c.fixHash}
 }
 
 func grow[T any](s []T, n int) []T {
@@ -640,17 +645,17 @@ func writeTx(ctx context.Context, conn *pgx.Conn, b *batch) (int, error) {
 	}
 	seen := make(map[posKey]struct{}, len(b.positions))
 	var (
-		vid int64
-		t   time.Time
+		vid, hash int64
+		t         time.Time
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&vid, &t}, func() error {
-		seen[posKey{vid, t.UnixNano()}] = struct{}{}
+	if _, err := pgx.ForEachRow(rows, []any{&vid, &t, &hash}, func() error {
+		seen[posKey{vid, t.UnixNano(), hash}] = struct{}{}
 		return nil
 	}); err != nil {
 		return 0, err
 	}
 	for _, p := range b.positions {
-		key := posKey{p.VehicleID, p.Time.UnixNano()}
+		key := posKey{p.VehicleID, p.Time.UnixNano(), p.FixHash()}
 		if _, ok := seen[key]; ok {
 			b.fresh = append(b.fresh, p)
 			delete(seen, key)
@@ -659,8 +664,8 @@ func writeTx(ctx context.Context, conn *pgx.Conn, b *batch) (int, error) {
 	return len(b.fresh), nil
 }
 
-// posKey identifies a stored position: vehicle and device time in Unix ns.
+// posKey identifies a stored position: vehicle, device time in Unix ns and
+// fix hash.
 type posKey struct {
-	vehicle int64
-	nanos   int64
+	vehicle, nanos, fix int64
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,9 +40,28 @@ func seedVehicle(t *testing.T, pool *pgxpool.Pool, plate, phone string) (int64, 
 	return vid, tid
 }
 
+// startWriter runs a writer for the test. Unless the test expects failures
+// (failures > 0 allowed), it checks at the end that no write attempt failed:
+// a retried attempt would hide a bug behind the idempotent retry.
 func startWriter(t *testing.T, pool *pgxpool.Pool, cfg track.WriterConfig) *track.Writer {
 	t.Helper()
-	w := track.NewWriter(pool, cfg, discard(), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	w := track.NewWriter(pool, cfg, discard(), reg)
+	t.Cleanup(func() {
+		if t.Failed() || strings.Contains(t.Name(), "Rejects") {
+			return
+		}
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "fleetmon_track_write_errors_total" {
+				for _, m := range mf.GetMetric() {
+					if v := m.GetCounter().GetValue(); v > 0 {
+						t.Errorf("%v failed write attempts (%v)", v, m.GetLabel())
+					}
+				}
+			}
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx, 5*time.Second) }()
@@ -75,7 +95,11 @@ func TestWriterStoresOnceAndKeepsLatestState(t *testing.T) {
 	resend := pos(vid, tid, t0, 30.2, 115.04)
 	old := pos(vid, tid, t0.Add(-time.Hour), -33.9, -70.6) // south and west
 	old.Backfill = true
-	if err := w.Write(ctx, tid, []track.Position{resend, old, old}, nil); err != nil {
+	// A second, different report in the same second as the first (an alarm
+	// report): kept, since JT/T 808 times only have one-second resolution.
+	alarm := pos(vid, tid, t0, 30.2, 115.04)
+	alarm.Alarm = 1
+	if err := w.Write(ctx, tid, []track.Position{resend, old, old, alarm}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A retried write of an already stored frame (lost commit reply) is
@@ -91,8 +115,8 @@ func TestWriterStoresOnceAndKeepsLatestState(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_frames").Scan(&frames); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || frames != 1 {
-		t.Fatalf("positions = %d, raw_frames = %d; want 2 and 1", n, frames)
+	if n != 3 || frames != 1 {
+		t.Fatalf("positions = %d, raw_frames = %d; want 3 and 1", n, frames)
 	}
 	var lat, lon float64
 	var backfill bool
@@ -109,6 +133,11 @@ func TestWriterStoresOnceAndKeepsLatestState(t *testing.T) {
 	var last *time.Time
 	if err := s.Pool.QueryRow(ctx, "SELECT device_time FROM vehicle_state WHERE vehicle_id = $1", vid).Scan(&stateTime); err != nil {
 		t.Fatal(err)
+	}
+	var stateAlarm int64
+	_ = s.Pool.QueryRow(ctx, "SELECT alarm FROM vehicle_state WHERE vehicle_id = $1", vid).Scan(&stateAlarm)
+	if stateAlarm != 1 {
+		t.Errorf("vehicle_state.alarm = %d, want 1 (the later-received report of the newest second)", stateAlarm)
 	}
 	if !stateTime.Equal(t0) {
 		t.Errorf("vehicle_state.device_time = %v, want %v (a back-fill must not move it back)", stateTime, t0)

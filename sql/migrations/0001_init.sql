@@ -48,9 +48,11 @@ CREATE TABLE terminals (
 );
 
 -- positions holds every stored location report, one row per vehicle and
--- device second: a report the terminal resends (same vehicle, same device
--- time) is stored once. Partitioned by month of device_time; partitions are
--- created on demand by ensure_month_partition().
+-- fix: a report the terminal resends (same vehicle, device time and fix) is
+-- stored once, while two different reports in the same second (JT/T 808
+-- times have 1 s resolution) are both kept. fix_hash is a 64-bit hash of the
+-- fix's content (see track.Position.FixHash). Partitioned by month of
+-- device_time; partitions are created on demand by ensure_month_partition().
 CREATE TABLE positions (
     vehicle_id    bigint NOT NULL,
     device_time   timestamptz NOT NULL,
@@ -70,7 +72,8 @@ CREATE TABLE positions (
     items         jsonb,
     backfill      boolean NOT NULL DEFAULT false,
     frame_id      uuid,
-    PRIMARY KEY (vehicle_id, device_time)
+    fix_hash      bigint NOT NULL,
+    PRIMARY KEY (vehicle_id, device_time, fix_hash)
 ) PARTITION BY RANGE (device_time);
 
 -- vehicle_state is the latest report per vehicle (by device time; a late
