@@ -31,7 +31,7 @@ bin/fleetsim csv --count "$terminals" --phone-base "$phone_base" > "$data/load.c
 bin/fleetd vehicles import --data-dir "$data" "$data/load.csv"
 
 bin/fleetd serve --data-dir "$data" --jt808-addr 127.0.0.1:16808 --http-addr 127.0.0.1:18080 \
-	--log-level warn > /dev/null 2> "$log" &
+	--log-level warn --pprof > /dev/null 2> "$log" &
 fleetd=$!
 cleanup() {
 	kill "$fleetd" 2>/dev/null || true
@@ -54,6 +54,11 @@ fleetd0=$(cpu_of "$fleetd")
 pg0=$(pg_cpu)
 start=$(date +%s.%N)
 
+if [ -n "${PROFILE:-}" ]; then
+	# PROFILE=SECONDS: a CPU profile of fleetd during the run, into $PROFILE_OUT.
+	(sleep 15; go tool pprof -proto -output "${PROFILE_OUT:-/tmp/fleetd.pprof}" \
+		"http://127.0.0.1:18080/debug/pprof/profile?seconds=$PROFILE" >/dev/null 2>&1) &
+fi
 set +e
 bin/fleetsim load --addr 127.0.0.1:16808 --phone-base "$phone_base" --json "$@" > "$data/report.json"
 status=$?
@@ -65,14 +70,23 @@ pg1=$(pg_cpu)
 db=$(go run ./track/localpg/cmd/pgctl start --dir "$data/pg")
 db=${db#*=}
 stored=$(psql -qAt "$db" -c "SELECT count(*) FROM positions")
-dups=$(psql -qAt "$db" -c "SELECT count(*) - count(DISTINCT (vehicle_id, device_time)) FROM positions")
+dups=$(psql -qAt "$db" -c "SELECT count(*) - count(DISTINCT (vehicle_id, device_time, fix_hash)) FROM positions")
 
 cat "$data/report.json"
 echo
+# Every acknowledged fix once: rows = positions acknowledged − fixes that
+# repeat the terminal's previous one (the platform keeps one row for those).
+expected=$(grep -o '"positions_acked": *[0-9]*' "$data/report.json" | grep -o '[0-9]*$')
+repeats=$(grep -o '"same_fix_repeats": *[0-9]*' "$data/report.json" | grep -o '[0-9]*$')
+expected=$((expected - repeats))
 echo "wall seconds:          $elapsed"
 echo "fleetd CPU seconds:    $(awk -v a="$fleetd1" -v b="$fleetd0" 'BEGIN { printf "%.1f", a - b }')"
 echo "postgres CPU seconds:  $(awk -v a="$pg1" -v b="$pg0" 'BEGIN { printf "%.1f", a - b }')"
-echo "positions stored:      $stored (duplicate keys: $dups)"
+echo "positions stored:      $stored (expected $expected; duplicate keys: $dups)"
+if [ "$status" = 0 ] && { [ "$stored" != "$expected" ] || [ "$dups" != 0 ]; }; then
+	echo "FAIL: acknowledged reports not stored exactly once"
+	status=1
+fi
 echo "fleetsim exit status:  $status"
 if grep -q '"level":"ERROR"\|level=ERROR' "$log"; then
 	echo "fleetd logged errors:"

@@ -477,7 +477,9 @@ func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error
 // arrays (binary), are unnested, and data-modifying CTEs write every table.
 // positions and raw_frames take ON CONFLICT DO NOTHING, so writing the same
 // rows again (a terminal resend, or a retry after a lost commit reply) is
-// harmless. The state upsert moves each vehicle's latest state forward,
+// harmless. terminals.last_seen_at moves only when it is 30 s behind: a
+// row update per report would double the database's work for a value
+// whose use (is the terminal silent?) is in minutes. The state upsert moves each vehicle's latest state forward,
 // never backward: a late back-fill older than the stored state leaves it
 // alone. Rows are taken in vehicle order so concurrent writers lock them in
 // the same order.
@@ -527,7 +529,7 @@ WITH p AS (
     UPDATE terminals t SET last_seen_at = x.seen
     FROM (SELECT terminal_id, max(received_at) AS seen FROM f
           WHERE terminal_id IS NOT NULL GROUP BY terminal_id ORDER BY terminal_id) x
-    WHERE t.id = x.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < x.seen)
+    WHERE t.id = x.terminal_id AND (t.last_seen_at IS NULL OR t.last_seen_at < x.seen - interval '30 seconds')
 )
 SELECT vehicle_id, device_time, fix_hash FROM ins`
 

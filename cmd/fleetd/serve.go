@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type serveConfig struct {
 	rawRetention time.Duration
 	logLevel     string
 	logFormat    string
+	pprof        bool
 	writer       track.WriterConfig
 	gateway      ingest.Config
 }
@@ -44,6 +46,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		"drop raw frames older than this, by whole months (e.g. 4320h = 180 days); 0 keeps them forever (env FLEETMON_RAW_RETENTION)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLEETMON_LOG_LEVEL", "info"), "debug, info, warn or error (env FLEETMON_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("FLEETMON_LOG_FORMAT", "text"), "text or json (env FLEETMON_LOG_FORMAT)")
+	fs.BoolVar(&c.pprof, "pprof", envOr("FLEETMON_PPROF", "") == "true", "serve Go profiles at /debug/pprof/ on --http-addr (env FLEETMON_PPROF=true)")
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
@@ -114,6 +117,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if cfg.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 

@@ -146,6 +146,11 @@ type loadReport struct {
 	Reconnects        int64   `json:"reconnects"`
 	sim.Snapshot
 	Unacknowledged int64 `json:"-"` // = Snapshot.Pending, kept apart for the exit code
+	// SameFixRepeats counts positions whose fix (time to the second,
+	// coordinates, speed, heading, altitude, alarm, status) repeats the
+	// terminal's previous position: a platform keeps one row for both, so
+	// rows expected = positions acknowledged − this.
+	SameFixRepeats int64 `json:"same_fix_repeats"`
 	// ThroughputMedian is the median of positions acknowledged per 1-s window during the run
 	// (ramp-up and grace period excluded); ThroughputMean their mean.
 	ThroughputMedian float64 `json:"throughput_positions_per_s_median"`
@@ -169,6 +174,7 @@ func (r *loadReport) print(w io.Writer) {
 	fmt.Fprintf(w, "reports sent     %d (%d positions)\n", r.Sent, r.PositionsSent)
 	fmt.Fprintf(w, "acknowledged     %d (%d positions)\n", r.Acked, r.PositionsAcked)
 	fmt.Fprintf(w, "resent           %d\n", r.Resent)
+	fmt.Fprintf(w, "same-fix repeats %d (positions repeating the previous fix: one row for both)\n", r.SameFixRepeats)
 	fmt.Fprintf(w, "rejected         %d\n", r.Rejected)
 	fmt.Fprintf(w, "unacknowledged   %d (%d positions)\n", r.Pending, r.PositionsPending)
 	fmt.Fprintf(w, "throughput       %.0f positions/s acknowledged (median of %d 1-s windows; mean %.0f; offered %.0f)\n",
@@ -192,6 +198,9 @@ type loadRun struct {
 	ok      atomic.Int64
 	failed  atomic.Int64
 	reconn  atomic.Int64
+	// sameFix counts points whose fix repeats the terminal's previous one
+	// (see sim.Fix): the platform stores such a report once.
+	sameFix atomic.Int64
 	// failLogs counts login failures logged.
 	failLogs atomic.Int64
 	start    chan struct{} // closed when the ramp-up is over
@@ -259,6 +268,7 @@ wait:
 	rep.Reconnects = r.reconn.Load()
 	rep.Snapshot = r.metrics.Snapshot()
 	rep.Unacknowledged = rep.Pending
+	rep.SameFixRepeats = r.sameFix.Load()
 	rep.OfferedRate = float64(rep.ConnectionsOK) * cfg.rate
 
 	// Throughput windows: whole seconds between the end of the ramp-up and the end of the run.
@@ -343,6 +353,7 @@ func (r *loadRun) terminal(ctx context.Context, v sim.Vehicle, gap bool, logins 
 	}
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
+	var prevFix sim.Fix
 	for next.Before(r.end) {
 		select {
 		case <-timer.C:
@@ -359,6 +370,11 @@ func (r *loadRun) terminal(ctx context.Context, v sim.Vehicle, gap bool, logins 
 			}
 		}
 		p, _ := drv.Next(now)
+		if fix := sim.FixOf(p); fix == prevFix {
+			r.sameFix.Add(1)
+		} else {
+			prevFix = fix
+		}
 		if err := term.Report(p); err != nil {
 			r.reconnect(ctx, term, rng, err)
 		}

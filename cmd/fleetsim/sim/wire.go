@@ -38,4 +38,18 @@ func locationOf(p *Point, l *jt808.Location) {
 	l.Satellites = p.Satellites
 }
 
+// Fix is the 位置基本信息 of a point as it travels (JT/T 808-2019 表23: alarm,
+// status, coordinates, altitude, speed, heading and BCD time; 28 bytes).
+// Two points with the same Fix are the same report to a platform, which
+// stores it once: a parked terminal reporting twice a second can repeat it.
+type Fix [28]byte
+
+// FixOf returns p's Fix.
+func FixOf(p Point) Fix {
+	var l jt808.Location
+	locationOf(&p, &l)
+	var buf [64]byte
+	return Fix(l.AppendTo(buf[:0], jt808.Version2013)[:28])
+}
+
 func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
