@@ -111,7 +111,7 @@ func (s *session) handleFragment(ctx context.Context, raw []byte, received time.
 // memory bound: 0x8001 result 1, so the terminal may try again later.
 func (s *session) rejectFragment(ctx context.Context, h *jt808.Header, raw []byte, received time.Time) CloseReason {
 	s.srv.m.fragments.WithLabelValues("rejected").Inc()
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "rejected").Inc()
+	s.srv.m.frame(h.ID, "rejected").Inc()
 	if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispRejected)); r != "" {
 		return r
 	}

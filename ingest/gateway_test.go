@@ -271,10 +271,12 @@ func TestBadInputLeavesServerServing(t *testing.T) {
 	if r := tm.generalReply(h); r != 0 {
 		t.Fatal(r)
 	}
-	var malformed int
-	if err := g.pool.QueryRow(context.Background(), "SELECT count(*) FROM raw_frames WHERE disposition IN ('malformed', 'checksum')").Scan(&malformed); err != nil || malformed < 3 {
-		t.Errorf("bad frames kept as evidence: %d, %v", malformed, err)
-	}
+	// Bad frames are kept as evidence (written without waiting, so poll).
+	waitFor(t, func() bool {
+		var malformed int
+		err := g.pool.QueryRow(context.Background(), "SELECT count(*) FROM raw_frames WHERE disposition IN ('malformed', 'checksum')").Scan(&malformed)
+		return err == nil && malformed >= 3
+	})
 }
 
 func waitFor(t testing.TB, cond func() bool) {

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/ingest/jt808"
@@ -27,6 +29,14 @@ const (
 )
 
 type metrics struct {
+	// cache resolves label values to counters once: WithLabelValues hashes
+	// and builds strings on every call, which showed in the gateway's
+	// profile at 20,000 frames/s.
+	cacheMu sync.RWMutex
+	cache   map[counterKey]prometheus.Counter
+
+	posLive, posBatch, posBackfill prometheus.Counter
+
 	connections     prometheus.Gauge
 	accepted        prometheus.Counter
 	closed          *prometheus.CounterVec
@@ -93,11 +103,69 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Authentications (0x0102), by outcome (ok, failed).",
 		}, []string{"outcome"}),
 	}
+	m.cache = map[counterKey]prometheus.Counter{}
+	m.posLive = m.positions.WithLabelValues("live")
+	m.posBatch = m.positions.WithLabelValues("batch")
+	m.posBackfill = m.positions.WithLabelValues("backfill")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
 			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications)
 	}
 	return m
+}
+
+// positionsBy returns the positions counter of kind live, batch or backfill.
+func (m *metrics) positionsBy(kind string) prometheus.Counter {
+	switch kind {
+	case "batch":
+		return m.posBatch
+	case "backfill":
+		return m.posBackfill
+	}
+	return m.posLive
+}
+
+// counterKey names a labelled counter: which vector, message id, result.
+type counterKey struct {
+	vec    uint8
+	id     jt808.MsgID
+	result string
+}
+
+const (
+	vecFrames uint8 = iota
+	vecReplies
+)
+
+// frame returns the frames counter for id and result.
+func (m *metrics) frame(id jt808.MsgID, result string) prometheus.Counter {
+	return m.counter(counterKey{vecFrames, id, result})
+}
+
+// reply returns the replies counter for id and result.
+func (m *metrics) reply(id jt808.MsgID, result string) prometheus.Counter {
+	return m.counter(counterKey{vecReplies, id, result})
+}
+
+func (m *metrics) counter(k counterKey) prometheus.Counter {
+	if msgLabel(k.id) == "other" {
+		k.id = 0xffff
+	}
+	m.cacheMu.RLock()
+	c, ok := m.cache[k]
+	m.cacheMu.RUnlock()
+	if ok {
+		return c
+	}
+	vec := m.frames
+	if k.vec == vecReplies {
+		vec = m.replies
+	}
+	c = vec.WithLabelValues(msgLabel(k.id), k.result)
+	m.cacheMu.Lock()
+	m.cache[k] = c
+	m.cacheMu.Unlock()
+	return c
 }
 
 // msgLabel bounds the msg_id label to the messages fleetmon knows, so a

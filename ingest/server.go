@@ -107,6 +107,7 @@ type Server struct {
 	registry Registry
 	log      *slog.Logger
 	m        *metrics
+	ids      *track.FrameIDs
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -128,6 +129,7 @@ func NewServer(cfg Config, sink Sink, registry Registry, log *slog.Logger, reg p
 		registry:  registry,
 		log:       log,
 		m:         newMetrics(reg),
+		ids:       track.NewFrameIDs(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*session]struct{}{},
 		ctx:       ctx,

@@ -107,8 +107,16 @@ func (s *session) run(ctx context.Context) {
 	}()
 	sp := jt808.NewSplitter(s.conn, s.srv.cfg.MaxFrame)
 	var skipped int64
+	var deadline time.Time
+	timedOut := false
 	for {
-		_ = s.conn.SetReadDeadline(s.nextDeadline())
+		// Moving the deadline is a syscall's worth of work: move it only
+		// when it must come earlier, or has fallen a second behind (an
+		// early wake-up just finds nothing due and sets it again).
+		if d := s.nextDeadline(); timedOut || d.Before(deadline) || d.Sub(deadline) > time.Second {
+			_ = s.conn.SetReadDeadline(d)
+			deadline = d
+		}
 		raw, err := sp.Next()
 		if n := sp.Skipped(); n > skipped {
 			s.srv.m.skippedBytes.Add(float64(n - skipped))
@@ -119,6 +127,7 @@ func (s *session) run(ctx context.Context) {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
+				timedOut = true
 				if r := s.onTimeout(now); r != "" {
 					s.closeWith(r)
 					return
@@ -130,7 +139,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			case errors.Is(err, jt808.ErrBadEscape):
 				s.srv.m.decodeErrors.WithLabelValues("escape").Inc()
-				s.srv.m.frames.WithLabelValues("other", "malformed").Inc()
+				s.srv.m.frame(0xffff, "malformed").Inc()
 				if s.badRun++; s.badRun >= s.srv.cfg.MaxBadFrames {
 					s.closeWith(CloseBadFrames)
 					return
@@ -144,7 +153,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		}
-		s.lastRead = now
+		s.lastRead, timedOut = now, false
 		if !s.allow(now) {
 			s.closeWith(CloseFlood)
 			return
@@ -205,7 +214,7 @@ func (s *session) allow(now time.Time) bool {
 // rawFrame copies a received frame for raw_frames.
 func (s *session) rawFrame(raw []byte, h *jt808.Header, received time.Time, d track.Disposition) track.RawFrame {
 	f := track.RawFrame{
-		ID:          track.NewFrameID(),
+		ID:          s.srv.ids.Next(),
 		Received:    received,
 		Frame:       append([]byte(nil), raw...),
 		Disposition: d,
@@ -245,12 +254,12 @@ func (s *session) handleFrame(ctx context.Context, raw []byte, received time.Tim
 		if errors.Is(err, jt808.ErrChecksum) {
 			disp, kind = track.DispChecksum, "checksum"
 		}
-		label := "other"
+		id := jt808.MsgID(0xffff)
 		if hdr != nil {
-			label = msgLabel(hdr.ID)
+			id = hdr.ID
 		}
 		m.decodeErrors.WithLabelValues(kind).Inc()
-		m.frames.WithLabelValues(label, string(disp)).Inc()
+		m.frame(id, string(disp)).Inc()
 		if r := s.record(ctx, s.rawFrame(raw, hdr, received, disp)); r != "" {
 			return r
 		}
@@ -270,7 +279,7 @@ func (s *session) handleFrame(ctx context.Context, raw []byte, received time.Tim
 	s.badRun = 0
 	h := &s.frame.Header
 	if h.ID != jt808.IDRegister && h.ID != jt808.IDAuth && !s.admitted(h) {
-		m.frames.WithLabelValues(msgLabel(h.ID), "unauthenticated").Inc()
+		m.frame(h.ID, "unauthenticated").Inc()
 		if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispUnauthenticated)); r != "" {
 			return r
 		}
@@ -307,7 +316,7 @@ func (s *session) dispatch(ctx context.Context, h *jt808.Header, body, raw []byt
 	case jt808.IDLogout:
 		if err := s.srv.registry.Deregister(ctx, s.term.ID); err != nil {
 			s.log.Error("deregister", "phone", s.term.Phone, "err", err)
-			s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "error").Inc()
+			s.srv.m.frame(h.ID, "error").Inc()
 			return ""
 		}
 		if r := s.simple(ctx, h, raw, received, resultOK); r != "" {
@@ -319,7 +328,7 @@ func (s *session) dispatch(ctx context.Context, h *jt808.Header, body, raw []byt
 		if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispOK)); r != "" {
 			return r
 		}
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "ok").Inc()
+		s.srv.m.frame(h.ID, "ok").Inc()
 		rep := jt808.QueryTimeReply{Time: time.Now().UTC()}
 		return s.send(h, jt808.IDQueryTimeReply, rep.AppendTo(s.body[:0], h.Version), "0")
 	case jt808.IDLocation, jt808.IDQueryLocationReply:
@@ -328,10 +337,10 @@ func (s *session) dispatch(ctx context.Context, h *jt808.Header, body, raw []byt
 		return s.handleBatch(ctx, h, body, raw, received)
 	case jt808.IDTerminalReply, jt808.IDQueryParamsReply:
 		// Replies to the platform's own commands: stored, not answered.
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "ok").Inc()
+		s.srv.m.frame(h.ID, "ok").Inc()
 		return s.record(ctx, s.rawFrame(raw, h, received, track.DispOK))
 	default:
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "unsupported").Inc()
+		s.srv.m.frame(h.ID, "unsupported").Inc()
 		if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispUnsupported)); r != "" {
 			return r
 		}
@@ -341,7 +350,7 @@ func (s *session) dispatch(ctx context.Context, h *jt808.Header, body, raw []byt
 
 // simple records the frame and answers 0x8001 with result.
 func (s *session) simple(ctx context.Context, h *jt808.Header, raw []byte, received time.Time, result uint8) CloseReason {
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "ok").Inc()
+	s.srv.m.frame(h.ID, "ok").Inc()
 	if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispOK)); r != "" {
 		return r
 	}
@@ -352,7 +361,7 @@ func (s *session) simple(ctx context.Context, h *jt808.Header, raw []byte, recei
 // answers 0x8001 result 2; the connection stays.
 func (s *session) malformed(ctx context.Context, h *jt808.Header, raw []byte, received time.Time, err error) CloseReason {
 	s.srv.m.decodeErrors.WithLabelValues("body").Inc()
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "malformed").Inc()
+	s.srv.m.frame(h.ID, "malformed").Inc()
 	s.log.Info("malformed message", "msg_id", h.ID.String(), "phone", h.Phone.ID(), "err", err)
 	if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispMalformed)); r != "" {
 		return r
@@ -380,7 +389,7 @@ func (s *session) handleRegister(ctx context.Context, h *jt808.Header, body, raw
 	}, s.srv.cfg.OpenRegistration)
 	if err != nil {
 		// No reply: the terminal retries registration, as it does on a timeout.
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "error").Inc()
+		s.srv.m.frame(h.ID, "error").Inc()
 		s.log.Error("register", "phone", phone, "err", err)
 		return s.record(ctx, s.rawFrame(raw, h, received, track.DispOK))
 	}
@@ -389,7 +398,7 @@ func (s *session) handleRegister(ctx context.Context, h *jt808.Header, body, raw
 		disp = track.DispRejected
 		s.log.Info("registration refused", "phone", phone, "result", result, "plate", reg.Plate)
 	}
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), string(disp)).Inc()
+	s.srv.m.frame(h.ID, string(disp)).Inc()
 	s.srv.m.registrations.WithLabelValues(resultLabel(uint8(result))).Inc()
 	if r := s.record(ctx, s.rawFrame(raw, h, received, disp)); r != "" {
 		return r
@@ -410,7 +419,7 @@ func (s *session) handleAuth(ctx context.Context, h *jt808.Header, body, raw []b
 	phone := h.Phone.ID()
 	t, ok, err := s.srv.registry.Authenticate(ctx, phone, a.Code, year)
 	if err != nil {
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "error").Inc()
+		s.srv.m.frame(h.ID, "error").Inc()
 		s.log.Error("authenticate", "phone", phone, "err", err)
 		return s.record(ctx, s.rawFrame(raw, h, received, track.DispOK))
 	}
@@ -425,7 +434,7 @@ func (s *session) handleAuth(ctx context.Context, h *jt808.Header, body, raw []b
 		s.srv.m.authentications.WithLabelValues("failed").Inc()
 		s.log.Info("authentication failed", "phone", phone)
 	}
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), string(disp)).Inc()
+	s.srv.m.frame(h.ID, string(disp)).Inc()
 	if r := s.record(ctx, s.rawFrame(raw, h, received, disp)); r != "" {
 		return r
 	}
@@ -490,7 +499,7 @@ func (s *session) handleBatch(ctx context.Context, h *jt808.Header, body, raw []
 		if err := s.srv.sink.Write(ctx, s.term.ID, ps, []track.RawFrame{f}); err != nil {
 			return s.writeFailed(h, err)
 		}
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "malformed").Inc()
+		s.srv.m.frame(h.ID, "malformed").Inc()
 		return s.generalReply(h, resultMalformed)
 	}
 	if r := s.store(ctx, h, ps, f, kind); r != "" {
@@ -510,8 +519,8 @@ func (s *session) store(ctx context.Context, h *jt808.Header, ps []track.Positio
 	if err := s.srv.sink.Write(ctx, s.term.ID, ps, []track.RawFrame{f}); err != nil {
 		return s.writeFailed(h, err)
 	}
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "ok").Inc()
-	s.srv.m.positions.WithLabelValues(kind).Add(float64(len(ps)))
+	s.srv.m.frame(h.ID, "ok").Inc()
+	s.srv.m.positionsBy(kind).Add(float64(len(ps)))
 	return ""
 }
 
@@ -520,11 +529,11 @@ func (s *session) store(ctx context.Context, h *jt808.Header, ps []track.Positio
 // terminal resends.
 func (s *session) writeFailed(h *jt808.Header, err error) CloseReason {
 	if errors.Is(err, track.ErrRejected) {
-		s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "rejected").Inc()
+		s.srv.m.frame(h.ID, "rejected").Inc()
 		s.log.Error("reports rejected by the database", "msg_id", h.ID.String(), "err", err)
 		return s.generalReply(h, resultFailure)
 	}
-	s.srv.m.frames.WithLabelValues(msgLabel(h.ID), "error").Inc()
+	s.srv.m.frame(h.ID, "error").Inc()
 	return CloseShutdown
 }
 
@@ -554,7 +563,7 @@ func (s *session) send(to *jt808.Header, id jt808.MsgID, body []byte, result str
 		s.log.Debug("write reply", "err", err)
 		return CloseWriteError
 	}
-	s.srv.m.replies.WithLabelValues(id.String(), result).Inc()
+	s.srv.m.reply(id, result).Inc()
 	return ""
 }
 

@@ -2,8 +2,10 @@ package track
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,14 +84,40 @@ func (p *Position) FixHash() int64 {
 // Acc reports the ACC (ignition) bit: JT/T 808 表 24 status bit 0.
 func (p *Position) Acc() bool { return p.Status&1 != 0 }
 
-// FrameID identifies a received frame. It is random, assigned by the gateway
-// when the frame is read, so that a retried write stores the frame once.
+// FrameID identifies a received frame. It is assigned by the gateway when
+// the frame is read, so that a retried write stores the frame once.
 type FrameID [16]byte
+
+// FrameIDs makes frame ids: a random 64-bit prefix drawn once, then a
+// 64-bit sequence, laid out as a UUID of version 8 (custom). Unique across
+// processes without a random draw per frame (a syscall at 20,000 frames/s).
+// Safe for concurrent use.
+type FrameIDs struct {
+	prefix [8]byte
+	seq    atomic.Uint64
+}
+
+// NewFrameIDs returns a generator with a fresh random prefix.
+func NewFrameIDs() *FrameIDs {
+	g := &FrameIDs{}
+	_, _ = rand.Read(g.prefix[:]) // crypto/rand.Read never fails on Linux.
+	g.prefix[6] = g.prefix[6]&0x0f | 0x80
+	return g
+}
+
+// Next returns the next id.
+func (g *FrameIDs) Next() FrameID {
+	var id FrameID
+	copy(id[:8], g.prefix[:])
+	binary.BigEndian.PutUint64(id[8:], g.seq.Add(1))
+	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant; leaves 62 bits of sequence
+	return id
+}
 
 // NewFrameID returns a random (version 4 UUID) frame id.
 func NewFrameID() FrameID {
 	var id FrameID
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on Linux.
+	_, _ = rand.Read(id[:])
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
 	return id

@@ -130,9 +130,14 @@ BEGIN
         RETURN name;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('fleetmon.partition.' || nsp || '.' || name));
-    IF to_regclass(format('%I.%I', nsp, name)) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+    -- The lock does not refresh this session's catalog cache, so a table made
+    -- by whoever held it just before may still look missing: IF NOT EXISTS
+    -- checks the catalog itself.
+    BEGIN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                        nsp, name, parent, lo, hi);
-    END IF;
+    EXCEPTION WHEN duplicate_table THEN
+        NULL;
+    END;
     RETURN name;
 END $$;
