@@ -69,10 +69,11 @@ Flags:
 	fs.IntVar(&cfg.terminals, "terminals", 1000, "number of terminals (connections)")
 	fs.Float64Var(&cfg.rate, "rate", 2, "positions per second per terminal")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Minute, "how long to send, after all terminals logged in")
-	fs.IntVar(&cfg.batch, "batch", 0, fmt.Sprintf("0: one 0x0200 per position; N: 0x0704 batches of N positions (at most %d)", sim.MaxBatch))
+	fs.IntVar(&cfg.batch, "batch", 0, fmt.Sprintf("0: one 0x0200 per position; N: 0x0704 batches of N positions (at most %d; batches over %d positions exceed one message body and are sub-packaged)",
+		sim.MaxBatch, sim.SinglePackageBatch))
 	fs.Float64Var(&cfg.gapShare, "gap-share", 0.05, "share of terminals that go through a coverage gap and back-fill (0x0704 type 1)")
 	fs.DurationVar(&cfg.gapLength, "gap-length", 30*time.Second, "length of a coverage gap (capped to half the duration)")
-	fs.IntVar(&cfg.blindBatch, "blind-batch", 10, "positions per back-fill 0x0704")
+	fs.IntVar(&cfg.blindBatch, "blind-batch", 10, fmt.Sprintf("positions per back-fill 0x0704 (at most %d; over %d are sub-packaged)", sim.MaxBatch, sim.SinglePackageBatch))
 	fs.Float64Var(&cfg.v2019Share, "v2019-share", 0.3, "share of terminals speaking JT/T 808-2019")
 	fs.IntVar(&cfg.concurrency, "concurrency", 256, "logins in flight at once during the ramp-up")
 	fs.DurationVar(&cfg.ackTimeout, "ack-timeout", 10*time.Second, "resend a report not acknowledged in this time (then ×2, ×3, ...)")
@@ -94,6 +95,8 @@ Flags:
 		return errors.New("load: --duration must be positive")
 	case cfg.batch < 0 || cfg.batch > sim.MaxBatch:
 		return fmt.Errorf("load: --batch must be 0..%d", sim.MaxBatch)
+	case cfg.blindBatch < 0 || cfg.blindBatch > sim.MaxBatch:
+		return fmt.Errorf("load: --blind-batch must be 0..%d", sim.MaxBatch)
 	case cfg.concurrency <= 0:
 		return errors.New("load: --concurrency must be positive")
 	}
@@ -173,7 +176,7 @@ func (r *loadReport) print(w io.Writer) {
 	fmt.Fprintf(w, "connections      ok %d, failed %d (ramp-up %.1fs), reconnects %d\n", r.ConnectionsOK, r.ConnectionsFailed, r.RampSeconds, r.Reconnects)
 	fmt.Fprintf(w, "reports sent     %d (%d positions)\n", r.Sent, r.PositionsSent)
 	fmt.Fprintf(w, "acknowledged     %d (%d positions)\n", r.Acked, r.PositionsAcked)
-	fmt.Fprintf(w, "resent           %d\n", r.Resent)
+	fmt.Fprintf(w, "resent           %d (and %d sub-packages on the platform's request)\n", r.Resent, r.PackagesResent)
 	fmt.Fprintf(w, "same-fix repeats %d (positions repeating the previous fix: one row for both)\n", r.SameFixRepeats)
 	fmt.Fprintf(w, "rejected         %d\n", r.Rejected)
 	fmt.Fprintf(w, "unacknowledged   %d (%d positions)\n", r.Pending, r.PositionsPending)

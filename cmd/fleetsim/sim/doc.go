@@ -6,7 +6,8 @@
 //
 //   - Terminal: one simulated terminal and its connection: register (0x0100), authenticate
 //     (0x0102), heartbeat (0x0002), location reports (0x0200), batch and blind-zone uploads
-//     (0x0704), logout (0x0003), matching of the platform's replies (0x8001/0x8100), resends of
+//     (0x0704, sub-packaged above SinglePackageBatch positions, with the platform's 0x8003
+//     answered), logout (0x0003), matching of the platform's replies (0x8001/0x8100), resends of
 //     unacknowledged reports and their metrics.
 //   - Driver and Script: where a vehicle is. Driver produces plausible movement through a small
 //     built-in road network around 黄石市 (Huangshi, Hubei), deterministic for a seed; Script

@@ -21,6 +21,7 @@ type Metrics struct {
 	posAcked  atomic.Int64
 	rejected  atomic.Int64
 	resent    atomic.Int64
+	pkgResent atomic.Int64
 	pending   atomic.Int64
 	posPend   atomic.Int64
 	control   atomic.Int64
@@ -49,6 +50,9 @@ type Snapshot struct {
 	// Resent is the number of resends of reports not acknowledged in time (one report may be
 	// resent several times).
 	Resent int64 `json:"resent"`
+	// PackagesResent is the number of sub-packages sent again because the platform asked for
+	// them (0x8003 补传分包请求); they are not counted in Resent.
+	PackagesResent int64 `json:"packages_resent"`
 	// Pending is the number of reports sent and neither acknowledged nor rejected yet: at the end
 	// of a run, the unacknowledged ones.
 	Pending int64 `json:"unacknowledged"`
@@ -70,6 +74,7 @@ func (m *Metrics) Snapshot() Snapshot {
 		PositionsAcked:   m.posAcked.Load(),
 		Rejected:         m.rejected.Load(),
 		Resent:           m.resent.Load(),
+		PackagesResent:   m.pkgResent.Load(),
 		Pending:          m.pending.Load(),
 		PositionsPending: m.posPend.Load(),
 		Control:          m.control.Load(),

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,10 +47,12 @@ type Config struct {
 	// means never resend.
 	MaxResends int
 	// Batch: 0 sends each position as a 0x0200; N > 0 collects N positions and sends them as
-	// one 0x0704 of type 0 (at most MaxBatch).
+	// one 0x0704 of type 0 (at most MaxBatch). A batch of more than SinglePackageBatch positions
+	// does not fit one message body and is sent as sub-packages.
 	Batch int
 	// BlindBatch is the largest number of positions per 0x0704 of type 1 when positions buffered
-	// during a coverage gap are uploaded; default 10, at most MaxBatch.
+	// during a coverage gap are uploaded; default 10, at most MaxBatch (sub-packaged above
+	// SinglePackageBatch, as Batch).
 	BlindBatch int
 	// BlindCap is the most positions kept out of coverage; beyond it the oldest tenth is
 	// dropped (and counted). Default 10000, a day of reports every 10 s.
@@ -72,8 +75,11 @@ type Config struct {
 
 // Ack describes the platform's answer to one report.
 type Ack struct {
-	ID        jt808.MsgID // 0x0200 or 0x0704
-	Serial    uint16
+	ID jt808.MsgID // 0x0200 or 0x0704
+	// Serial is the report's serial number; for a sub-packaged report, its first package's.
+	Serial uint16
+	// Packages is the number of sub-packages of the report; 1 for a report in one frame.
+	Packages  int
 	Result    uint8 // 0 success; see jt808.PlatformReply
 	Positions int
 	Resends   int
@@ -81,11 +87,30 @@ type Ack struct {
 	Latency time.Duration
 }
 
-// MaxBatch is the largest number of positions a Terminal puts in one 0x0704. Each position of a
-// Terminal is 28 bytes plus four additional items (16 bytes) plus its 2-byte length: 46 bytes,
-// and a message body without sub-packages is at most 1023 bytes (10 bits of body properties):
-// (1023 - 3) / 46 = 22.
-const MaxBatch = 22
+// Sizes of a Terminal's 0x0704 body: a 3-byte head (数据项个数 WORD, 位置数据类型 BYTE), then
+// per position a 2-byte length and a 0x0200 body of 28 bytes (位置基本信息) plus the four
+// additional items every Terminal sends (mileage 2+4, fuel 2+2, signal 2+1, satellites 2+1 =
+// 16 bytes): 46 bytes.
+const (
+	batchHeadLen = 3
+	batchItemLen = 2 + 28 + 16
+)
+
+// SinglePackageBatch is the largest 0x0704 batch that fits one message body (at most
+// jt808.MaxBodyLen = 1023 bytes, the 10 bits of 消息体属性): (1023 - 3) / 46 = 22. A larger batch
+// is sent as sub-packages (JT/T 808-2019 §4.4.3 消息包封装项).
+const SinglePackageBatch = (jt808.MaxBodyLen - batchHeadLen) / batchItemLen
+
+// MaxBatch is the largest number of positions a Terminal puts in one 0x0704: 200 positions are
+// 9203 body bytes, sent as 9 sub-packages.
+const MaxBatch = 200
+
+// maxPackages is the most sub-packages of one report: the bits of pendingMsg.acked.
+const maxPackages = 64
+
+// A MaxBatch batch must fit maxPackages packages; the constant below overflows (and the build
+// fails) if it does not.
+const _ = uint(maxPackages - (batchHeadLen+MaxBatch*batchItemLen+jt808.MaxBodyLen-1)/jt808.MaxBodyLen)
 
 var (
 	// ErrNotConnected is returned when a message is sent with no live connection.
@@ -127,6 +152,18 @@ func (e *ReplyError) Error() string {
 // Reports (0x0200, 0x0704) are asynchronous: Report returns once the frame is written, and the
 // platform's 0x8001 is matched by serial number and message id later. Registration,
 // authentication, heartbeats and logout wait for their reply.
+//
+// A report whose body exceeds jt808.MaxBodyLen (a 0x0704 of more than SinglePackageBatch
+// positions) is encoded once and cut into sub-packages of at most jt808.MaxBodyLen body bytes
+// with consecutive serials (JT/T 808-2019 §4.4.3). The platform answers each package with
+// 0x8001 and answers the package that completes the message once the message is stored, so
+// the report counts as acknowledged when every package has been answered with result 0: the
+// last of those answers is the platform's answer to the whole message. In order that is the
+// last package's answer; after a 0x8003 (补传分包请求) it is the answer to the resent package
+// that completed the message, while the last package's answer only confirmed its receipt. A
+// timeout resends all packages with their serials, and the answers are counted afresh. A
+// platform that answers only once per sub-packaged message (2013 §7.12 allows it) leaves such
+// reports unacknowledged.
 type Terminal struct {
 	cfg   Config
 	phone jt808.Phone
@@ -150,8 +187,11 @@ type Terminal struct {
 	serial atomic.Uint32 // next serial number (low 16 bits); the reader uses it too
 	wmu    sync.Mutex    // serialises writes to conn between owner and reader
 
-	mu       sync.Mutex // guards the fields below, shared with the reader
-	pending  map[uint16]pendingMsg
+	mu      sync.Mutex // guards the fields below, shared with the reader
+	pending map[uint16]pendingMsg
+	// parts maps the serial of package 2..n of a pending sub-packaged report to the report's
+	// key in pending (the serial of its first package).
+	parts    map[uint16]uint16
 	free     [][]byte // frame buffers of acknowledged reports, for reuse
 	readErr  error
 	lastFix  Point // for 0x8201 location queries
@@ -166,7 +206,14 @@ type pendingMsg struct {
 	first     time.Time // first sending
 	due       time.Time // next resend; zero once MaxResends is reached
 	resends   int
-	frame     []byte // the wire frame, owned by the pending table until answered
+	// frame is the wire frame, or the frames of all packages back to back; owned by the
+	// pending table until answered.
+	frame []byte
+	// pkgs is the number of sub-packages in frame; 0 for a report in one frame.
+	pkgs int
+	// acked has bit i set once package i+1 is answered with result 0 since the report was
+	// last sent whole (or package i+1 last sent again on request).
+	acked uint64
 }
 
 // reply is a platform answer to a control message, handed from the reader to the owner.
@@ -236,6 +283,7 @@ func NewTerminal(cfg Config) (*Terminal, error) {
 		log:      cfg.Logger.With("phone", cfg.Phone),
 		covered:  true,
 		pending:  make(map[uint16]pendingMsg),
+		parts:    make(map[uint16]uint16),
 		replies:  make(chan reply, 8),
 		ackEvent: make(chan struct{}, 1),
 	}
@@ -289,6 +337,7 @@ func (t *Terminal) Connect(ctx context.Context, addr string) error {
 	now := time.Now()
 	for s, p := range t.pending {
 		p.due = now
+		p.acked = 0 // a new connection starts the platform's reassembly afresh
 		t.pending[s] = p
 	}
 	t.mu.Unlock()
@@ -451,15 +500,56 @@ func (t *Terminal) connErr() error {
 	return ErrNotConnected
 }
 
-func (t *Terminal) nextSerial() uint16 { return uint16(t.serial.Add(1) - 1) }
+func (t *Terminal) nextSerial() uint16 { return t.nextSerials(1) }
 
-// appendFrame appends the wire frame of one message from this terminal.
-func (t *Terminal) appendFrame(dst []byte, id jt808.MsgID, serial uint16, body []byte) []byte {
+// nextSerials reserves n consecutive serial numbers (the packages of one message) and returns
+// the first; the reader's serials never come between them.
+func (t *Terminal) nextSerials(n int) uint16 { return uint16(t.serial.Add(uint32(n)) - uint32(n)) }
+
+// header returns the header of one message from this terminal.
+func (t *Terminal) header(id jt808.MsgID, serial uint16) jt808.Header {
 	h := jt808.Header{ID: id, Version: t.cfg.Version, Phone: t.phone, Serial: serial}
 	if t.cfg.Version == jt808.Version2019 {
 		h.ProtoVer = 1 // JT/T 808-2019 表 2: 协议版本号, 1 for the first 2019 revision
 	}
+	return h
+}
+
+// appendFrame appends the wire frame of one message from this terminal.
+func (t *Terminal) appendFrame(dst []byte, id jt808.MsgID, serial uint16, body []byte) []byte {
+	h := t.header(id, serial)
 	return jt808.AppendFrame(dst, &h, body)
+}
+
+// appendPackages appends the frames of body cut into pkgs sub-packages of at most
+// jt808.MaxBodyLen bytes, back to back, with serials first, first+1, ... (JT/T 808-2019 §4.4.3:
+// 消息总包数 pkgs, 包序号 from 1).
+func (t *Terminal) appendPackages(dst []byte, id jt808.MsgID, first uint16, pkgs int, body []byte) []byte {
+	h := t.header(id, first)
+	h.Fragmented, h.PkgTotal = true, uint16(pkgs)
+	for i := range pkgs {
+		h.Serial, h.PkgIndex = first+uint16(i), uint16(i+1)
+		part := body[i*jt808.MaxBodyLen : min((i+1)*jt808.MaxBodyLen, len(body))]
+		dst = jt808.AppendFrame(dst, &h, part)
+	}
+	return dst
+}
+
+// nthFrame returns frame i (0-based) of frames, wire frames back to back, or nil if there are
+// fewer. Each frame is 0x7e, escaped bytes without 0x7e, 0x7e, so it is found by counting
+// delimiters. The result aliases frames.
+func nthFrame(frames []byte, i int) []byte {
+	for len(frames) > 1 {
+		end := bytes.IndexByte(frames[1:], 0x7e) + 2
+		if end < 2 {
+			return nil
+		}
+		if i == 0 {
+			return frames[:end]
+		}
+		frames, i = frames[end:], i-1
+	}
+	return nil
 }
 
 // write writes one frame.
@@ -563,7 +653,8 @@ func (t *Terminal) SendLocation(p Point) error {
 }
 
 // SendBatch sends pts (at most MaxBatch) as one 0x0704 of the given type (0 normal, 1 blind-zone
-// back-fill) now, whatever the coverage.
+// back-fill) now, whatever the coverage. More than SinglePackageBatch positions are sent as
+// sub-packages.
 func (t *Terminal) SendBatch(typ uint8, pts []Point) error {
 	if len(pts) == 0 {
 		return nil
@@ -573,7 +664,9 @@ func (t *Terminal) SendBatch(typ uint8, pts []Point) error {
 	}
 	t.batch.Type = typ
 	if cap(t.batch.Items) < len(pts) {
-		t.batch.Items = make([]jt808.Location, len(pts), MaxBatch)
+		// Sized to the batch, not to MaxBatch: a jt808.Location is over 1 KB, and a load test
+		// runs thousands of Terminals.
+		t.batch.Items = make([]jt808.Location, len(pts))
 	}
 	t.batch.Items = t.batch.Items[:len(pts)]
 	for i := range pts {
@@ -583,22 +676,38 @@ func (t *Terminal) SendBatch(typ uint8, pts []Point) error {
 	return t.sendReport(jt808.IDBatchLocation, len(pts))
 }
 
-// sendReport frames t.body as a report, records it as pending and writes it.
+// sendReport frames t.body as a report (as sub-packages if it exceeds jt808.MaxBodyLen),
+// records it as pending and writes it.
 func (t *Terminal) sendReport(id jt808.MsgID, positions int) error {
 	if t.conn == nil {
 		return ErrNotConnected
 	}
-	serial := t.nextSerial()
+	pkgs := 0
+	if len(t.body) > jt808.MaxBodyLen {
+		pkgs = (len(t.body) + jt808.MaxBodyLen - 1) / jt808.MaxBodyLen
+		if pkgs > maxPackages {
+			return fmt.Errorf("sim: %s body of %d bytes exceeds %d packages", id, len(t.body), maxPackages)
+		}
+	}
+	serial := t.nextSerials(max(pkgs, 1))
 	t.mu.Lock()
 	var buf []byte
 	if n := len(t.free); n > 0 {
 		buf, t.free = t.free[n-1][:0], t.free[:n-1]
 	}
 	t.mu.Unlock()
-	frame := t.appendFrame(buf, id, serial, t.body)
+	var frame []byte
+	if pkgs == 0 {
+		frame = t.appendFrame(buf, id, serial, t.body)
+	} else {
+		frame = t.appendPackages(buf, id, serial, pkgs, t.body)
+	}
 	now := time.Now()
 	t.mu.Lock()
-	t.pending[serial] = pendingMsg{id: id, positions: positions, first: now, due: now.Add(t.cfg.AckTimeout), frame: frame}
+	t.pending[serial] = pendingMsg{id: id, positions: positions, first: now, due: now.Add(t.cfg.AckTimeout), frame: frame, pkgs: pkgs}
+	for i := 1; i < pkgs; i++ {
+		t.parts[serial+uint16(i)] = serial
+	}
 	t.mu.Unlock()
 	t.m.onSend(positions)
 	return t.write(frame)
@@ -625,6 +734,7 @@ func (t *Terminal) resendDue(now time.Time) error {
 			continue
 		}
 		p.resends++
+		p.acked = 0 // every package is sent again and must be answered again
 		if p.resends >= t.cfg.MaxResends {
 			p.due = time.Time{}
 		} else {
@@ -717,6 +827,7 @@ func (t *Terminal) read(conn net.Conn, done chan struct{}) {
 		f     jt808.Frame
 		pr    jt808.PlatformReply
 		rr    jt808.RegisterReply
+		rq    jt808.ResendRequest
 		out   []byte
 		body  []byte
 		qr    jt808.QueryLocationReply
@@ -762,13 +873,23 @@ func (t *Terminal) read(conn net.Conn, done chan struct{}) {
 			qr.ReplySerial = f.Header.Serial
 			body = qr.AppendTo(body[:0], t.cfg.Version)
 			out = t.appendFrame(out[:0], jt808.IDQueryLocationReply, t.nextSerial(), body)
-			t.writeFromReader(conn, out)
+			t.writeFromReader(conn, out, true)
+		case jt808.IDResendRequest:
+			if err := rq.Decode(f.Body, &f.Header); err != nil {
+				t.log.Debug("bad 0x8003", "err", err)
+				continue
+			}
+			// 2013 §7.12: the sender sends the listed packages again, exactly as before; the
+			// packages are the answer (no 0x0001).
+			if out = t.appendRequested(out[:0], rq.OrigSerial, rq.IDs); len(out) > 0 {
+				t.writeFromReader(conn, out, false)
+			}
 		default:
 			// JT/T 808 §8.1: the terminal answers platform requests with 0x0001.
 			tr := jt808.TerminalReply{ReplySerial: f.Header.Serial, ReplyID: f.Header.ID, Result: 0}
 			body = tr.AppendTo(body[:0], t.cfg.Version)
 			out = t.appendFrame(out[:0], jt808.IDTerminalReply, t.nextSerial(), body)
-			t.writeFromReader(conn, out)
+			t.writeFromReader(conn, out, true)
 		}
 	}
 	if errors.Is(err, net.ErrClosed) {
@@ -782,26 +903,62 @@ func (t *Terminal) read(conn net.Conn, done chan struct{}) {
 
 // writeFromReader answers a platform request. It writes from a new goroutine with a copy of the
 // frame, so that the reader keeps reading replies while the owner is blocked writing (when the
-// platform pushes back); platform requests are rare, so the copy does not matter.
-func (t *Terminal) writeFromReader(conn net.Conn, frame []byte) {
+// platform pushes back); platform requests are rare, so the copy does not matter. control says
+// whether the frame counts as a control message (an answer), not as resent packages.
+func (t *Terminal) writeFromReader(conn net.Conn, frame []byte, control bool) {
 	frame = append([]byte(nil), frame...)
-	go t.writeAnswer(conn, frame)
+	go t.writeAnswer(conn, frame, control)
 }
 
-func (t *Terminal) writeAnswer(conn net.Conn, frame []byte) {
+func (t *Terminal) writeAnswer(conn net.Conn, frame []byte, control bool) {
 	t.wmu.Lock()
 	_, err := conn.Write(frame)
 	t.wmu.Unlock()
-	if err == nil {
+	if err == nil && control {
 		t.m.control.Add(1)
 	}
 }
 
-// onReply handles a 0x8001: the answer to a pending report, or to a control message.
+// appendRequested answers a 0x8003 补传分包请求: it appends to dst the frames of the packages ids
+// (1-based) of the pending sub-packaged report whose first package has serial orig, as first
+// sent, and marks them unanswered. Indexes out of range and repeated ones are skipped; a report
+// no longer pending (answered already) has nothing to send.
+func (t *Terminal) appendRequested(dst []byte, orig uint16, ids []uint16) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pending[orig]
+	if !ok || p.pkgs == 0 {
+		t.log.Debug("0x8003 for no pending sub-packaged report", "serial", orig)
+		return dst
+	}
+	var done uint64
+	for _, id := range ids {
+		if id == 0 || int(id) > p.pkgs {
+			continue
+		}
+		bit := uint64(1) << (id - 1)
+		if done&bit != 0 {
+			continue
+		}
+		done |= bit
+		dst = append(dst, nthFrame(p.frame, int(id)-1)...)
+		p.acked &^= bit
+		t.m.pkgResent.Add(1)
+	}
+	t.pending[orig] = p
+	return dst
+}
+
+// onReply handles a 0x8001: the answer to a pending report or one of its packages, or to a
+// control message.
 func (t *Terminal) onReply(serial uint16, id jt808.MsgID, result uint8) {
 	now := time.Now()
 	t.mu.Lock()
-	p, ok := t.pending[serial]
+	key := serial
+	if first, ok := t.parts[serial]; ok {
+		key = first
+	}
+	p, ok := t.pending[key]
 	if !ok || p.id != id {
 		t.mu.Unlock()
 		t.deliver(reply{id: id, serial: serial, result: result})
@@ -812,7 +969,20 @@ func (t *Terminal) onReply(serial uint16, id jt808.MsgID, result uint8) {
 		t.mu.Unlock()
 		return
 	}
-	delete(t.pending, serial)
+	if p.pkgs > 0 && result == 0 {
+		// A sub-packaged report is acknowledged by the answer that leaves no package
+		// unanswered (see Terminal).
+		p.acked |= 1 << (serial - key)
+		if p.acked != uint64(1)<<p.pkgs-1 {
+			t.pending[key] = p
+			t.mu.Unlock()
+			return
+		}
+	}
+	delete(t.pending, key)
+	for i := 1; i < p.pkgs; i++ {
+		delete(t.parts, key+uint16(i))
+	}
 	t.free = append(t.free, p.frame)
 	t.mu.Unlock()
 	latency := now.Sub(p.first)
@@ -822,7 +992,8 @@ func (t *Terminal) onReply(serial uint16, id jt808.MsgID, result uint8) {
 		t.m.onReject(p.positions)
 	}
 	if t.cfg.OnAck != nil {
-		t.cfg.OnAck(Ack{ID: id, Serial: serial, Result: result, Positions: p.positions, Resends: p.resends, Latency: latency})
+		t.cfg.OnAck(Ack{ID: id, Serial: key, Packages: max(p.pkgs, 1), Result: result, Positions: p.positions,
+			Resends: p.resends, Latency: latency})
 	}
 	select {
 	case t.ackEvent <- struct{}{}:

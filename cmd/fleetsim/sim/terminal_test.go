@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +25,14 @@ type got struct {
 	typ      uint8
 	reply    jt808.TerminalReply
 	qrSerial uint16
+	pkgs     int // sub-packages the message came in; 0 for one frame
 }
 
 // platform is a tiny JT/T 808 platform for tests: it answers 0x0100 with 0x8100 and an auth
 // code, every other terminal message with 0x8001, decodes every frame and fails the test on
-// anything that is not a valid frame from the expected terminal.
+// anything that is not a valid frame from the expected terminal. Like fleetd (ingest's
+// fragment.go) it reassembles sub-packaged messages: it answers each package with 0x8001 as it
+// arrives and the package that completes the message once the whole message is decoded.
 type platform struct {
 	t        *testing.T
 	ln       net.Listener
@@ -37,8 +41,8 @@ type platform struct {
 	authCode string
 	// regResult is the 0x8100 result (0 accepts).
 	regResult uint8
-	// ignore says which messages go unanswered, by the count of messages with that id so far
-	// (1 = the first); ignoreAll leaves an id unanswered always.
+	// ignore says which messages go unanswered, by the count of frames with that id so far
+	// (1 = the first; each sub-package counts); ignoreAll leaves an id unanswered always.
 	ignore    map[jt808.MsgID]map[int]bool
 	ignoreAll map[jt808.MsgID]bool
 	// closeAfter closes the connection after that many reports (0x0200 or 0x0704) without
@@ -46,12 +50,17 @@ type platform struct {
 	closeAfter int
 	// push, if set, is sent to the terminal after the reply to its first 0x0200.
 	push func(c net.Conn, serial uint16) []byte
+	// dropPkg lists package indexes (1-based) to lose, once each: the package is neither stored
+	// nor answered. When the last package of a message arrives and some are missing, the
+	// platform asks for them with 0x8003.
+	dropPkg map[uint16]bool
 
-	mu     sync.Mutex
-	msgs   []got
-	counts map[jt808.MsgID]int
-	conns  int
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	packages []jt808.Header // every sub-package received, in order
+	msgs     []got
+	counts   map[jt808.MsgID]int
+	conns    int
+	wg       sync.WaitGroup
 }
 
 func newPlatform(t *testing.T, phone string, v jt808.Version) *platform {
@@ -61,7 +70,8 @@ func newPlatform(t *testing.T, phone string, v jt808.Version) *platform {
 		t.Fatal(err)
 	}
 	p := &platform{t: t, ln: ln, phone: phone, version: v, authCode: "AUTH-" + phone,
-		ignore: map[jt808.MsgID]map[int]bool{}, ignoreAll: map[jt808.MsgID]bool{}, counts: map[jt808.MsgID]int{}}
+		ignore: map[jt808.MsgID]map[int]bool{}, ignoreAll: map[jt808.MsgID]bool{}, counts: map[jt808.MsgID]int{},
+		dropPkg: map[uint16]bool{}}
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		ln.Close()
@@ -99,6 +109,8 @@ func (p *platform) serve(c net.Conn) {
 		body   []byte
 		serial uint16
 		lastRx = -1
+		// asm holds the packages of sub-packaged messages, by the serial of the first package.
+		asm = map[uint16][][]byte{}
 	)
 	send := func(id jt808.MsgID, m jt808.Message) {
 		h := jt808.Header{ID: id, Version: p.version, Phone: f.Header.Phone, Serial: serial}
@@ -132,8 +144,67 @@ func (p *platform) serve(c net.Conn) {
 		if h.Version != p.version || (p.version == jt808.Version2019 && h.ProtoVer != 1) {
 			p.t.Errorf("platform: %s version %v proto %d, want %v", h.ID, h.Version, h.ProtoVer, p.version)
 		}
-		if h.Fragmented || h.Encryption != 0 {
-			p.t.Errorf("platform: %s fragmented or encrypted", h.ID)
+		if h.Encryption != 0 {
+			p.t.Errorf("platform: %s encrypted", h.ID)
+		}
+		p.mu.Lock()
+		p.counts[h.ID]++
+		n := p.counts[h.ID]
+		silent := p.ignoreAll[h.ID] || p.ignore[h.ID][n]
+		closeAfter := p.closeAfter
+		drop := false
+		if h.Fragmented {
+			p.packages = append(p.packages, *h)
+			drop = p.dropPkg[h.PkgIndex]
+			delete(p.dropPkg, h.PkgIndex)
+		}
+		p.mu.Unlock()
+		pkgs := 0
+		if h.Fragmented {
+			// sim sub-packages only 0x0704, cutting the body into full packages and a rest.
+			if h.ID != jt808.IDBatchLocation || h.PkgTotal < 2 || h.PkgIndex == 0 || h.PkgIndex > h.PkgTotal ||
+				(h.PkgIndex < h.PkgTotal && len(f.Body) != jt808.MaxBodyLen) || len(f.Body) == 0 {
+				p.t.Errorf("platform: bad package %s %d/%d serial %d of %d bytes", h.ID, h.PkgIndex, h.PkgTotal, h.Serial, len(f.Body))
+				return
+			}
+			if drop {
+				continue
+			}
+			base := h.Serial - (h.PkgIndex - 1)
+			parts := asm[base]
+			if parts == nil {
+				parts = make([][]byte, h.PkgTotal)
+				asm[base] = parts
+			}
+			if len(parts) != int(h.PkgTotal) {
+				p.t.Errorf("platform: package total %d, was %d", h.PkgTotal, len(parts))
+				return
+			}
+			parts[h.PkgIndex-1] = append([]byte(nil), f.Body...)
+			var missing []uint16
+			for i, b := range parts {
+				if b == nil {
+					missing = append(missing, uint16(i+1))
+				}
+			}
+			if len(missing) > 0 {
+				if !silent {
+					send(jt808.IDPlatformReply, &jt808.PlatformReply{ReplySerial: h.Serial, ReplyID: h.ID, Result: jt808.ResultOK})
+				}
+				if h.PkgIndex == h.PkgTotal {
+					send(jt808.IDResendRequest, &jt808.ResendRequest{OrigSerial: base, IDs: missing})
+				}
+				continue
+			}
+			// Complete: decode the whole message, answered under the completing package's serial.
+			delete(asm, base)
+			var whole []byte
+			for _, b := range parts {
+				whole = append(whole, b...)
+			}
+			pkgs = len(parts)
+			f.Body = whole
+			h.Fragmented, h.PkgTotal, h.PkgIndex, h.BodyLen = false, 0, 0, uint16(len(whole))
 		}
 		m, err := dec.Decode(&f)
 		if err != nil {
@@ -144,7 +215,7 @@ func (p *platform) serve(c net.Conn) {
 		if re := m.AppendTo(nil, h.Version); string(re) != string(f.Body) {
 			p.t.Errorf("platform: %s body does not re-encode:\n got % x\nwant % x", h.ID, re, f.Body)
 		}
-		g := got{h: *h}
+		g := got{h: *h, pkgs: pkgs}
 		switch h.ID {
 		case jt808.IDRegister:
 			g.reg = dec.Register
@@ -163,10 +234,6 @@ func (p *platform) serve(c net.Conn) {
 		}
 		p.mu.Lock()
 		p.msgs = append(p.msgs, g)
-		p.counts[h.ID]++
-		n := p.counts[h.ID]
-		silent := p.ignoreAll[h.ID] || p.ignore[h.ID][n]
-		closeAfter := p.closeAfter
 		p.mu.Unlock()
 		// Serials grow, except for resent reports and for answers to the
 		// platform's requests, which the terminal's reader writes beside
@@ -200,7 +267,15 @@ func (p *platform) serve(c net.Conn) {
 	}
 }
 
-// received returns a copy of the messages received so far with the given id (all if 0).
+// receivedPackages returns a copy of the headers of the sub-packages received so far.
+func (p *platform) receivedPackages() []jt808.Header {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]jt808.Header(nil), p.packages...)
+}
+
+// received returns a copy of the (reassembled) messages received so far with the given id (all
+// if 0).
 func (p *platform) received(id jt808.MsgID) []got {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -460,6 +535,267 @@ func TestTerminalBatch(t *testing.T) {
 	}
 }
 
+// points returns n positions of a driver, one a second from start.
+func points(seed uint64, start time.Time, n int) []Point {
+	drv := NewDriver(DriverConfig{Seed: seed})
+	pts := make([]Point, n)
+	for i := range pts {
+		pts[i], _ = drv.Next(start.Add(time.Duration(i) * time.Second))
+	}
+	return pts
+}
+
+// checkPackages checks that hs are the sub-packages of one message of bodyLen bytes, in order:
+// consecutive serials from first, 消息总包数 and 包序号 (JT/T 808-2019 §4.4.3), every package
+// but the last full.
+func checkPackages(t *testing.T, hs []jt808.Header, first uint16, bodyLen int) {
+	t.Helper()
+	total := (bodyLen + jt808.MaxBodyLen - 1) / jt808.MaxBodyLen
+	if len(hs) != total {
+		t.Fatalf("%d packages, want %d for %d bytes", len(hs), total, bodyLen)
+	}
+	for i, h := range hs {
+		wantLen := min(jt808.MaxBodyLen, bodyLen-i*jt808.MaxBodyLen)
+		if h.ID != jt808.IDBatchLocation || !h.Fragmented || h.Serial != first+uint16(i) ||
+			int(h.PkgTotal) != total || int(h.PkgIndex) != i+1 || int(h.BodyLen) != wantLen {
+			t.Errorf("package %d: %s fragmented %v serial %d %d/%d %d bytes, want serial %d %d/%d %d bytes",
+				i, h.ID, h.Fragmented, h.Serial, h.PkgIndex, h.PkgTotal, h.BodyLen, first+uint16(i), i+1, total, wantLen)
+		}
+	}
+}
+
+func TestTerminalSubpackagedBatch(t *testing.T) {
+	for _, v := range []jt808.Version{jt808.Version2013, jt808.Version2019} {
+		t.Run(v.String(), func(t *testing.T) { testSubpackagedBatch(t, v) })
+	}
+}
+
+// testSubpackagedBatch sends a 0x0704 of 50 positions (3 + 50 × 46 = 2303 bytes: packages of
+// 1023, 1023 and 257 bytes) from Config.Batch, then a blind-zone back-fill of 30 (1383 bytes:
+// 1023 and 360), and checks the packages, the reassembled messages and the accounting.
+func testSubpackagedBatch(t *testing.T, v jt808.Version) {
+	const phone = "13900000010"
+	ctx := ctxT(t)
+	pf := newPlatform(t, phone, v)
+	var acks []Ack
+	var ackMu sync.Mutex
+	term, _ := NewTerminal(Config{Phone: phone, Version: v, Batch: 50, BlindBatch: 30,
+		OnAck: func(a Ack) { ackMu.Lock(); acks = append(acks, a); ackMu.Unlock() }})
+	if err := term.Connect(ctx, pf.addr()); err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if err := term.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pts := points(10, time.Now(), 80)
+	for _, p := range pts[:50] {
+		if err := term.Report(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := term.SetCoverage(false); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pts[50:] {
+		if err := term.Report(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := term.SetCoverage(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.WaitAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Register 0, auth 1, then packages 2, 3, 4 and 5, 6, and the heartbeat 7.
+	hs := pf.receivedPackages()
+	if len(hs) != 5 {
+		t.Fatalf("%d packages, want 3 + 2", len(hs))
+	}
+	checkPackages(t, hs[:3], 2, batchHeadLen+50*batchItemLen)
+	checkPackages(t, hs[3:], 5, batchHeadLen+30*batchItemLen)
+	if hb := pf.received(jt808.IDHeartbeat); len(hb) != 1 || hb[0].h.Serial != 7 {
+		t.Errorf("heartbeat %+v, want serial 7 after the packages", hb)
+	}
+	bs := pf.received(jt808.IDBatchLocation)
+	if len(bs) != 2 || len(bs[0].batch) != 50 || bs[0].typ != jt808.BatchNormal || bs[0].pkgs != 3 ||
+		len(bs[1].batch) != 30 || bs[1].typ != jt808.BatchBlindZone || bs[1].pkgs != 2 {
+		t.Fatalf("reassembled %d 0x0704", len(bs))
+	}
+	k := 0
+	for _, b := range bs {
+		for i := range b.batch {
+			checkLocation(t, fmt.Sprintf("item %d", k), &b.batch[i], pts[k])
+			k++
+		}
+	}
+	want := Snapshot{Sent: 2, PositionsSent: 80, Acked: 2, PositionsAcked: 80, Control: 3}
+	if s := term.Stats(); s != want {
+		t.Errorf("stats %+v, want %+v", s, want)
+	}
+	ackMu.Lock()
+	defer ackMu.Unlock()
+	if len(acks) != 2 || acks[0].Serial != 2 || acks[0].Packages != 3 || acks[0].Positions != 50 ||
+		acks[1].Serial != 5 || acks[1].Packages != 2 || acks[1].Positions != 30 {
+		t.Errorf("acks %+v", acks)
+	}
+}
+
+func TestTerminalSendBatchLimit(t *testing.T) {
+	term, _ := NewTerminal(Config{Phone: "13900000011", Batch: MaxBatch + 1, BlindBatch: MaxBatch + 1})
+	if term.cfg.Batch != MaxBatch || term.cfg.BlindBatch != MaxBatch {
+		t.Errorf("Batch %d BlindBatch %d, want both clamped to %d", term.cfg.Batch, term.cfg.BlindBatch, MaxBatch)
+	}
+	if err := term.SendBatch(0, make([]Point, MaxBatch+1)); err == nil {
+		t.Error("SendBatch of MaxBatch+1 positions succeeded")
+	}
+	if SinglePackageBatch != 22 {
+		t.Errorf("SinglePackageBatch = %d, want 22", SinglePackageBatch)
+	}
+	// The constants describe what locationOf produces.
+	var b jt808.BatchLocation
+	b.Items = make([]jt808.Location, SinglePackageBatch+1)
+	for i := range b.Items {
+		locationOf(&Point{Lat: 30, Lon: 115, MileageKm: 1e6}, &b.Items[i])
+	}
+	if n := len(b.AppendTo(nil, jt808.Version2019)); n != batchHeadLen+(SinglePackageBatch+1)*batchItemLen || n <= jt808.MaxBodyLen {
+		t.Errorf("batch of %d is %d bytes, want %d and over %d", SinglePackageBatch+1, n,
+			batchHeadLen+(SinglePackageBatch+1)*batchItemLen, jt808.MaxBodyLen)
+	}
+}
+
+func TestTerminalAnswersResendRequest(t *testing.T) {
+	for _, v := range []jt808.Version{jt808.Version2013, jt808.Version2019} {
+		t.Run(v.String(), func(t *testing.T) { testAnswersResendRequest(t, v) })
+	}
+}
+
+// testAnswersResendRequest loses package 2 of 3: the platform answers 1 and 3 (receipt only),
+// asks for 2 with 0x8003, and answers the resent 2, which completes the message, once it is
+// decoded. The report is acknowledged by that last answer, not by package 3's.
+func testAnswersResendRequest(t *testing.T, v jt808.Version) {
+	const phone = "13900000012"
+	ctx := ctxT(t)
+	pf := newPlatform(t, phone, v)
+	pf.dropPkg[2] = true
+	var ackedAtRequest atomic.Int64
+	ackedAtRequest.Store(-1)
+	var term *Terminal
+	term, _ = NewTerminal(Config{Phone: phone, Version: v, OnMessage: func(h *jt808.Header, _ []byte) {
+		if h.ID == jt808.IDResendRequest {
+			// The reader has handled the answers to packages 1 and 3, which come first.
+			ackedAtRequest.Store(term.Stats().Acked)
+		}
+	}})
+	if err := term.Connect(ctx, pf.addr()); err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if err := term.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pts := points(12, time.Now(), 50)
+	if err := term.SendBatch(jt808.BatchNormal, pts); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.WaitAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := pf.receivedPackages()
+	if len(hs) != 4 {
+		t.Fatalf("%d packages on the wire, want 3 and package 2 again", len(hs))
+	}
+	checkPackages(t, hs[:3], 2, batchHeadLen+50*batchItemLen)
+	if hs[3] != hs[1] {
+		t.Errorf("resent package %+v, want %+v", hs[3], hs[1])
+	}
+	if n := ackedAtRequest.Load(); n != 0 {
+		t.Errorf("%d reports acknowledged when the platform asked for a missing package, want 0", n)
+	}
+	bs := pf.received(jt808.IDBatchLocation)
+	if len(bs) != 1 || len(bs[0].batch) != 50 {
+		t.Fatalf("reassembled %d 0x0704", len(bs))
+	}
+	for i := range bs[0].batch {
+		checkLocation(t, fmt.Sprintf("item %d", i), &bs[0].batch[i], pts[i])
+	}
+	want := Snapshot{Sent: 1, PositionsSent: 50, Acked: 1, PositionsAcked: 50, PackagesResent: 1, Control: 2}
+	if s := term.Stats(); s != want {
+		t.Errorf("stats %+v, want %+v", s, want)
+	}
+}
+
+// TestTerminalResendsAllPackages leaves the last package of a sub-packaged report unanswered:
+// the terminal resends all its packages with their serials, and counts the report once.
+func TestTerminalResendsAllPackages(t *testing.T) {
+	const phone = "13900000013"
+	ctx := ctxT(t)
+	pf := newPlatform(t, phone, jt808.Version2019)
+	pf.ignore[jt808.IDBatchLocation] = map[int]bool{3: true}
+	term, _ := NewTerminal(Config{Phone: phone, Version: jt808.Version2019, AckTimeout: 100 * time.Millisecond})
+	if err := term.Connect(ctx, pf.addr()); err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if err := term.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.SendBatch(jt808.BatchNormal, points(13, time.Now(), 50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.WaitAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := pf.receivedPackages()
+	if len(hs) != 6 {
+		t.Fatalf("%d packages on the wire, want 3 twice", len(hs))
+	}
+	checkPackages(t, hs[:3], 2, batchHeadLen+50*batchItemLen)
+	checkPackages(t, hs[3:], 2, batchHeadLen+50*batchItemLen)
+	if n := len(pf.received(jt808.IDBatchLocation)); n != 2 {
+		t.Errorf("reassembled %d 0x0704, want 2 (the platform stores the resend idempotently)", n)
+	}
+	want := Snapshot{Sent: 1, PositionsSent: 50, Acked: 1, PositionsAcked: 50, Resent: 1, Control: 2}
+	if s := term.Stats(); s != want {
+		t.Errorf("stats %+v, want %+v", s, want)
+	}
+}
+
+func TestNthFrame(t *testing.T) {
+	term, _ := NewTerminal(Config{Phone: "13900000014"})
+	body := make([]byte, 2*jt808.MaxBodyLen+5)
+	for i := range body {
+		body[i] = byte(i) | 0x7c // plenty of 0x7d and 0x7e to escape
+	}
+	frames := term.appendPackages(nil, jt808.IDBatchLocation, 65535, 3, body) // serials wrap
+	for i := range 3 {
+		fr := nthFrame(frames, i)
+		if len(fr) < 2 || fr[0] != 0x7e || fr[len(fr)-1] != 0x7e {
+			t.Fatalf("frame %d: % x", i, fr)
+		}
+		raw, err := jt808.Unescape(nil, fr[1:len(fr)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f jt808.Frame
+		if err := jt808.ParseFrame(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		want := body[i*jt808.MaxBodyLen : min(len(body), (i+1)*jt808.MaxBodyLen)]
+		if f.Header.Serial != uint16(65535+i) || int(f.Header.PkgIndex) != i+1 || f.Header.PkgTotal != 3 || string(f.Body) != string(want) {
+			t.Errorf("frame %d: %+v, %d bytes", i, f.Header, len(f.Body))
+		}
+	}
+	if fr := nthFrame(frames, 3); fr != nil {
+		t.Errorf("frame 3 of 3: % x", fr)
+	}
+}
+
 func TestTerminalResendsUnacknowledged(t *testing.T) {
 	ctx := ctxT(t)
 	pf := newPlatform(t, "13900000002", jt808.Version2019)
@@ -689,9 +1025,9 @@ func acker(b *testing.B) string {
 }
 
 // BenchmarkTerminalReport measures the load generator's cost per 0x0200 (with its 0x8001) and
-// per 0x0704 of 10 positions, both ends included.
+// per 0x0704 of 10 positions, and per 0x0704 of 50 in 3 sub-packages, both ends included.
 func BenchmarkTerminalReport(b *testing.B) {
-	for _, batch := range []int{0, 10} {
+	for _, batch := range []int{0, 10, 50} {
 		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
 			addr := acker(b)
 			term, _ := NewTerminal(Config{Phone: "13900000099", Version: jt808.Version2019, Batch: batch})
