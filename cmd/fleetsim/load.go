@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,9 +151,9 @@ type loadReport struct {
 	sim.Snapshot
 	Unacknowledged int64 `json:"-"` // = Snapshot.Pending, kept apart for the exit code
 	// SameFixRepeats counts positions whose fix (time to the second,
-	// coordinates, speed, heading, altitude, alarm, status) repeats the
-	// terminal's previous position: a platform keeps one row for both, so
-	// rows expected = positions acknowledged − this.
+	// coordinates, speed, heading, altitude, alarm, status) repeats one the
+	// terminal sent earlier in the same second: a platform keeps one row for
+	// both, so rows expected = positions acknowledged − this.
 	SameFixRepeats int64 `json:"same_fix_repeats"`
 	// ThroughputMedian is the median of positions acknowledged per 1-s window during the run
 	// (ramp-up and grace period excluded); ThroughputMean their mean.
@@ -177,7 +178,7 @@ func (r *loadReport) print(w io.Writer) {
 	fmt.Fprintf(w, "reports sent     %d (%d positions)\n", r.Sent, r.PositionsSent)
 	fmt.Fprintf(w, "acknowledged     %d (%d positions)\n", r.Acked, r.PositionsAcked)
 	fmt.Fprintf(w, "resent           %d (and %d sub-packages on the platform's request)\n", r.Resent, r.PackagesResent)
-	fmt.Fprintf(w, "same-fix repeats %d (positions repeating the previous fix: one row for both)\n", r.SameFixRepeats)
+	fmt.Fprintf(w, "same-fix repeats %d (positions repeating a fix of the same second: one row for both)\n", r.SameFixRepeats)
 	fmt.Fprintf(w, "rejected         %d\n", r.Rejected)
 	fmt.Fprintf(w, "unacknowledged   %d (%d positions)\n", r.Pending, r.PositionsPending)
 	fmt.Fprintf(w, "throughput       %.0f positions/s acknowledged (median of %d 1-s windows; mean %.0f; offered %.0f)\n",
@@ -201,8 +202,8 @@ type loadRun struct {
 	ok      atomic.Int64
 	failed  atomic.Int64
 	reconn  atomic.Int64
-	// sameFix counts points whose fix repeats the terminal's previous one
-	// (see sim.Fix): the platform stores such a report once.
+	// sameFix counts points whose fix repeats one the terminal already sent
+	// in the same second (see sim.Fix): the platform stores it once.
 	sameFix atomic.Int64
 	// failLogs counts login failures logged.
 	failLogs atomic.Int64
@@ -356,7 +357,9 @@ func (r *loadRun) terminal(ctx context.Context, v sim.Vehicle, gap bool, logins 
 	}
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
-	var prevFix sim.Fix
+	// The fixes sent in the current second (BCD times have 1 s resolution):
+	// a platform keeps one row for a fix repeated within its second.
+	var secondFixes []sim.Fix
 	for next.Before(r.end) {
 		select {
 		case <-timer.C:
@@ -373,10 +376,14 @@ func (r *loadRun) terminal(ctx context.Context, v sim.Vehicle, gap bool, logins 
 			}
 		}
 		p, _ := drv.Next(now)
-		if fix := sim.FixOf(p); fix == prevFix {
+		fix := sim.FixOf(p)
+		if len(secondFixes) > 0 && !fix.SameSecond(secondFixes[0]) {
+			secondFixes = secondFixes[:0]
+		}
+		if slices.Contains(secondFixes, fix) {
 			r.sameFix.Add(1)
 		} else {
-			prevFix = fix
+			secondFixes = append(secondFixes, fix)
 		}
 		if err := term.Report(p); err != nil {
 			r.reconnect(ctx, term, rng, err)

@@ -44,6 +44,9 @@ func locationOf(p *Point, l *jt808.Location) {
 // stores it once: a parked terminal reporting twice a second can repeat it.
 type Fix [28]byte
 
+// SameSecond reports whether f and g carry the same BCD time.
+func (f Fix) SameSecond(g Fix) bool { return [6]byte(f[22:28]) == [6]byte(g[22:28]) }
+
 // FixOf returns p's Fix.
 func FixOf(p Point) Fix {
 	var l jt808.Location
