@@ -268,3 +268,5 @@ func mustHex(t testing.TB, s string) []byte {
 	}
 	return b
 }
+
+func trackStore(g *gateway) *track.Store { return track.NewStore(g.pool) }

@@ -96,7 +96,7 @@ type Sink interface {
 // Registry admits terminals. track.Store implements it.
 type Registry interface {
 	Register(ctx context.Context, reg track.Registration, open bool) (track.RegisterResult, string, error)
-	Authenticate(ctx context.Context, phone, code string, version int) (track.Terminal, bool, error)
+	Authenticate(ctx context.Context, a track.Authentication) (track.Terminal, bool, error)
 	Deregister(ctx context.Context, terminalID int64) error
 }
 

@@ -417,7 +417,8 @@ func (s *session) handleAuth(ctx context.Context, h *jt808.Header, body, raw []b
 		year = 2019
 	}
 	phone := h.Phone.ID()
-	t, ok, err := s.srv.registry.Authenticate(ctx, phone, a.Code, year)
+	t, ok, err := s.srv.registry.Authenticate(ctx, track.Authentication{Phone: phone, Code: a.Code,
+		ProtocolVersion: year, IMEI: a.IMEI, SoftwareVersion: a.SoftwareVersion})
 	if err != nil {
 		s.srv.m.frame(h.ID, "error").Inc()
 		s.log.Error("authenticate", "phone", phone, "err", err)

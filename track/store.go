@@ -149,9 +149,20 @@ func newAuthCode() string {
 // know, or whose terminal is not bound to a vehicle.
 var ErrUnknownTerminal = errors.New("track: terminal not registered to a vehicle")
 
-// Authenticate checks code against the terminal's stored auth code. It
+// Authentication is what a terminal says in 0x0102.
+type Authentication struct {
+	Phone string // leading zeros removed
+	Code  string
+	// ProtocolVersion is 2013 or 2019 (0: unknown, left as stored).
+	ProtocolVersion int
+	// IMEI and SoftwareVersion come with JT/T 808-2019 only.
+	IMEI, SoftwareVersion string
+}
+
+// Authenticate checks the code against the terminal's stored auth code. It
 // returns the terminal and whether the code matched.
-func (s *Store) Authenticate(ctx context.Context, phone, code string, version int) (Terminal, bool, error) {
+func (s *Store) Authenticate(ctx context.Context, a Authentication) (Terminal, bool, error) {
+	phone, code, version := a.Phone, a.Code, a.ProtocolVersion
 	var t Terminal
 	var vehicleID *int64
 	var stored *string
@@ -167,8 +178,9 @@ func (s *Store) Authenticate(ctx context.Context, phone, code string, version in
 		return t, false, nil
 	}
 	t.VehicleID, t.AuthCode = *vehicleID, *stored
-	_, err = s.pool.Exec(ctx, "UPDATE terminals SET authenticated_at = now(), protocol_version = COALESCE($2, protocol_version) WHERE id = $1",
-		t.ID, nullVersion(version))
+	_, err = s.pool.Exec(ctx, `UPDATE terminals SET authenticated_at = now(), protocol_version = COALESCE($2, protocol_version),
+		imei = COALESCE(NULLIF($3, ''), imei), software_version = COALESCE(NULLIF($4, ''), software_version) WHERE id = $1`,
+		t.ID, nullVersion(version), a.IMEI, a.SoftwareVersion)
 	if err != nil {
 		return t, false, fmt.Errorf("authenticate terminal %s: %w", phone, err)
 	}
@@ -439,33 +451,32 @@ func (s *Store) ListVehicles(ctx context.Context) ([]Vehicle, error) {
 // administrator's decision (fleetd serve --raw-retention).
 func (s *Store) PruneRawFrames(ctx context.Context, cutoff time.Time) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+		SELECT c.relname::text
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'raw_frames'::regclass`)
 	if err != nil {
 		return nil, fmt.Errorf("list raw_frames partitions: %w", err)
 	}
-	type part struct{ name, bound string }
-	parts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[part])
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("list raw_frames partitions: %w", err)
 	}
 	var dropped []string
-	for _, p := range parts {
+	for _, name := range names {
 		// Partition names end in _YYYYmMM (see ensure_month_partition).
-		i := strings.LastIndexByte(p.name, '_')
+		i := strings.LastIndexByte(name, '_')
 		if i < 0 {
 			continue
 		}
-		month, err := time.Parse("2006m01", p.name[i+1:])
+		month, err := time.Parse("2006m01", name[i+1:])
 		if err != nil {
 			continue
 		}
 		if !month.AddDate(0, 1, 0).After(cutoff) {
-			if _, err := s.pool.Exec(ctx, "DROP TABLE "+pgx.Identifier{p.name}.Sanitize()); err != nil {
-				return dropped, fmt.Errorf("drop %s: %w", p.name, err)
+			if _, err := s.pool.Exec(ctx, "DROP TABLE "+pgx.Identifier{name}.Sanitize()); err != nil {
+				return dropped, fmt.Errorf("drop %s: %w", name, err)
 			}
-			dropped = append(dropped, p.name)
+			dropped = append(dropped, name)
 		}
 	}
 	return dropped, nil

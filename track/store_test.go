@@ -49,17 +49,22 @@ func TestImportVehiclesAndRegistry(t *testing.T) {
 	if res, code, err := st.Register(ctx, track.Registration{Phone: "19999999999"}, false); err != nil || res != track.RegisterUnknownTerminal || code != "" {
 		t.Fatalf("register unknown = %v %q %v", res, code, err)
 	}
-	if _, ok, err := st.Authenticate(ctx, "13800000001", "WRONG", 2013); ok || err != nil {
+	if _, ok, err := st.Authenticate(ctx, track.Authentication{Phone: "13800000001", Code: "WRONG", ProtocolVersion: 2013}); ok || err != nil {
 		t.Fatalf("wrong code accepted: %v %v", ok, err)
 	}
-	term, ok, err := st.Authenticate(ctx, "13800000001", code, 2013)
+	term, ok, err := st.Authenticate(ctx, track.Authentication{Phone: "13800000001", Code: code, ProtocolVersion: 2019,
+		IMEI: "860000000000001", SoftwareVersion: "V1.2"})
 	if !ok || err != nil || term.VehicleID == 0 {
 		t.Fatalf("authenticate = %+v %v %v", term, ok, err)
 	}
 	if err := st.Deregister(ctx, term.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := st.Authenticate(ctx, "13800000001", code, 2013); ok {
+	var imei string
+	if err := s.Pool.QueryRow(ctx, "SELECT imei FROM terminals WHERE id = $1", term.ID).Scan(&imei); err != nil || imei != "860000000000001" {
+		t.Errorf("imei = %q, %v", imei, err)
+	}
+	if _, ok, _ := st.Authenticate(ctx, track.Authentication{Phone: "13800000001", Code: code}); ok {
 		t.Fatal("auth code still valid after logout (0x0003)")
 	}
 

@@ -41,6 +41,8 @@ CREATE TABLE terminals (
     city             integer,
     reg_plate        text,
     reg_plate_color  smallint,
+    imei             text,
+    software_version text,
     registered_at    timestamptz,
     authenticated_at timestamptz,
     last_seen_at     timestamptz,
