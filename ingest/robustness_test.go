@@ -20,7 +20,9 @@ func TestIdleAndAuthTimeouts(t *testing.T) {
 		lurker.send(jt808.IDHeartbeat, nil)
 		time.Sleep(60 * time.Millisecond)
 	}
-	waitFor(t, func() bool { return g.counter(t, "fleetmon_ingest_connections_closed_total", "reason", "auth_timeout") == 1 })
+	waitFor(t, func() bool {
+		return g.counter(t, "fleetmon_ingest_connections_closed_total", "reason", "auth_timeout") == 1
+	})
 	// An authenticated terminal that goes silent is closed as idle.
 	tm := dial(t, g.addr, "13800000001", jt808.Version2013)
 	tm.login("鄂B12345")
