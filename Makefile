@@ -14,7 +14,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/fleetd ./cmd/fleetsim
 
 deps:
-	scripts/deps.sh pg
+	scripts/deps.sh pg mqtt
 
 run: deps build
 	scripts/run-demo.sh

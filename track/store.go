@@ -194,6 +194,35 @@ func nullVersion(v int) any {
 	return int16(v)
 }
 
+// TerminalByPhone returns the terminal with phone (leading zeros removed)
+// and whether it is bound to a vehicle.
+func (s *Store) TerminalByPhone(ctx context.Context, phone string) (Terminal, bool, error) {
+	var t Terminal
+	var vehicleID *int64
+	err := s.pool.QueryRow(ctx, "SELECT id, phone, vehicle_id FROM terminals WHERE phone = $1", phone).Scan(&t.ID, &t.Phone, &vehicleID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, nil
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("look up terminal %s: %w", phone, err)
+	}
+	if vehicleID == nil {
+		return t, false, nil
+	}
+	t.VehicleID = *vehicleID
+	return t, true, nil
+}
+
+// Park keeps a payload that could not be used, for inspection.
+func (s *Store) Park(ctx context.Context, p Parked) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO parked (received_at, source, topic, kind, payload, reason)
+		VALUES ($1, $2, $3, $4, $5, $6)`, p.Received, p.Source, p.Topic, p.Kind, p.Payload, p.Reason)
+	if err != nil {
+		return fmt.Errorf("park %s payload: %w", p.Source, err)
+	}
+	return nil
+}
+
 // Deregister clears a terminal's auth code (0x0003 终端注销): it must
 // register again before it is admitted.
 func (s *Store) Deregister(ctx context.Context, terminalID int64) error {

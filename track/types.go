@@ -165,7 +165,21 @@ const (
 	DispUnauthenticated Disposition = "unauthenticated"
 	DispUnsupported     Disposition = "unsupported"
 	DispRejected        Disposition = "rejected"
+	// DispJSON marks a JSON position message (MQTT), kept whole with msg_id 0.
+	DispJSON Disposition = "json"
 )
+
+// Parked is a payload that could not be used (malformed, unknown terminal),
+// kept in the parked table for inspection instead of being retried forever.
+type Parked struct {
+	Received time.Time
+	// Source is where it came from ("mqtt"); Topic its MQTT topic.
+	Source, Topic string
+	// Kind is the payload's format ("frame", "json").
+	Kind    string
+	Payload []byte
+	Reason  string
+}
 
 // Category is a vehicle category (公务用车 class).
 type Category string

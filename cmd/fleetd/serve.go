@@ -31,6 +31,7 @@ type serveConfig struct {
 	pprof        bool
 	writer       track.WriterConfig
 	gateway      ingest.Config
+	mqtt         ingest.MQTTConfig
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -50,6 +51,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
+	registerMQTT(fs, &c.mqtt)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -126,9 +128,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- gw.Serve(ln) }()
 	go func() { errc <- hs.Serve(httpLn) }()
+	subCtx, stopSub := context.WithCancel(context.Background())
+	subDone := make(chan struct{})
+	if cfg.mqtt.Broker != "" {
+		sub := ingest.NewSubscriber(cfg.mqtt, writer, store, store, log.With("component", "mqtt"), reg)
+		go func() {
+			defer close(subDone)
+			if err := sub.Run(subCtx); err != nil {
+				errc <- err
+			}
+		}()
+	} else {
+		close(subDone)
+	}
 	if cfg.rawRetention > 0 {
 		go pruneLoop(ctx, store, cfg.rawRetention, log)
 	}
@@ -150,6 +165,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	_ = gw.Shutdown(shutCtx)
 	_ = hs.Shutdown(shutCtx)
+	stopSub()
+	<-subDone
 	stopWriter()
 	<-writerDone
 	return err
