@@ -161,9 +161,14 @@ func TestMQTTAcknowledgesOnlyCommitted(t *testing.T) {
 	msg := func(i int) []byte {
 		return []byte(fmt.Sprintf(`{"phone":"13800000001","time":"%s","lat":30.2,"lon":115.0}`, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
 	}
-	// The subscription is live once a message round-trips.
-	publish(t, pub, "fleetmon/positions/1", msg(0))
-	waitFor(t, func() bool { return count(t, s.Pool, "SELECT count(*) FROM positions") == 1 })
+	// The subscription is live once a message round-trips; one published
+	// before it exists is not queued for anyone, so publish until one is
+	// stored (the same fix each time: stored once).
+	waitFor(t, func() bool {
+		publish(t, pub, "fleetmon/positions/1", msg(0))
+		time.Sleep(50 * time.Millisecond)
+		return count(t, s.Pool, "SELECT count(*) FROM positions") == 1
+	})
 
 	ctx := context.Background()
 	if err := pg.Kill(ctx); err != nil {
