@@ -102,7 +102,7 @@ func (s *session) run(ctx context.Context) {
 		case CloseOversized, CloseFlood, CloseBadFrames, ClosePanic, CloseAuthTime:
 			lvl = slog.LevelWarn
 		}
-		s.log.Log(context.Background(), lvl, "connection closed", "reason", r, "phone", s.term.Phone,
+		s.log.Log(context.Background(), lvl, "connection closed", "reason", r,
 			"duration", time.Since(s.opened).Round(time.Millisecond))
 	}()
 	sp := jt808.NewSplitter(s.conn, s.srv.cfg.MaxFrame)
@@ -315,7 +315,10 @@ func (s *session) dispatch(ctx context.Context, h *jt808.Header, body, raw []byt
 		return s.simple(ctx, h, raw, received, resultOK)
 	case jt808.IDLogout:
 		if err := s.srv.registry.Deregister(ctx, s.term.ID); err != nil {
-			s.log.Error("deregister", "phone", s.term.Phone, "err", err)
+			if ctx.Err() != nil {
+				return CloseShutdown
+			}
+			s.log.Error("deregister", "err", err)
 			s.srv.m.frame(h.ID, "error").Inc()
 			return ""
 		}
@@ -389,6 +392,9 @@ func (s *session) handleRegister(ctx context.Context, h *jt808.Header, body, raw
 	}, s.srv.cfg.OpenRegistration)
 	if err != nil {
 		// No reply: the terminal retries registration, as it does on a timeout.
+		if ctx.Err() != nil {
+			return CloseShutdown
+		}
 		s.srv.m.frame(h.ID, "error").Inc()
 		s.log.Error("register", "phone", phone, "err", err)
 		return s.record(ctx, s.rawFrame(raw, h, received, track.DispOK))
@@ -420,6 +426,9 @@ func (s *session) handleAuth(ctx context.Context, h *jt808.Header, body, raw []b
 	t, ok, err := s.srv.registry.Authenticate(ctx, track.Authentication{Phone: phone, Code: a.Code,
 		ProtocolVersion: year, IMEI: a.IMEI, SoftwareVersion: a.SoftwareVersion})
 	if err != nil {
+		if ctx.Err() != nil {
+			return CloseShutdown
+		}
 		s.srv.m.frame(h.ID, "error").Inc()
 		s.log.Error("authenticate", "phone", phone, "err", err)
 		return s.record(ctx, s.rawFrame(raw, h, received, track.DispOK))

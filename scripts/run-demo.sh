@@ -10,7 +10,9 @@ HTTP_ADDR=${FLEETMON_HTTP_ADDR:-127.0.0.1:8080}
 . scripts/lib.sh
 # fleetd keeps its database in ./data (see default_data_dir for root).
 DATA=${FLEETMON_DATA_DIR:-$(default_data_dir)}
-[ "$DATA" = data ] || echo "note: keeping the demo data in $DATA: the postgres user cannot reach $PWD"
+if [ -z "${FLEETMON_DATA_DIR:-}" ] && [ "$DATA" != data ]; then
+	echo "note: keeping the demo data in $DATA: the postgres user cannot reach $PWD"
+fi
 export FLEETMON_DATA_DIR=$DATA
 mkdir -p "$DATA"
 
