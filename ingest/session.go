@@ -478,7 +478,19 @@ func (s *session) handleLocation(ctx context.Context, h *jt808.Header, body, raw
 	return s.ackStored(h, received)
 }
 
+// keepBatchItems is the most decoded batch items a session keeps between
+// messages: a single-frame 0x0704 holds at most 34 (1023-byte body, 30-byte
+// items). A reassembled sub-packaged batch can hold thousands of ~1 KiB
+// Location values; keeping that capacity for the life of every connection
+// would let terminals pin gigabytes.
+const keepBatchItems = 64
+
 func (s *session) handleBatch(ctx context.Context, h *jt808.Header, body, raw []byte, received time.Time) CloseReason {
+	defer func() {
+		if cap(s.batch.Items) > keepBatchItems {
+			s.batch.Items = nil
+		}
+	}()
 	if err := s.batch.Decode(body, h); err != nil {
 		return s.malformed(ctx, h, raw, received, err)
 	}
