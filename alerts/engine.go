@@ -1,0 +1,986 @@
+package alerts
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"fleetmon/track"
+)
+
+// Config is what the engine judges against. Its parts are immutable and
+// may be shared by several engines (one per goroutine).
+type Config struct {
+	Tree      OrgTree
+	Calendars *Calendars
+	Fences    *FenceSet
+	Policy    *Policy
+	// Approvals may be nil (no approved trips).
+	Approvals *Approvals
+	// CheckpointEvery is the device time between two checkpoints of a
+	// vehicle's state; default 30 min.
+	CheckpointEvery time.Duration
+	// Horizon is how far back a late fix can reach and still be
+	// re-evaluated; default 48 h. Older ones get ErrTooLate.
+	Horizon time.Duration
+}
+
+// Source reads stored positions back for re-evaluation (the storage step
+// implements it over the positions table).
+type Source interface {
+	// Positions returns the vehicle's positions with after < Time <=
+	// through, in any order. The engine does not retain the slice.
+	Positions(vehicleID int64, after, through time.Time) ([]track.Position, error)
+}
+
+// ErrTooLate is returned for a fix older than every checkpoint of its
+// vehicle; the fix is not evaluated.
+var ErrTooLate = errors.New("alerts: fix older than the re-evaluation horizon")
+
+// ErrUnknownVehicle is returned for a fix of a vehicle the engine was not
+// told about (SetVehicle).
+var ErrUnknownVehicle = errors.New("alerts: unknown vehicle")
+
+// Fix is the part of a position the rules read.
+type Fix struct {
+	Time     time.Time `json:"t"`
+	Lat      float64   `json:"lat"`
+	Lon      float64   `json:"lon"`
+	SpeedKmh float32   `json:"v"`
+	Acc      bool      `json:"acc"`
+	Alarm    uint32    `json:"alarm"`
+}
+
+func fixOf(p *track.Position) Fix {
+	return Fix{Time: p.Time, Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh, Acc: p.Acc(), Alarm: p.Alarm}
+}
+
+// VehicleState is everything the rules remember about one vehicle: a pure
+// function of the vehicle's fixes in device-time order (and the Config).
+// An Episode in it with an empty Status has not been emitted yet.
+type VehicleState struct {
+	VehicleID int64 `json:"vehicle_id"`
+	// N counts the fixes evaluated, outliers included.
+	N       int          `json:"n"`
+	Last    *Fix         `json:"last,omitempty"`
+	Drive   DriveState   `json:"drive"`
+	TimeRun *Episode     `json:"time_run,omitempty"`
+	Pending []Episode    `json:"pending,omitempty"`
+	Sealed  *Episode     `json:"sealed,omitempty"`
+	Area    AreaState    `json:"area"`
+	Places  []PlaceState `json:"places,omitempty"`
+	Parking *Episode     `json:"parking,omitempty"`
+	// NextCheck is the next night-parking check time.
+	NextCheck time.Time `json:"next_check,omitzero"`
+	Power     *Episode  `json:"power,omitempty"`
+	Antenna   *Episode  `json:"antenna,omitempty"`
+	Speed     *Episode  `json:"speed,omitempty"`
+}
+
+// DriveState follows the current drive (see DriveParams).
+type DriveState struct {
+	Active bool `json:"active"`
+	Real   bool `json:"real"`
+	Start  Fix  `json:"start"`
+	// Far counts consecutive fixes MinDistanceM or more from Start.
+	Far         int     `json:"far"`
+	DistM       float64 `json:"dist_m"`
+	MaxSpeedKmh float32 `json:"max_speed_kmh"`
+	// Still is the first fix of the current stationary run and StillDistM
+	// the drive's distance then.
+	Still      Fix     `json:"still"`
+	StillDistM float64 `json:"still_dist_m"`
+}
+
+// AreaState is the debounced inside/outside state for the permitted area.
+type AreaState struct {
+	Out   bool `json:"out"`
+	Count int  `json:"count"`
+	// Cross is the first fix across the border since the last fix on the
+	// side the state is on.
+	Cross *Fix `json:"cross,omitempty"`
+	// Cache is a fix whose signed distance CacheD is known: a later fix
+	// within m metres of it is within CacheD ± m.
+	Cache  *Fix     `json:"cache,omitempty"`
+	CacheD float64  `json:"cache_d"`
+	Ep     *Episode `json:"ep,omitempty"`
+}
+
+// PlaceState is the debounced state at one prohibited or sensitive place.
+type PlaceState struct {
+	FenceID int64    `json:"fence_id"`
+	In      bool     `json:"in"`
+	Count   int      `json:"count"`
+	Enter   Fix      `json:"enter"`
+	Leave   *Fix     `json:"leave,omitempty"`
+	Ep      *Episode `json:"ep,omitempty"`
+}
+
+type checkpoint struct {
+	Time  time.Time `json:"t"`
+	State []byte    `json:"state"`
+}
+
+type logEntry struct {
+	At time.Time `json:"at"`
+	Ep Episode   `json:"ep"`
+}
+
+// vehicle is the engine's record of one vehicle: what applies to it and
+// its state.
+type vehicle struct {
+	info      track.Vehicle
+	chain     []int64
+	cal       *Calendar
+	par       *policyParams
+	permitted []*fence
+	parking   []*fence
+	approvals []Approval
+	fences    *FenceSet
+	st        VehicleState
+	cps       []checkpoint
+	log       []logEntry
+
+	// Scratch, rebuilt at will.
+	cs      calStatus
+	csValid bool
+	out     []Episode
+	hits    []*fence
+}
+
+// Engine runs the rules for many vehicles. Not safe for concurrent use.
+type Engine struct {
+	cfg Config
+	src Source
+	vs  map[int64]*vehicle
+}
+
+// NewEngine returns an engine. src may be nil when late fixes need not be
+// re-evaluated (they then get ErrTooLate).
+func NewEngine(cfg Config, src Source) (*Engine, error) {
+	if cfg.Calendars == nil || cfg.Policy == nil {
+		return nil, errors.New("alerts: engine needs Calendars and Policy")
+	}
+	if cfg.Fences == nil {
+		cfg.Fences, _ = NewFenceSet(nil)
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 30 * time.Minute
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = 48 * time.Hour
+	}
+	return &Engine{cfg: cfg, src: src, vs: map[int64]*vehicle{}}, nil
+}
+
+// SetVehicle registers a vehicle or updates what applies to it (unit,
+// category, sealed); its state is kept.
+func (e *Engine) SetVehicle(info track.Vehicle) {
+	v := e.vs[info.ID]
+	if v == nil {
+		v = &vehicle{st: VehicleState{VehicleID: info.ID}}
+		e.vs[info.ID] = v
+		v.cps = []checkpoint{{State: mustJSON(&v.st)}}
+	}
+	v.info = info
+	v.chain = Chain(e.cfg.Tree, info.UnitID)
+	v.cal = e.cfg.Calendars.For(info.UnitID)
+	v.par = e.cfg.Policy.forUnit(info.UnitID)
+	v.permitted = e.cfg.Fences.nearest(FencePermitted, info.ID, v.chain)
+	v.parking = e.cfg.Fences.nearest(FenceParking, info.ID, v.chain)
+	v.fences = e.cfg.Fences
+	v.approvals = nil
+	if e.cfg.Approvals != nil {
+		v.approvals = e.cfg.Approvals.byVehicle[info.ID]
+	}
+	v.csValid = false
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("alerts: state does not marshal: " + err.Error()) // a defect: the state is plain data
+	}
+	return b
+}
+
+// Feed evaluates one position and appends the episodes it opened, closed,
+// changed or retracted to dst. A position older than the vehicle's last
+// one is late: the vehicle is re-evaluated from the checkpoint before it,
+// with positions read from the Source, and only the difference is
+// emitted. The episodes appended are the caller's.
+func (e *Engine) Feed(dst []Episode, p *track.Position) ([]Episode, error) {
+	v := e.vs[p.VehicleID]
+	if v == nil {
+		return dst, fmt.Errorf("vehicle %d: %w", p.VehicleID, ErrUnknownVehicle)
+	}
+	if v.st.Last != nil && p.Time.Before(v.st.Last.Time) {
+		return e.reevaluate(dst, v, p.Time, p)
+	}
+	if v.st.Last != nil && *v.st.Last == fixOf(p) {
+		return dst, nil // a resent report: evaluated already
+	}
+	v.out = v.out[:0]
+	e.step(v, p)
+	for i := range v.out {
+		v.log = append(v.log, logEntry{At: p.Time, Ep: v.out[i]})
+	}
+	return append(dst, v.out...), nil
+}
+
+// Reevaluate re-runs the vehicle from the checkpoint before from (e.g.
+// after an approval was added) and appends the difference to dst.
+func (e *Engine) Reevaluate(dst []Episode, vehicleID int64, from time.Time) ([]Episode, error) {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return dst, fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
+	}
+	return e.reevaluate(dst, v, from, nil)
+}
+
+func (e *Engine) reevaluate(dst []Episode, v *vehicle, from time.Time, late *track.Position) ([]Episode, error) {
+	if e.src == nil {
+		return dst, fmt.Errorf("vehicle %d at %s: no source: %w", v.info.ID, from, ErrTooLate)
+	}
+	if v.st.Last == nil && late == nil {
+		return dst, nil // nothing evaluated yet
+	}
+	i := len(v.cps) - 1
+	for i >= 0 && !v.cps[i].Time.Before(from) {
+		i--
+	}
+	if i < 0 {
+		return dst, fmt.Errorf("vehicle %d at %s: %w", v.info.ID, from, ErrTooLate)
+	}
+	cp := v.cps[i]
+	through := v.st.Last.Time
+	if late != nil && late.Time.After(through) {
+		through = late.Time
+	}
+	ps, err := e.src.Positions(v.info.ID, cp.Time, through)
+	if err != nil {
+		return dst, fmt.Errorf("re-evaluate vehicle %d from %s: %w", v.info.ID, cp.Time, err)
+	}
+	if late != nil && !slices.ContainsFunc(ps, func(q track.Position) bool {
+		return q.Time.Equal(late.Time) && q.FixHash() == late.FixHash()
+	}) {
+		ps = append(ps, *late)
+	}
+	slices.SortStableFunc(ps, func(a, b track.Position) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.FixHash(), b.FixHash())
+	})
+
+	// Old view: what was emitted after the checkpoint.
+	old := map[string]Episode{}
+	keep := 0
+	for _, le := range v.log {
+		if le.At.After(cp.Time) {
+			old[le.Ep.ID] = le.Ep
+		} else {
+			v.log[keep] = le
+			keep++
+		}
+	}
+	v.log = v.log[:keep]
+	var st VehicleState
+	if err := json.Unmarshal(cp.State, &st); err != nil {
+		return dst, fmt.Errorf("vehicle %d: checkpoint: %w", v.info.ID, err)
+	}
+	v.st, v.cps, v.csValid = st, v.cps[:i+1], false
+
+	nw := map[string]Episode{}
+	var order []string
+	for k := range ps {
+		if k > 0 && ps[k].Time.Equal(ps[k-1].Time) && ps[k].FixHash() == ps[k-1].FixHash() {
+			continue
+		}
+		v.out = v.out[:0]
+		e.step(v, &ps[k])
+		for _, ep := range v.out {
+			v.log = append(v.log, logEntry{At: ps[k].Time, Ep: ep})
+			if _, seen := nw[ep.ID]; !seen {
+				order = append(order, ep.ID)
+			}
+			nw[ep.ID] = ep
+		}
+	}
+	for _, id := range order {
+		n := nw[id]
+		if o, ok := old[id]; !ok || !sameEpisode(&o, &n) {
+			dst = append(dst, n)
+		}
+	}
+	open := v.open(nil)
+	var gone []string
+	for id := range old {
+		if _, ok := nw[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	slices.Sort(gone)
+	for _, id := range gone {
+		if k := slices.IndexFunc(open, func(ep Episode) bool { return ep.ID == id }); k >= 0 {
+			dst = append(dst, open[k])
+			continue
+		}
+		ep := old[id]
+		if ep.Status == EpisodeRetracted {
+			continue // said already
+		}
+		ep.Status = EpisodeRetracted
+		v.log = append(v.log, logEntry{At: v.st.Last.Time, Ep: ep})
+		dst = append(dst, ep)
+	}
+	return dst, nil
+}
+
+// Open appends the vehicle's open episodes to dst.
+func (e *Engine) Open(dst []Episode, vehicleID int64) []Episode {
+	if v := e.vs[vehicleID]; v != nil {
+		return v.open(dst)
+	}
+	return dst
+}
+
+func (v *vehicle) open(dst []Episode) []Episode {
+	add := func(ep *Episode) {
+		if ep != nil && ep.Status == EpisodeOpen {
+			dst = append(dst, *ep)
+		}
+	}
+	st := &v.st
+	add(st.TimeRun)
+	add(st.Sealed)
+	add(st.Area.Ep)
+	for i := range st.Places {
+		add(st.Places[i].Ep)
+	}
+	add(st.Parking)
+	add(st.Power)
+	add(st.Antenna)
+	add(st.Speed)
+	return dst
+}
+
+// State returns a copy of the vehicle's state.
+func (e *Engine) State(vehicleID int64) (VehicleState, bool) {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return VehicleState{}, false
+	}
+	var st VehicleState
+	_ = json.Unmarshal(mustJSON(&v.st), &st)
+	return st, true
+}
+
+type savedVehicle struct {
+	State       VehicleState `json:"state"`
+	Checkpoints []checkpoint `json:"checkpoints"`
+	Log         []logEntry   `json:"log"`
+}
+
+// MarshalState serialises every vehicle's state, checkpoints and recent
+// emissions, for a restart.
+func (e *Engine) MarshalState() ([]byte, error) {
+	m := map[int64]savedVehicle{}
+	for id, v := range e.vs {
+		m[id] = savedVehicle{v.st, v.cps, v.log}
+	}
+	return json.Marshal(m)
+}
+
+// RestoreState loads what MarshalState saved, for vehicles already
+// registered with SetVehicle; others are ignored.
+func (e *Engine) RestoreState(b []byte) error {
+	var m map[int64]savedVehicle
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("alerts: restore state: %w", err)
+	}
+	for id, s := range m {
+		if v := e.vs[id]; v != nil {
+			v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
+		}
+	}
+	return nil
+}
+
+// step evaluates one fix in order, appending emissions to v.out.
+func (e *Engine) step(v *vehicle, p *track.Position) {
+	st := &v.st
+	f := fixOf(p)
+	e.checkpointMaybe(v, f.Time)
+	st.N++
+	par := v.par
+	v.alarms(f)
+	if st.Last != nil {
+		last := *st.Last
+		dt := f.Time.Sub(last.Time).Hours()
+		d := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
+		// A jump faster than any car is a GNSS outlier: skip it for the
+		// positional rules, and keep judging from the last good fix.
+		if d > par.Drive.StopRadiusM && (dt <= 0 || d/1000/dt > par.Drive.MaxPlausibleKmh) {
+			return
+		}
+		v.silent(last, f, d)
+	}
+	v.drive(f)
+	v.area(f)
+	v.places(e.cfg.Fences, f)
+	v.parkingCheck(f)
+	st.Last = &f
+}
+
+// checkpointMaybe saves the state before a fix at t when the last
+// checkpoint is CheckpointEvery old, and drops those beyond the horizon.
+func (e *Engine) checkpointMaybe(v *vehicle, t time.Time) {
+	st := &v.st
+	if st.Last == nil || !st.Last.Time.Before(t) {
+		return
+	}
+	lastCP := v.cps[len(v.cps)-1].Time
+	if st.Last.Time.Sub(lastCP) < e.cfg.CheckpointEvery && !lastCP.IsZero() {
+		return
+	}
+	v.cps = append(v.cps, checkpoint{Time: st.Last.Time, State: mustJSON(st)})
+	cut := 0
+	for cut < len(v.cps)-1 && st.Last.Time.Sub(v.cps[cut+1].Time) > e.cfg.Horizon {
+		cut++
+	}
+	if cut > 0 {
+		v.cps = slices.Delete(v.cps, 0, cut)
+		oldest := v.cps[0].Time
+		v.log = slices.DeleteFunc(v.log, func(le logEntry) bool { return !le.At.After(oldest) })
+	}
+}
+
+// emit stamps ep with the common fields, marks it with status and appends
+// a copy to v.out.
+func (v *vehicle) emit(ep *Episode, status EpisodeStatus) {
+	ep.Status = status
+	ep.VehicleID = v.info.ID
+	ep.UnitID = v.info.UnitID
+	ep.ID = episodeID(ep.VehicleID, ep.Rule, ep.FenceID, ep.Start)
+	ep.ParamsVersion = v.par.version
+	ep.Params = v.par.ruleJSON[ep.Rule]
+	switch ep.Rule {
+	case RuleAfterHours, RuleHolidayUse, RuleNightParking:
+		ep.CalendarVersion = v.cal.version
+	}
+	v.out = append(v.out, *ep)
+}
+
+func (v *vehicle) enabled(r RuleID) bool { return v.par.enabled(r, v.info.Category) }
+
+func newEpisode(r RuleID, at Fix, start time.Time) *Episode {
+	return &Episode{Rule: r, Start: start, StartLat: at.Lat, StartLon: at.Lon, MaxSpeedKmh: at.SpeedKmh}
+}
+
+func (v *vehicle) closeEp(ep *Episode, end time.Time, at Fix) {
+	ep.End, ep.EndLat, ep.EndLon = end, at.Lat, at.Lon
+	v.emit(ep, EpisodeClosed)
+}
+
+// alarms runs the power-cut and antenna rules: an episode while the bit is
+// set, from the first fix with it to the first fix without.
+func (v *vehicle) alarms(f Fix) {
+	one := func(slot **Episode, r RuleID, on bool, detail string) {
+		if !v.enabled(r) {
+			on = false
+		}
+		switch ep := *slot; {
+		case on && ep == nil:
+			ep = newEpisode(r, f, f.Time)
+			ep.Detail = detail
+			v.emit(ep, EpisodeOpen)
+			*slot = ep
+		case on:
+			ep.MaxSpeedKmh = max(ep.MaxSpeedKmh, f.SpeedKmh)
+		case ep != nil:
+			v.closeEp(ep, f.Time, f)
+			*slot = nil
+		}
+	}
+	one(&v.st.Power, RulePowerCut, f.Alarm&alarmPowerOff != 0, "main power cut (alarm bit 8)")
+	detail := "GNSS antenna cut (alarm bit 5)"
+	if f.Alarm&alarmAntennaShort != 0 {
+		detail = "GNSS antenna short (alarm bit 6)"
+	}
+	one(&v.st.Antenna, RuleAntenna, f.Alarm&(alarmAntennaOpen|alarmAntennaShort) != 0, detail)
+}
+
+// silent emits a closed episode over a gap that began while moving and
+// ended far away.
+func (v *vehicle) silent(last, f Fix, d float64) {
+	ev := v.par.Evasion
+	if !v.enabled(RuleSilent) || ev.SilentAfter <= 0 {
+		return
+	}
+	if f.Time.Sub(last.Time) > ev.SilentAfter && last.Acc && last.SpeedKmh >= v.par.Drive.MovingKmh && d >= ev.SilentMinDistanceM {
+		ep := newEpisode(RuleSilent, last, last.Time)
+		ep.DistanceM = d
+		ep.MaxSpeedKmh = max(last.SpeedKmh, f.SpeedKmh)
+		v.closeEp(ep, f.Time, f)
+	}
+}
+
+// drive follows drives and runs the rules that judge them: after-hours,
+// holiday use and sealed vehicle.
+func (v *vehicle) drive(f Fix) {
+	st := &v.st
+	d := &st.Drive
+	P := v.par.Drive
+	if !d.Active {
+		if st.Last == nil || !f.Acc {
+			return
+		}
+		last := *st.Last
+		step := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
+		if f.SpeedKmh < P.MovingKmh && step <= P.StopRadiusM {
+			return
+		}
+		start := last
+		if f.Time.Sub(last.Time) > P.StopDuration {
+			start = f // it was parked long since: the drive starts now
+			step = 0
+		}
+		*d = DriveState{Active: true, Start: start, Still: f, DistM: step, StillDistM: step, MaxSpeedKmh: f.SpeedKmh}
+		v.timeSegment(start.Time, f.Time, step, start, f)
+	} else {
+		last := *st.Last
+		step := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
+		d.DistM += step
+		d.MaxSpeedKmh = max(d.MaxSpeedKmh, f.SpeedKmh)
+		if DistanceM(d.Still.Lat, d.Still.Lon, f.Lat, f.Lon) > P.StopRadiusM {
+			d.Still, d.StillDistM = f, d.DistM
+		}
+		v.timeSegment(last.Time, f.Time, step, last, f)
+	}
+	if DistanceM(d.Start.Lat, d.Start.Lon, f.Lat, f.Lon) >= P.MinDistanceM {
+		d.Far++
+	} else {
+		d.Far = 0
+	}
+	// Two consecutive far fixes: one far fix may be a GNSS jump.
+	if !d.Real && d.Far >= 2 && f.Time.Sub(d.Start.Time) >= P.MinDuration {
+		d.Real = true
+		v.driveBecameReal(f)
+	}
+	if d.Real {
+		if r := st.TimeRun; r != nil && r.Status == "" && f.Time.Sub(r.Start) >= v.par.Time.MinViolation {
+			v.emit(r, EpisodeOpen)
+		}
+		if s := st.Sealed; s != nil {
+			s.DistanceM, s.MaxSpeedKmh = d.DistM, d.MaxSpeedKmh
+		}
+	}
+	switch {
+	case !f.Acc:
+		v.driveEnded(d.Still.Time, d.Still)
+	case f.Time.Sub(d.Still.Time) >= P.StopDuration:
+		v.driveEnded(d.Still.Time, d.Still)
+	}
+}
+
+func (v *vehicle) driveBecameReal(f Fix) {
+	st := &v.st
+	d := &st.Drive
+	for i := range st.Pending {
+		v.emit(&st.Pending[i], EpisodeClosed)
+	}
+	st.Pending = nil
+	if v.info.Sealed && v.enabled(RuleSealedMove) {
+		ep := newEpisode(RuleSealedMove, d.Start, d.Start.Time)
+		ep.DistanceM, ep.MaxSpeedKmh = d.DistM, d.MaxSpeedKmh
+		v.emit(ep, EpisodeOpen)
+		st.Sealed = ep
+	}
+}
+
+// driveEnded closes the drive at end (the time the car stopped, at).
+func (v *vehicle) driveEnded(end time.Time, at Fix) {
+	st := &v.st
+	d := &st.Drive
+	if r := st.TimeRun; r != nil {
+		if d.Real {
+			r.DistanceM = max(0, r.DistanceM-(d.DistM-d.StillDistM))
+			v.endRun(maxTime(end, r.Start), at)
+		}
+		st.TimeRun = nil
+	}
+	st.Pending = nil
+	if s := st.Sealed; s != nil {
+		s.DistanceM = d.StillDistM
+		v.closeEp(s, end, at)
+		st.Sealed = nil
+	}
+	*d = DriveState{}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// calStatus returns the calendar's status at t, cached while it holds.
+func (v *vehicle) calStatus(t time.Time) calStatus {
+	if !v.csValid || t.Before(v.cs.from) || !t.Before(v.cs.until) {
+		v.cs, v.csValid = v.cal.status(t), true
+	}
+	return v.cs
+}
+
+// approvalAt says whether an approval covers the vehicle at t (at fix f),
+// when that may change next, and which approval ended during the drive.
+func (v *vehicle) approvalAt(t time.Time, f Fix, fences *FenceSet) (covered bool, next time.Time, overrun int64) {
+	var overrunEnd time.Time
+	for i := range v.approvals {
+		a := &v.approvals[i]
+		if a.Start.After(t) {
+			if next.IsZero() || a.Start.Before(next) {
+				next = a.Start
+			}
+			continue
+		}
+		if t.Before(a.End) {
+			if next.IsZero() || a.End.Before(next) {
+				next = a.End
+			}
+			if a.FenceID == 0 {
+				covered = true
+			} else if c := fences.byID[a.FenceID]; c != nil && c.contains(f.Lat, f.Lon) {
+				covered = true
+			}
+			continue
+		}
+		if !a.End.Before(v.st.Drive.Start.Time) && a.End.After(overrunEnd) {
+			overrunEnd, overrun = a.End, a.ID
+		}
+	}
+	return covered, next, overrun
+}
+
+// timeSegment judges the drive between fixes a (at time ta) and f:
+// pieces outside working time and not approved extend the violation run.
+func (v *vehicle) timeSegment(ta, tb time.Time, dist float64, a, f Fix) {
+	after, hol := v.enabled(RuleAfterHours), v.enabled(RuleHolidayUse)
+	if !after && !hol {
+		return
+	}
+	span := tb.Sub(ta)
+	for t := ta; t.Before(tb); {
+		cs := v.calStatus(t)
+		next := cs.until
+		covered, apNext, overrun := v.approvalAt(t, f, v.fences)
+		if !apNext.IsZero() && apNext.Before(next) {
+			next = apNext
+		}
+		if tb.Before(next) {
+			next = tb
+		}
+		rule := RuleHolidayUse
+		if cs.kind.Working() {
+			rule = RuleAfterHours
+		}
+		viol := !cs.working && !covered && ((rule == RuleAfterHours && after) || (rule == RuleHolidayUse && hol))
+		share := dist
+		if span > 0 {
+			share = dist * float64(next.Sub(t)) / float64(span)
+		}
+		v.timePiece(t, viol, rule, cs.name, share, a, f, overrun)
+		t = next
+	}
+}
+
+func (v *vehicle) timePiece(t time.Time, viol bool, rule RuleID, detail string, dist float64, a, f Fix, overrun int64) {
+	st := &v.st
+	r := st.TimeRun
+	if r != nil && (!viol || r.Rule != rule || r.Detail != detail) {
+		v.endRun(t, a)
+		r = nil
+	}
+	if !viol {
+		return
+	}
+	if r == nil {
+		r = newEpisode(rule, a, t)
+		r.Detail, r.ApprovalID = detail, overrun
+		st.TimeRun = r
+	}
+	r.DistanceM += dist
+	r.MaxSpeedKmh = max(r.MaxSpeedKmh, f.SpeedKmh)
+}
+
+// endRun ends the violation run at t.
+func (v *vehicle) endRun(t time.Time, at Fix) {
+	st := &v.st
+	r := st.TimeRun
+	st.TimeRun = nil
+	r.End, r.EndLat, r.EndLon = t, at.Lat, at.Lon
+	switch {
+	case r.Status == EpisodeOpen:
+		v.emit(r, EpisodeClosed)
+	case t.Sub(r.Start) < v.par.Time.MinViolation:
+	case st.Drive.Real:
+		v.emit(r, EpisodeClosed)
+	case len(st.Pending) < 8: // a drive has few boundaries before it is real
+		st.Pending = append(st.Pending, *r)
+	}
+}
+
+// area runs 越界 with its debounce.
+func (v *vehicle) area(f Fix) {
+	a := &v.st.Area
+	if len(v.permitted) == 0 || !v.enabled(RuleOutOfArea) {
+		if a.Ep != nil {
+			v.closeEp(a.Ep, f.Time, f)
+		}
+		*a = AreaState{}
+		return
+	}
+	P := v.par.Area
+	// Bound the signed distance from the cached one before computing it.
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if a.Cache != nil {
+		m := DistanceM(a.Cache.Lat, a.Cache.Lon, f.Lat, f.Lon)
+		lo, hi = a.CacheD-m, a.CacheD+m
+	}
+	if !(lo > P.MarginM || hi < -P.MarginM) {
+		sd := math.Inf(1)
+		for _, c := range v.permitted {
+			sd = math.Min(sd, c.signedDistM(f.Lat, f.Lon))
+		}
+		lo, hi = sd, sd
+		ff := f
+		a.Cache, a.CacheD = &ff, sd
+	}
+	beyond := lo > 0 // outside the border
+	clearOut := lo > P.MarginM
+	clearIn := hi < -P.MarginM
+	if !a.Out {
+		if !beyond && hi <= 0 {
+			a.Cross = nil
+		} else if beyond && a.Cross == nil {
+			ff := f
+			a.Cross = &ff
+		}
+		if clearOut {
+			a.Count++
+		} else {
+			a.Count = 0
+		}
+		if a.Count >= P.Fixes {
+			cross := f
+			if a.Cross != nil {
+				cross = *a.Cross
+			}
+			a.Out, a.Count, a.Cross = true, 0, nil
+			a.Ep = newEpisode(RuleOutOfArea, cross, cross.Time)
+			v.emit(a.Ep, EpisodeOpen)
+		}
+	} else {
+		if beyond {
+			a.Cross = nil
+		} else if hi <= 0 && a.Cross == nil {
+			ff := f
+			a.Cross = &ff
+		}
+		if clearIn {
+			a.Count++
+		} else {
+			a.Count = 0
+		}
+		if a.Ep != nil {
+			a.Ep.MaxSpeedKmh = max(a.Ep.MaxSpeedKmh, f.SpeedKmh)
+		}
+		if a.Count >= P.Fixes {
+			back := f
+			if a.Cross != nil {
+				back = *a.Cross
+			}
+			if a.Ep != nil {
+				v.closeEp(a.Ep, back.Time, back)
+			}
+			a.Out, a.Count, a.Cross, a.Ep = false, 0, nil, nil
+		}
+	}
+}
+
+// places runs prohibited entry, sensitive dwell and speeding, which share
+// one index search per fix.
+func (v *vehicle) places(fs *FenceSet, f Fix) {
+	st := &v.st
+	v.hits = v.hits[:0]
+	limit := v.par.Speed.DefaultKmh
+	if l, ok := v.par.Speed.LimitKmh[v.info.Category]; ok {
+		limit = l
+	}
+	fs.search(f.Lat, f.Lon, func(c *fence) {
+		if !c.appliesTo(v.info.ID, v.chain) {
+			return
+		}
+		if c.SpeedLimitKmh > 0 && (limit <= 0 || c.SpeedLimitKmh < limit) {
+			limit = c.SpeedLimitKmh
+		}
+		if (c.Kind == FenceProhibited && v.enabled(RuleProhibited)) || (c.Kind == FenceSensitive && v.enabled(RuleSensitiveDwell)) {
+			v.hits = append(v.hits, c)
+		}
+	})
+	v.speeding(f, limit)
+
+	P := v.par.Places
+	for _, c := range v.hits {
+		i := slices.IndexFunc(st.Places, func(p PlaceState) bool { return p.FenceID == c.ID })
+		if i < 0 {
+			st.Places = append(st.Places, PlaceState{FenceID: c.ID, Enter: f})
+			i = len(st.Places) - 1
+		}
+		p := &st.Places[i]
+		if p.In {
+			p.Count, p.Leave = 0, nil
+		} else {
+			p.Count++
+			if p.Count >= P.Fixes {
+				p.In, p.Count = true, 0
+				if c.Kind == FenceProhibited {
+					p.Ep = newEpisode(RuleProhibited, p.Enter, p.Enter.Time)
+					p.Ep.FenceID, p.Ep.Detail = c.ID, c.Name
+					v.emit(p.Ep, EpisodeOpen)
+				}
+			}
+		}
+		if p.In && c.Kind == FenceSensitive && p.Ep == nil && f.Time.Sub(p.Enter.Time) >= v.dwell(c) {
+			p.Ep = newEpisode(RuleSensitiveDwell, p.Enter, p.Enter.Time)
+			p.Ep.FenceID, p.Ep.Detail = c.ID, c.Name+" ("+string(c.Category)+")"
+			v.emit(p.Ep, EpisodeOpen)
+		}
+		if p.Ep != nil {
+			p.Ep.MaxSpeedKmh = max(p.Ep.MaxSpeedKmh, f.SpeedKmh)
+		}
+	}
+	keep := st.Places[:0]
+	for _, p := range st.Places {
+		if slices.ContainsFunc(v.hits, func(c *fence) bool { return c.ID == p.FenceID }) {
+			keep = append(keep, p)
+			continue
+		}
+		if !p.In {
+			continue // never got in: forget it
+		}
+		if p.Leave == nil {
+			ff := f
+			p.Leave = &ff
+		}
+		p.Count++
+		if p.Count < P.Fixes {
+			keep = append(keep, p)
+			continue
+		}
+		if p.Ep != nil {
+			v.closeEp(p.Ep, p.Leave.Time, *p.Leave)
+		}
+	}
+	clear(st.Places[len(keep):])
+	st.Places = keep
+}
+
+func (v *vehicle) dwell(c *fence) time.Duration {
+	if c.DwellMin > 0 {
+		return time.Duration(c.DwellMin * float64(time.Minute))
+	}
+	return v.par.Places.Dwell[c.Category]
+}
+
+// speeding runs 超速: above limit for MinDuration, from the first fix above
+// to the first fix at or below.
+func (v *vehicle) speeding(f Fix, limit float32) {
+	st := &v.st
+	over := limit > 0 && f.SpeedKmh > limit && v.enabled(RuleSpeeding)
+	ep := st.Speed
+	switch {
+	case over && ep == nil:
+		st.Speed = newEpisode(RuleSpeeding, f, f.Time)
+		st.Speed.Detail = fmt.Sprintf("limit %g km/h", limit)
+		ep = st.Speed
+	case over:
+		ep.MaxSpeedKmh = max(ep.MaxSpeedKmh, f.SpeedKmh)
+		last := st.Last
+		if last != nil {
+			ep.DistanceM += DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
+		}
+	case ep != nil:
+		if ep.Status == EpisodeOpen {
+			v.closeEp(ep, f.Time, f)
+		}
+		st.Speed = nil
+		return
+	default:
+		return
+	}
+	if ep.Status == "" && f.Time.Sub(ep.Start) >= v.par.Speed.MinDuration {
+		v.emit(ep, EpisodeOpen)
+	}
+}
+
+// parkingCheck runs 夜间未入库: at each check time, judged from the last
+// fix before it.
+func (v *vehicle) parkingCheck(f Fix) {
+	st := &v.st
+	if len(v.parking) == 0 || len(v.par.Parking.CheckAt) == 0 || !v.enabled(RuleNightParking) {
+		st.NextCheck = time.Time{}
+		return
+	}
+	in := func(x Fix) bool {
+		for _, c := range v.parking {
+			if c.contains(x.Lat, x.Lon) {
+				return true
+			}
+		}
+		return false
+	}
+	if st.Parking != nil && in(f) {
+		v.closeEp(st.Parking, f.Time, f)
+		st.Parking = nil
+	}
+	if st.Last == nil || st.NextCheck.IsZero() {
+		st.NextCheck = v.nextCheck(f.Time)
+		return
+	}
+	last := *st.Last
+	// A gap of days is judged for its last check only: one episode says
+	// the car was away.
+	if f.Time.Sub(st.NextCheck) > 24*time.Hour {
+		st.NextCheck = v.nextCheck(f.Time.Add(-24 * time.Hour))
+	}
+	for !f.Time.Before(st.NextCheck) {
+		if st.Parking == nil && !in(last) {
+			st.Parking = newEpisode(RuleNightParking, last, st.NextCheck)
+			st.Parking.Detail = "check at " + st.NextCheck.In(v.cal.loc).Format("15:04")
+			v.emit(st.Parking, EpisodeOpen)
+		}
+		st.NextCheck = v.nextCheck(st.NextCheck)
+	}
+}
+
+// nextCheck returns the first check time after t.
+func (v *vehicle) nextCheck(t time.Time) time.Time {
+	lt := t.In(v.cal.loc)
+	d := DateOf(lt)
+	for range 2 {
+		for _, c := range v.par.Parking.CheckAt {
+			if ct := v.cal.at(d, c); ct.After(t) {
+				return ct
+			}
+		}
+		d = d.AddDays(1)
+	}
+	return v.cal.at(d, v.par.Parking.CheckAt[0])
+}

@@ -1,0 +1,342 @@
+package alerts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"fleetmon/track"
+)
+
+// RuleID names a rule; it is stored with every episode.
+type RuleID string
+
+// The rules.
+const (
+	RuleAfterHours     RuleID = "after_hours"      // 非工作时间用车
+	RuleHolidayUse     RuleID = "holiday_use"      // 节假日用车
+	RuleOutOfArea      RuleID = "out_of_area"      // 越界
+	RuleProhibited     RuleID = "prohibited_entry" // 禁入区域
+	RuleSensitiveDwell RuleID = "sensitive_dwell"  // 敏感区域停留
+	RuleNightParking   RuleID = "night_parking"    // 夜间未入库
+	RuleSealedMove     RuleID = "sealed_move"      // 封存车辆移动
+	RulePowerCut       RuleID = "power_cut"        // 断电
+	RuleAntenna        RuleID = "antenna"          // 天线断开/短路
+	RuleSilent         RuleID = "silent"           // 离线 while in use
+	RuleSpeeding       RuleID = "speeding"         // 超速
+)
+
+// Alarm bits the evasion rules read, JT/T 808-2019 表24 (报警标志位定义).
+// They are declared here because alerts must not import ingest.
+const (
+	alarmAntennaOpen  uint32 = 1 << 5 // GNSS 天线未接或被剪断
+	alarmAntennaShort uint32 = 1 << 6 // GNSS 天线短路
+	alarmPowerOff     uint32 = 1 << 8 // 终端主电源掉电
+)
+
+// Params are the thresholds of every rule for one unit (and the units
+// below it that have none of their own). Durations are time.Duration
+// (nanoseconds in JSON); distances metres; speeds km/h.
+type Params struct {
+	Drive   DriveParams   `json:"drive"`
+	Time    TimeParams    `json:"time"`
+	Area    AreaParams    `json:"area"`
+	Places  PlaceParams   `json:"places"`
+	Parking ParkingParams `json:"parking"`
+	Evasion EvasionParams `json:"evasion"`
+	Speed   SpeedParams   `json:"speed"`
+	// Disabled rules are not evaluated.
+	Disabled []RuleID `json:"disabled,omitempty"`
+}
+
+// DriveParams say what a drive is, as opposed to GPS drift while parked.
+// A drive starts at the first fix with ACC on that is moving (speed at
+// least MovingKmh or more than StopRadiusM from where the car stood); it
+// is real once it has lasted MinDuration and two consecutive fixes are
+// MinDistanceM or more from its start; it ends at ACC off, or when the car
+// has stayed within StopRadiusM for StopDuration (the end is then the time
+// it stopped). A fix implying more than MaxPlausibleKmh from the previous
+// one is a GPS outlier and is skipped by every rule.
+type DriveParams struct {
+	MinDistanceM    float64       `json:"min_distance_m"`
+	MinDuration     time.Duration `json:"min_duration"`
+	MovingKmh       float32       `json:"moving_kmh"`
+	StopRadiusM     float64       `json:"stop_radius_m"`
+	StopDuration    time.Duration `json:"stop_duration"`
+	MaxPlausibleKmh float64       `json:"max_plausible_kmh"`
+}
+
+// TimeParams are for after-hours and holiday use. A part of a real drive
+// outside working time and not covered by an approval is a violation when
+// it lasts MinViolation or more.
+type TimeParams struct {
+	MinViolation time.Duration    `json:"min_violation"`
+	Exempt       []track.Category `json:"exempt,omitempty"`
+}
+
+// AreaParams debounce 越界: the car is out after Fixes consecutive fixes
+// more than MarginM beyond the permitted area's border, back after Fixes
+// consecutive fixes more than MarginM inside. The episode runs from the
+// first fix beyond the border to the first fix back inside it.
+type AreaParams struct {
+	Fixes   int              `json:"fixes"`
+	MarginM float64          `json:"margin_m"`
+	Exempt  []track.Category `json:"exempt,omitempty"`
+}
+
+// PlaceParams debounce prohibited and sensitive places: in after Fixes
+// consecutive fixes inside, out after Fixes consecutive fixes outside.
+// Dwell is the time at a sensitive place, by category, after which it is
+// an episode (a fence's DwellMin overrides it).
+type PlaceParams struct {
+	Fixes  int                             `json:"fixes"`
+	Dwell  map[PlaceCategory]time.Duration `json:"dwell"`
+	Exempt []track.Category                `json:"exempt,omitempty"`
+}
+
+// ParkingParams are for 夜间未入库: at each CheckAt (local time, every
+// day), a vehicle with designated parking whose last fix before then is
+// outside it gets an episode, from the check time until it is next seen
+// inside.
+type ParkingParams struct {
+	CheckAt []Clock          `json:"check_at"`
+	Exempt  []track.Category `json:"exempt,omitempty"`
+}
+
+// EvasionParams: a gap longer than SilentAfter between a moving fix (ACC
+// on, at least Drive.MovingKmh) and a next fix SilentMinDistanceM or more
+// away is a silent episode covering the gap.
+type EvasionParams struct {
+	SilentAfter        time.Duration `json:"silent_after"`
+	SilentMinDistanceM float64       `json:"silent_min_distance_m"`
+}
+
+// SpeedParams: above the limit for MinDuration or more is 超速. The limit
+// is LimitKmh of the vehicle's category, else DefaultKmh, lowered by any
+// fence that contains the fix and sets SpeedLimitKmh. A limit of 0 means
+// no limit.
+type SpeedParams struct {
+	DefaultKmh  float32                    `json:"default_kmh"`
+	LimitKmh    map[track.Category]float32 `json:"limit_kmh,omitempty"`
+	MinDuration time.Duration              `json:"min_duration"`
+}
+
+// DefaultParams returns the thresholds used where a unit sets none.
+func DefaultParams() Params {
+	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
+	return Params{
+		Drive: DriveParams{
+			MinDistanceM:    500,
+			MinDuration:     3 * time.Minute,
+			MovingKmh:       5, // below it a GNSS speed is noise
+			StopRadiusM:     100,
+			StopDuration:    5 * time.Minute,
+			MaxPlausibleKmh: 250,
+		},
+		Time: TimeParams{MinViolation: time.Minute, Exempt: timeExempt},
+		// 3 fixes at the usual 10–30 s interval is 30–90 s; 100 m is above
+		// the error of a civil GNSS fix in a city.
+		Area: AreaParams{Fixes: 3, MarginM: 100},
+		Places: PlaceParams{Fixes: 2, Dwell: map[PlaceCategory]time.Duration{
+			PlaceHotel:       2 * time.Hour,
+			PlaceGolf:        10 * time.Minute,
+			PlaceKTVSauna:    10 * time.Minute,
+			PlaceScenic:      time.Hour,
+			PlaceResidential: time.Hour,
+		}},
+		Parking: ParkingParams{CheckAt: []Clock{22 * 60}},
+		Evasion: EvasionParams{SilentAfter: 10 * time.Minute, SilentMinDistanceM: 1000},
+		Speed:   SpeedParams{DefaultKmh: 120, MinDuration: 30 * time.Second},
+	}
+}
+
+func (p *Params) validate() error {
+	d := p.Drive
+	switch {
+	case d.MinDistanceM <= 0 || d.MinDuration <= 0 || d.StopRadiusM <= 0 || d.StopDuration <= 0 || d.MaxPlausibleKmh <= 0:
+		return fmt.Errorf("alerts: params: drive thresholds must be positive")
+	case p.Area.Fixes < 1 || p.Places.Fixes < 1:
+		return fmt.Errorf("alerts: params: debounce needs at least 1 fix")
+	case p.Area.MarginM < 0 || p.Time.MinViolation < 0 || p.Speed.MinDuration < 0:
+		return fmt.Errorf("alerts: params: negative threshold")
+	}
+	for _, c := range p.Parking.CheckAt {
+		if c < 0 || c >= 24*60 {
+			return fmt.Errorf("alerts: params: check time %s", c)
+		}
+	}
+	return nil
+}
+
+// policyParams is a Params compiled: its version and the JSON of each
+// rule's own parameters, recorded with each episode.
+type policyParams struct {
+	Params
+	version  string
+	ruleJSON map[RuleID]string
+}
+
+func (p *policyParams) enabled(r RuleID, c track.Category) bool {
+	if slices.Contains(p.Disabled, r) {
+		return false
+	}
+	var ex []track.Category
+	switch r {
+	case RuleAfterHours, RuleHolidayUse:
+		ex = p.Time.Exempt
+	case RuleOutOfArea:
+		ex = p.Area.Exempt
+	case RuleProhibited, RuleSensitiveDwell:
+		ex = p.Places.Exempt
+	case RuleNightParking:
+		ex = p.Parking.Exempt
+	}
+	return !slices.Contains(ex, c)
+}
+
+func compileParams(p Params) (*policyParams, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	p.Parking.CheckAt = slices.Clone(p.Parking.CheckAt)
+	slices.Sort(p.Parking.CheckAt)
+	all, _ := json.Marshal(p)
+	sum := sha256.Sum256(all)
+	c := &policyParams{Params: p, version: hex.EncodeToString(sum[:6]), ruleJSON: map[RuleID]string{}}
+	js := func(v ...any) string { b, _ := json.Marshal(v); return string(b) }
+	c.ruleJSON[RuleAfterHours] = js(p.Drive, p.Time)
+	c.ruleJSON[RuleHolidayUse] = c.ruleJSON[RuleAfterHours]
+	c.ruleJSON[RuleSealedMove] = js(p.Drive)
+	c.ruleJSON[RuleOutOfArea] = js(p.Area)
+	c.ruleJSON[RuleProhibited] = js(p.Places)
+	c.ruleJSON[RuleSensitiveDwell] = js(p.Places)
+	c.ruleJSON[RuleNightParking] = js(p.Parking)
+	c.ruleJSON[RulePowerCut] = "[]"
+	c.ruleJSON[RuleAntenna] = "[]"
+	c.ruleJSON[RuleSilent] = js(p.Evasion, p.Drive.MovingKmh)
+	c.ruleJSON[RuleSpeeding] = js(p.Speed)
+	return c, nil
+}
+
+// Policy resolves a unit's parameters: its own, else its nearest
+// ancestor's, else the default. Immutable and safe for concurrent use.
+type Policy struct {
+	tree  OrgTree
+	def   *policyParams
+	units map[int64]*policyParams
+}
+
+// NewPolicy checks and compiles the parameters.
+func NewPolicy(tree OrgTree, def Params, units map[int64]Params) (*Policy, error) {
+	d, err := compileParams(def)
+	if err != nil {
+		return nil, err
+	}
+	p := &Policy{tree: tree, def: d, units: map[int64]*policyParams{}}
+	for u, up := range units {
+		c, err := compileParams(up)
+		if err != nil {
+			return nil, fmt.Errorf("unit %d: %w", u, err)
+		}
+		p.units[u] = c
+	}
+	return p, nil
+}
+
+func (p *Policy) forUnit(unit int64) *policyParams {
+	for _, u := range Chain(p.tree, unit) {
+		if c, ok := p.units[u]; ok {
+			return c
+		}
+	}
+	return p.def
+}
+
+// Approval is an approved dispatch order (派车单): the vehicle may be used
+// in [Start, End), and, when FenceID is set, only inside that fence.
+type Approval struct {
+	ID        int64     `json:"id"`
+	VehicleID int64     `json:"vehicle_id"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	FenceID   int64     `json:"fence_id,omitempty"`
+}
+
+// Approvals indexes approvals by vehicle. Immutable once built.
+type Approvals struct {
+	byVehicle map[int64][]Approval
+}
+
+// NewApprovals indexes the approvals.
+func NewApprovals(as []Approval) (*Approvals, error) {
+	a := &Approvals{byVehicle: map[int64][]Approval{}}
+	for _, x := range as {
+		if !x.End.After(x.Start) {
+			return nil, fmt.Errorf("alerts: approval %d: end not after start", x.ID)
+		}
+		a.byVehicle[x.VehicleID] = append(a.byVehicle[x.VehicleID], x)
+	}
+	for _, l := range a.byVehicle {
+		slices.SortFunc(l, func(x, y Approval) int { return x.Start.Compare(y.Start) })
+	}
+	return a, nil
+}
+
+// EpisodeStatus is the state of an episode as last emitted.
+type EpisodeStatus string
+
+// The statuses. A retracted episode was emitted before late data showed it
+// did not happen (e.g. a silence filled by a blind-zone back-fill).
+const (
+	EpisodeOpen      EpisodeStatus = "open"
+	EpisodeClosed    EpisodeStatus = "closed"
+	EpisodeRetracted EpisodeStatus = "retracted"
+)
+
+// Episode is one alert: a rule broken over a span of time. Consumers
+// upsert episodes by ID; the same ID comes again when the episode closes
+// or is corrected.
+type Episode struct {
+	// ID is derived from vehicle, rule, fence and start, so that
+	// re-evaluation finds the same episode again.
+	ID        string        `json:"id"`
+	Status    EpisodeStatus `json:"status"`
+	Rule      RuleID        `json:"rule"`
+	VehicleID int64         `json:"vehicle_id"`
+	UnitID    int64         `json:"unit_id"`
+	FenceID   int64         `json:"fence_id,omitempty"`
+	// ApprovalID is the approval whose window the drive overran, if any.
+	ApprovalID int64     `json:"approval_id,omitempty"`
+	Start      time.Time `json:"start"`
+	// End is zero while the episode is open.
+	End                time.Time `json:"end,omitzero"`
+	StartLat, StartLon float64
+	EndLat, EndLon     float64
+	DistanceM          float64 `json:"distance_m"`
+	MaxSpeedKmh        float32 `json:"max_speed_kmh"`
+	// Detail is the holiday's name, the fence's name or the alarm.
+	Detail          string `json:"detail,omitempty"`
+	CalendarVersion string `json:"calendar_version,omitempty"`
+	ParamsVersion   string `json:"params_version"`
+	// Params is the JSON of the rule's parameters it was judged with.
+	Params string `json:"params"`
+}
+
+func episodeID(vehicle int64, r RuleID, fence int64, start time.Time) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%d/%d", vehicle, r, fence, start.UnixNano())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sameEpisode(a, b *Episode) bool {
+	x, y := *a, *b
+	if !x.Start.Equal(y.Start) || !x.End.Equal(y.End) {
+		return false
+	}
+	x.Start, x.End, y.Start, y.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return x == y
+}
