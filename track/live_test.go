@@ -1,0 +1,140 @@
+package track_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"fleetmon/track"
+)
+
+func vehicles(ids ...int64) map[int64]struct{} {
+	m := map[int64]struct{}{}
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	return m
+}
+
+func livePos(vid int64, sec int, lat, lon float64) track.Position {
+	return track.Position{VehicleID: vid, Time: time.Unix(int64(1_800_000_000+sec), 0), Lat: lat, Lon: lon}
+}
+
+func next(t *testing.T, s *track.Subscription) ([]track.Position, []track.Event) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ps, evs, err := s.Next(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps, evs
+}
+
+func TestHubFiltersAndCoalesces(t *testing.T) {
+	h := track.NewHub(nil)
+	a := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2)}, 16)
+	defer a.Close()
+	box := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2, 3), BBox: track.BBox{MinLat: 30, MinLon: 115, MaxLat: 31, MaxLon: 116}}, 16)
+	defer box.Close()
+
+	// A slow subscriber: 1,000 positions of vehicles 1-3 arrive before it
+	// reads. It gets the newest of each vehicle it may see, nothing else.
+	for i := range 1000 {
+		h.Publish([]track.Position{livePos(int64(1+i%3), i, 30.5, 115.5)})
+	}
+	ps, _ := next(t, a)
+	if len(ps) != 2 || ps[0].VehicleID != 1 || ps[1].VehicleID != 2 || ps[0].Time.Unix() != 1_800_000_000+999 {
+		t.Fatalf("coalesced = %+v", ps)
+	}
+	if d := a.Dropped(); d != 665 {
+		t.Errorf("dropped = %d, want 665 (667 positions of vehicles 1 and 2, 2 delivered)", d)
+	}
+	// Outside the box: not delivered; inside: delivered.
+	next(t, box)
+	h.Publish([]track.Position{livePos(3, 2000, 40, 120), livePos(3, 2001, 30.1, 115.1)})
+	ps, _ = next(t, box)
+	if len(ps) != 1 || ps[0].Lat != 30.1 {
+		t.Fatalf("box = %+v", ps)
+	}
+	// A back-fill older than the pending position is not live news.
+	h.Publish([]track.Position{livePos(1, 3000, 30.5, 115.5), livePos(1, 10, 30.5, 115.5)})
+	ps, _ = next(t, a)
+	if len(ps) != 1 || ps[0].Time.Unix() != 1_800_000_000+3000 {
+		t.Fatalf("back-fill = %+v", ps)
+	}
+	// The filter changes without resubscribing.
+	a.SetFilter(track.Filter{Vehicles: vehicles(3)})
+	h.Publish([]track.Position{livePos(1, 4000, 30.5, 115.5), livePos(3, 4000, 30.5, 115.5)})
+	ps, _ = next(t, a)
+	if len(ps) != 1 || ps[0].VehicleID != 3 {
+		t.Fatalf("after SetFilter = %+v", ps)
+	}
+}
+
+func TestHubEventsAndSlowSubscribers(t *testing.T) {
+	h := track.NewHub(nil)
+	s := h.Subscribe(track.Filter{Vehicles: vehicles(7)}, 3)
+	h.PublishEvent(track.Event{VehicleID: 7, Kind: "alert", Payload: "opened"})
+	h.PublishEvent(track.Event{VehicleID: 8, Kind: "alert", Payload: "not yours"})
+	h.Publish([]track.Position{livePos(7, 1, 30, 115)})
+	ps, evs := next(t, s)
+	if len(evs) != 1 || evs[0].Payload != "opened" || len(ps) != 1 {
+		t.Fatalf("events %+v positions %+v", evs, ps)
+	}
+	// Events are not coalesced: a subscriber that lets them pile up past its
+	// bound is ended, and publishing never waits for it.
+	done := make(chan struct{})
+	go func() {
+		for i := range 100 {
+			h.PublishEvent(track.Event{VehicleID: 7, Kind: "alert", Payload: fmt.Sprint(i)})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PublishEvent blocked on a slow subscriber")
+	}
+	if _, _, err := s.Next(context.Background(), nil, nil); !errors.Is(err, track.ErrSlowSubscriber) {
+		t.Fatalf("err = %v, want ErrSlowSubscriber", err)
+	}
+	s.Close()
+	c := h.Subscribe(track.Filter{Vehicles: vehicles(7)}, 3)
+	c.Close()
+	if _, _, err := c.Next(context.Background(), nil, nil); err == nil {
+		t.Fatal("Next on a closed subscription returned no error")
+	}
+}
+
+// BenchmarkHubPublish: one commit's positions (1,000 vehicles) offered to
+// 50 subscribers that each see all vehicles.
+func BenchmarkHubPublish(b *testing.B) {
+	h := track.NewHub(nil)
+	all := map[int64]struct{}{}
+	for i := range 1000 {
+		all[int64(i)] = struct{}{}
+	}
+	var subs []*track.Subscription
+	for range 50 {
+		subs = append(subs, h.Subscribe(track.Filter{Vehicles: all}, 16))
+	}
+	ps := make([]track.Position, 1000)
+	for i := range ps {
+		ps[i] = livePos(int64(i), 0, 30, 115)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range ps {
+			ps[j].Time = time.Unix(int64(i), 0)
+		}
+		h.Publish(ps)
+	}
+	b.ReportMetric(float64(b.N*len(ps))/b.Elapsed().Seconds(), "positions/s")
+	for _, s := range subs {
+		s.Close()
+	}
+}
