@@ -1,0 +1,152 @@
+package track
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Manifest says what an evidence export covers, so that it can be checked
+// against the database months later (fleetd verify FILE): the vehicle, the
+// period, who exported it, when and why, and the canonical digest of every
+// position it holds. Exports embed it: GeoJSON and JSON as the top-level
+// member "fleetmon_evidence"; CSV, GPX, KML and HTML as one line containing
+// ManifestMarker followed by the manifest as base64 JSON (inside a comment
+// of the format).
+type Manifest struct {
+	Format     int       `json:"format"` // 1
+	VehicleID  int64     `json:"vehicle_id"`
+	Plate      string    `json:"plate"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	ExportedAt time.Time `json:"exported_at"`
+	ExportedBy string    `json:"exported_by"`
+	Reason     string    `json:"reason"`
+	Rows       int       `json:"rows"`
+	// Digest is SHA-256 over the rows' digests in order (hex).
+	Digest string `json:"digest"`
+	// RowDigests lists every position: device time (RFC 3339 with
+	// nanoseconds), fix hash and digest (hex).
+	RowDigests []ManifestRow `json:"row_digests"`
+}
+
+// ManifestRow is one position of a manifest.
+type ManifestRow struct {
+	Time    time.Time `json:"t"`
+	FixHash int64     `json:"f"`
+	Digest  string    `json:"d"`
+}
+
+// ManifestMarker starts the manifest line of a text export.
+const ManifestMarker = "fleetmon-evidence:"
+
+// NewManifest builds the manifest of a vehicle's positions in [from, to).
+func (s *Store) NewManifest(ctx context.Context, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time) (*Manifest, error) {
+	rows, err := s.PositionDigests(ctx, vehicleID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Format: 1, VehicleID: vehicleID, Plate: plate, From: from, To: to, ExportedAt: at,
+		ExportedBy: by, Reason: reason, Rows: len(rows)}
+	h := sha256.New()
+	for _, r := range rows {
+		h.Write(r.Digest[:])
+		m.RowDigests = append(m.RowDigests, ManifestRow{Time: r.DeviceTime, FixHash: r.FixHash, Digest: hex.EncodeToString(r.Digest[:])})
+	}
+	m.Digest = hex.EncodeToString(h.Sum(nil))
+	return m, nil
+}
+
+// TextLine returns the manifest as one line for a text export:
+// ManifestMarker then base64 of its JSON.
+func (m *Manifest) TextLine() (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return ManifestMarker + base64.StdEncoding.EncodeToString(b), nil
+}
+
+// ErrNoManifest is returned for a file that carries no evidence manifest.
+var ErrNoManifest = errors.New("track: no fleetmon evidence manifest in the file")
+
+// ReadManifest finds the manifest in an export file of any format.
+func ReadManifest(file []byte) (*Manifest, error) {
+	if i := bytes.Index(file, []byte(ManifestMarker)); i >= 0 {
+		rest := file[i+len(ManifestMarker):]
+		end := bytes.IndexFunc(rest, func(r rune) bool {
+			return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=')
+		})
+		if end < 0 {
+			end = len(rest)
+		}
+		b, err := base64.StdEncoding.DecodeString(string(rest[:end]))
+		if err != nil {
+			return nil, fmt.Errorf("evidence manifest: %w", err)
+		}
+		return decodeManifest(b)
+	}
+	var doc struct {
+		Evidence json.RawMessage `json:"fleetmon_evidence"`
+	}
+	if json.Unmarshal(file, &doc) == nil && len(doc.Evidence) > 0 {
+		return decodeManifest(doc.Evidence)
+	}
+	return nil, ErrNoManifest
+}
+
+func decodeManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("evidence manifest: %w", err)
+	}
+	if m.Format != 1 {
+		return nil, fmt.Errorf("evidence manifest: format %d not understood", m.Format)
+	}
+	if m.Rows != len(m.RowDigests) {
+		return nil, fmt.Errorf("evidence manifest: %d rows announced, %d listed", m.Rows, len(m.RowDigests))
+	}
+	return &m, nil
+}
+
+// Verification is the outcome of checking a manifest against the database.
+type Verification struct {
+	// Intact is true when every row still matches, none is missing and none
+	// was added to the period.
+	Intact bool
+	// ManifestConsistent is false when the manifest's own digest does not
+	// match its row list (the file itself was edited).
+	ManifestConsistent bool
+	Differences        []Difference
+}
+
+// Verify recomputes the manifest's rows from the database and compares.
+func (s *Store) Verify(ctx context.Context, m *Manifest) (*Verification, error) {
+	v := &Verification{ManifestConsistent: true}
+	h := sha256.New()
+	exported := make([]PositionRow, 0, len(m.RowDigests))
+	for _, r := range m.RowDigests {
+		d, err := hex.DecodeString(r.Digest)
+		if err != nil || len(d) != 32 {
+			return nil, fmt.Errorf("evidence manifest: row %s: bad digest", r.Time.Format(time.RFC3339))
+		}
+		h.Write(d)
+		exported = append(exported, PositionRow{VehicleID: m.VehicleID, DeviceTime: r.Time, FixHash: r.FixHash, Digest: RowDigest(d)})
+	}
+	if hex.EncodeToString(h.Sum(nil)) != m.Digest {
+		v.ManifestConsistent = false
+	}
+	stored, err := s.PositionDigests(ctx, m.VehicleID, m.From, m.To)
+	if err != nil {
+		return nil, err
+	}
+	v.Differences = CompareDigests(exported, stored)
+	v.Intact = v.ManifestConsistent && len(v.Differences) == 0
+	return v, nil
+}
