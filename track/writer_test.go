@@ -215,3 +215,6 @@ func TestWriterRejectsOnlyTheBadRequest(t *testing.T) {
 		t.Errorf("bad request: %v, want ErrRejected", errBad)
 	}
 }
+
+// beijing is the zone of terminals' clocks and of the users' days.
+var beijing = time.FixedZone("CST", 8*3600)
