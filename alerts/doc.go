@@ -5,7 +5,7 @@
 // positions into episodes (an alert is an episode with a start and an end,
 // not a point).
 //
-// Everything here is pure: no SQL, no clock, no goroutines. A Calendar,
+// The rules core is pure: no SQL, no clock, no goroutines. A Calendar,
 // HolidaySet, Calendars, FenceSet, Policy and Approvals are immutable once
 // built and safe for concurrent use by many goroutines; the storage step
 // persists their plain spec structs (CalendarSpec, Fence, Params,
@@ -18,6 +18,21 @@
 // vehicle from the last checkpoint before the late fix with positions read
 // back through a Source; the engine then emits the difference: changed
 // episodes and retracted ones (EpisodeRetracted).
+//
+// Around the core, Store (store.go) keeps the configuration, the episodes
+// and the engines' saved state in PostgreSQL (migration 0004_alerts.sql)
+// and reads positions back; Runner (runner.go) is the runtime: OnCommit,
+// plugged into track.Writer.OnCommit, copies committed positions into a
+// bounded queue per shard (blocking the writer when full, never dropping
+// while it runs); Run owns one Engine per shard, each in one goroutine
+// (vehicles are sharded by id; no locks around an engine), upserts the
+// episodes by their deterministic ID, saves each vehicle's state with the
+// latest received_at it includes, and on start replays the positions
+// received after that, so a restart or crash misses nothing and repeats
+// harmlessly. Reload hands a re-read configuration to the engines;
+// Reevaluate recomputes a vehicle's period with a private engine and
+// returns (and optionally applies) the difference with the stored
+// episodes.
 //
 // alerts imports track for its domain types; it must not import ingest or
 // api.

@@ -162,8 +162,15 @@ type Engine struct {
 // NewEngine returns an engine. src may be nil when late fixes need not be
 // re-evaluated (they then get ErrTooLate).
 func NewEngine(cfg Config, src Source) (*Engine, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, src: src, vs: map[int64]*vehicle{}}, nil
+}
+
+func (cfg *Config) defaults() error {
 	if cfg.Calendars == nil || cfg.Policy == nil {
-		return nil, errors.New("alerts: engine needs Calendars and Policy")
+		return errors.New("alerts: engine needs Calendars and Policy")
 	}
 	if cfg.Fences == nil {
 		cfg.Fences, _ = NewFenceSet(nil)
@@ -174,7 +181,41 @@ func NewEngine(cfg Config, src Source) (*Engine, error) {
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = 48 * time.Hour
 	}
-	return &Engine{cfg: cfg, src: src, vs: map[int64]*vehicle{}}, nil
+	return nil
+}
+
+// SetConfig replaces the configuration (after a calendar, fence, params or
+// approval was edited) and re-applies it to every registered vehicle. The
+// vehicles' states are kept: fixes already evaluated keep their verdicts
+// until they are re-evaluated.
+func (e *Engine) SetConfig(cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	e.cfg = cfg
+	for _, v := range e.vs {
+		e.SetVehicle(v.info)
+	}
+	return nil
+}
+
+// Vehicle returns what the engine knows about a registered vehicle.
+func (e *Engine) Vehicle(id int64) (track.Vehicle, bool) {
+	v := e.vs[id]
+	if v == nil {
+		return track.Vehicle{}, false
+	}
+	return v.info, true
+}
+
+// LastTime returns the device time of the vehicle's last evaluated fix,
+// and false when it has none (or is not registered).
+func (e *Engine) LastTime(vehicleID int64) (time.Time, bool) {
+	v := e.vs[vehicleID]
+	if v == nil || v.st.Last == nil {
+		return time.Time{}, false
+	}
+	return v.st.Last.Time, true
 }
 
 // SetVehicle registers a vehicle or updates what applies to it (unit,
@@ -408,6 +449,36 @@ func (e *Engine) RestoreState(b []byte) error {
 			v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
 		}
 	}
+	return nil
+}
+
+// MarshalVehicle serialises one vehicle's state, checkpoints and recent
+// emissions (the unit MarshalState is made of), for saving vehicles
+// separately. It returns false for a vehicle not registered.
+func (e *Engine) MarshalVehicle(vehicleID int64) ([]byte, bool, error) {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(savedVehicle{v.st, v.cps, v.log})
+	return b, true, err
+}
+
+// RestoreVehicle loads what MarshalVehicle saved into a registered
+// vehicle.
+func (e *Engine) RestoreVehicle(vehicleID int64, b []byte) error {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
+	}
+	var s savedVehicle
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("alerts: restore vehicle %d: %w", vehicleID, err)
+	}
+	if len(s.Checkpoints) == 0 {
+		return fmt.Errorf("alerts: restore vehicle %d: no checkpoint", vehicleID)
+	}
+	v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
 	return nil
 }
 

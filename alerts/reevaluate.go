@@ -1,0 +1,171 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"fleetmon/track"
+)
+
+// ChangeKind says how a re-evaluation changes a stored episode.
+type ChangeKind string
+
+// The kinds of change.
+const (
+	ChangeAdded     ChangeKind = "added"     // a new episode
+	ChangeChanged   ChangeKind = "changed"   // same episode (same id), different verdict
+	ChangeRetracted ChangeKind = "retracted" // a stored episode that no longer holds
+)
+
+// Change is one difference between the stored episodes and a
+// re-evaluation. Old is nil for an added episode, New for a retracted one
+// (when applied, the row is kept with status retracted).
+type Change struct {
+	Kind ChangeKind
+	Old  *StoredEpisode
+	New  *Episode
+}
+
+// Diff is what a re-evaluation of one vehicle's period would change, or
+// changed when Applied.
+type Diff struct {
+	VehicleID int64
+	// Episodes starting in [From, To) were compared.
+	From, To  time.Time
+	Changes   []Change
+	Unchanged int
+	Applied   bool
+}
+
+// Reevaluate recomputes the episodes of one vehicle starting in [from, to)
+// from its stored positions and the current stored configuration, compares
+// them with the stored episodes, and returns the difference: what the
+// administrator sees before applying a changed calendar, fence, approval
+// or parameter to the past. With apply, it also stores the difference
+// (new and changed episodes upserted, vanished ones marked retracted);
+// verifications already made are kept.
+//
+// Positions from ReevaluateLead before from to ReevaluateLead after to are
+// read, so that a drive under way at from is seen from its beginning. An
+// episode still open at the end of that data is compared as open. Episode
+// fields that only record what a verdict was judged with (parameter JSON,
+// versions) are not compared.
+//
+// Reevaluate does not change the running engines; call Reload after
+// editing the configuration so that new positions are judged by it.
+func (r *Runner) Reevaluate(ctx context.Context, vehicleID int64, from, to time.Time, apply bool) (*Diff, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("alerts: re-evaluate: period ends before it starts")
+	}
+	lead := r.cfg.ReevaluateLead
+	lo, hi := from.Add(-lead), to.Add(lead)
+	l, err := r.store.LoadConfig(ctx, LoadOptions{ApprovalsFrom: lo, ApprovalsTo: hi})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
+	}
+	i := slices.IndexFunc(l.Vehicles, func(v track.Vehicle) bool { return v.ID == vehicleID })
+	if i < 0 {
+		return nil, fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
+	}
+	cfg := l.Config
+	cfg.CheckpointEvery = r.cfg.CheckpointEvery
+	// Fed in order, nothing is late: no checkpoint needs to reach back.
+	cfg.Horizon = hi.Sub(lo) + time.Hour
+	eng, err := NewEngine(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	eng.SetVehicle(l.Vehicles[i])
+	ps, err := r.store.Positions(ctx, vehicleID, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
+	}
+	view := map[string]Episode{}
+	var out []Episode
+	for k := range ps {
+		if out, err = eng.Feed(out[:0], &ps[k]); err != nil {
+			return nil, fmt.Errorf("alerts: re-evaluate vehicle %d at %s: %w", vehicleID, ps[k].Time, err)
+		}
+		for _, ep := range out {
+			view[ep.ID] = ep
+		}
+	}
+	stored, err := r.store.Episodes(ctx, EpisodeFilter{VehicleID: vehicleID, From: from, To: to})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
+	}
+	d := &Diff{VehicleID: vehicleID, From: from, To: to}
+	byID := make(map[string]*StoredEpisode, len(stored))
+	for k := range stored {
+		byID[stored[k].ID] = &stored[k]
+	}
+	var fresh []Episode
+	for _, ep := range view {
+		if ep.Status != EpisodeRetracted && !ep.Start.Before(from) && ep.Start.Before(to) {
+			fresh = append(fresh, ep)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b Episode) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Rule)+a.ID, string(b.Rule)+b.ID)
+	})
+	seen := map[string]bool{}
+	for k := range fresh {
+		n := &fresh[k]
+		seen[n.ID] = true
+		o := byID[n.ID]
+		switch {
+		case o == nil:
+			d.Changes = append(d.Changes, Change{Kind: ChangeAdded, New: n})
+		case !sameVerdict(&o.Episode, n):
+			d.Changes = append(d.Changes, Change{Kind: ChangeChanged, Old: o, New: n})
+		default:
+			d.Unchanged++
+		}
+	}
+	for k := range stored {
+		if o := &stored[k]; !seen[o.ID] {
+			d.Changes = append(d.Changes, Change{Kind: ChangeRetracted, Old: o})
+		}
+	}
+	if !apply || len(d.Changes) == 0 {
+		d.Applied = apply
+		return d, nil
+	}
+	eps := make([]Episode, 0, len(d.Changes))
+	for _, c := range d.Changes {
+		if c.New != nil {
+			eps = append(eps, *c.New)
+			continue
+		}
+		ep := c.Old.Episode
+		ep.Status = EpisodeRetracted
+		eps = append(eps, ep)
+	}
+	n, err := r.store.UpsertEpisodes(ctx, eps)
+	if err != nil {
+		return d, fmt.Errorf("alerts: re-evaluate: apply: %w", err)
+	}
+	r.m.rowsWritten.Add(float64(n))
+	d.Applied = true
+	r.log.Info("alerts: re-evaluation applied", "vehicle_id", vehicleID, "from", from, "to", to,
+		"changes", len(d.Changes), "unchanged", d.Unchanged)
+	return d, nil
+}
+
+// sameVerdict compares what an episode says (not what it was judged
+// with). Measures compare within what storing them can change.
+func sameVerdict(a, b *Episode) bool {
+	near := func(x, y, tol float64) bool { return math.Abs(x-y) <= tol }
+	return a.Rule == b.Rule && a.Status == b.Status && a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
+		a.FenceID == b.FenceID && a.ApprovalID == b.ApprovalID && a.Detail == b.Detail &&
+		near(a.StartLat, b.StartLat, 1e-9) && near(a.StartLon, b.StartLon, 1e-9) &&
+		near(a.EndLat, b.EndLat, 1e-9) && near(a.EndLon, b.EndLon, 1e-9) &&
+		near(a.DistanceM, b.DistanceM, 0.01) && near(float64(a.MaxSpeedKmh), float64(b.MaxSpeedKmh), 0.01)
+}
