@@ -21,6 +21,10 @@ type Scope struct {
 // All is the jurisdiction of an administrator at the top.
 var All = Scope{}
 
+// SQLArg returns the scope as the argument of unit_subtree(): the root id,
+// or NULL for All.
+func (s Scope) SQLArg() any { return s.root() }
+
 func (s Scope) root() any {
 	if s.Root == 0 {
 		return nil
@@ -466,6 +470,9 @@ type TrackPoint struct {
 	Heading       int16
 	Alarm, Status uint32
 	Backfill      bool
+	// MileageKm is the odometer (item 0x01), valid when HasMileage.
+	MileageKm  float64
+	HasMileage bool
 }
 
 // Track calls fn for every stored position of the vehicle with from <= time
@@ -473,7 +480,7 @@ type TrackPoint struct {
 // accumulated. The *TrackPoint is reused between calls. The caller checks
 // the vehicle's scope first (VehicleIn).
 func (s *Store) Track(ctx context.Context, vehicleID int64, from, to time.Time, fn func(*TrackPoint) error) (int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT device_time, ST_Y(geom), ST_X(geom), speed_kmh, heading, alarm, status, backfill
+	rows, err := s.pool.Query(ctx, `SELECT device_time, ST_Y(geom), ST_X(geom), speed_kmh, heading, alarm, status, backfill, mileage_km
 		FROM positions WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3
 		ORDER BY device_time, received_at`, vehicleID, from, to)
 	if err != nil {
@@ -482,12 +489,17 @@ func (s *Store) Track(ctx context.Context, vehicleID int64, from, to time.Time, 
 	defer rows.Close()
 	var p TrackPoint
 	var alarm, status int64
+	var mileage *float64
 	n := 0
 	for rows.Next() {
-		if err := rows.Scan(&p.Time, &p.Lat, &p.Lon, &p.SpeedKmh, &p.Heading, &alarm, &status, &p.Backfill); err != nil {
+		if err := rows.Scan(&p.Time, &p.Lat, &p.Lon, &p.SpeedKmh, &p.Heading, &alarm, &status, &p.Backfill, &mileage); err != nil {
 			return n, fmt.Errorf("track of vehicle %d: %w", vehicleID, err)
 		}
 		p.Alarm, p.Status = uint32(alarm), uint32(status)
+		p.HasMileage = mileage != nil
+		if mileage != nil {
+			p.MileageKm = *mileage
+		}
 		if err := fn(&p); err != nil {
 			return n, err
 		}

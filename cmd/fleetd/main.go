@@ -8,6 +8,9 @@
 //	fleetd migrate            apply database migrations
 //	fleetd vehicles import F  import vehicles from a CSV file
 //	fleetd vehicles list      list vehicles
+//	fleetd users add          create a user (prints a one-time password)
+//	fleetd token create       create an API token (printed once)
+//	fleetd token revoke ID    revoke an API token
 package main
 
 import (
@@ -30,6 +33,11 @@ commands:
   migrate                  apply database migrations and exit
   vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
   vehicles list            list vehicles
+  users add --name NAME --role admin|supervisor|inspector [--unit PATH]
+                           create a user; prints a one-time password
+  token create --user NAME [--label TEXT]
+                           create an API token; prints it (once), last
+  token revoke ID          revoke an API token
 
 Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
 PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
@@ -69,6 +77,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = cmdVehiclesList(ctx, args[2:], stdout, stderr)
 		default:
 			fmt.Fprintf(stderr, "fleetd: unknown vehicles command %q\n\n%s", args[1], usage)
+			return 2
+		}
+	case "users":
+		if len(args) < 2 || args[1] != "add" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = cmdUsersAdd(ctx, args[2:], stdout, stderr)
+	case "token":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		switch args[1] {
+		case "create":
+			err = cmdTokenCreate(ctx, args[2:], stdout, stderr)
+		case "revoke":
+			err = cmdTokenRevoke(ctx, args[2:], stdout, stderr)
+		default:
+			fmt.Fprintf(stderr, "fleetd: unknown token command %q\n\n%s", args[1], usage)
 			return 2
 		}
 	case "help", "-h", "--help":

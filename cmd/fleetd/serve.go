@@ -2,19 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"fleetmon/api"
 	"fleetmon/ingest"
 	"fleetmon/track"
 )
@@ -32,6 +37,9 @@ type serveConfig struct {
 	writer       track.WriterConfig
 	gateway      ingest.Config
 	mqtt         ingest.MQTTConfig
+	api          api.Config
+	tlsCert      string
+	tlsKey       string
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -40,7 +48,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.SetOutput(stderr)
 	c.db.register(fs)
 	fs.StringVar(&c.jt808Addr, "jt808-addr", envOr("FLEETMON_JT808_ADDR", ":6808"), "TCP address for JT/T 808 terminals (env FLEETMON_JT808_ADDR)")
-	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
+	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for the API, login page, /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
 	fs.BoolVar(&c.open, "open-registration", envOr("FLEETMON_OPEN_REGISTRATION", "") == "true",
 		"admit terminals not bound to a vehicle into the 未分配 (unassigned) unit, for pilots (env FLEETMON_OPEN_REGISTRATION=true)")
 	retention := fs.String("raw-retention", envOr("FLEETMON_RAW_RETENTION", "0"),
@@ -48,6 +56,14 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.logLevel, "log-level", envOr("FLEETMON_LOG_LEVEL", "info"), "debug, info, warn or error (env FLEETMON_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("FLEETMON_LOG_FORMAT", "text"), "text or json (env FLEETMON_LOG_FORMAT)")
 	fs.BoolVar(&c.pprof, "pprof", envOr("FLEETMON_PPROF", "") == "true", "serve Go profiles at /debug/pprof/ on --http-addr (env FLEETMON_PPROF=true)")
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("FLEETMON_TLS_CERT", ""), "serve HTTPS with this PEM certificate (chain) file; needs --tls-key (env FLEETMON_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("FLEETMON_TLS_KEY", ""), "the PEM private key of --tls-cert (env FLEETMON_TLS_KEY)")
+	metricsAllow := fs.String("metrics-allow", envOr("FLEETMON_METRICS_ALLOW", "127.0.0.0/8,::1/128"),
+		"comma-separated CIDRs that may read /metrics without credentials; \"none\" for none (env FLEETMON_METRICS_ALLOW)")
+	fs.StringVar(&c.api.MetricsToken, "metrics-token", envOr("FLEETMON_METRICS_TOKEN", ""),
+		"a bearer token that may read /metrics; prefer the env FLEETMON_METRICS_TOKEN (flags show in ps)")
+	fs.BoolVar(&c.api.SecureCookies, "secure-cookies", envOr("FLEETMON_SECURE_COOKIES", "") == "true",
+		"mark session cookies Secure behind a TLS-terminating proxy (implied by --tls-cert) (env FLEETMON_SECURE_COOKIES=true)")
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
@@ -63,6 +79,23 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, usageError{fmt.Sprintf("--raw-retention %q: want a duration such as 4320h, or 0", *retention)}
 	}
 	c.rawRetention = d
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, usageError{"--tls-cert and --tls-key go together"}
+	}
+	if c.tlsCert != "" {
+		c.api.SecureCookies = true
+	}
+	for _, v := range strings.Split(*metricsAllow, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" || v == "none" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--metrics-allow %q: want CIDRs such as 10.0.0.0/8,::1/128", v)}
+		}
+		c.api.MetricsAllow = append(c.api.MetricsAllow, p.Masked())
+	}
 	c.gateway.OpenRegistration = c.open
 	return c, nil
 }
@@ -108,29 +141,43 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		<-writerDone
 		return fmt.Errorf("listen for http: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.pool.Ping(ctx); err != nil {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	if cfg.pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	// The first start creates the administrator and shows its one-time
+	// password once, on stdout (never in the log).
+	otp, err := api.NewAccounts(db.pool).EnsureAdmin(ctx)
+	if err != nil {
+		ln.Close()
+		httpLn.Close()
+		stopWriter()
+		<-writerDone
+		return fmt.Errorf("create the first administrator: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
+		log.With("component", "api"))
+	var handler http.Handler = apiSrv
+	if cfg.pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", apiSrv)
+		mux.Handle("GET /debug/pprof/", apiSrv.Guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", apiSrv.Guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", apiSrv.Guard(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/symbol", apiSrv.Guard(http.HandlerFunc(pprof.Symbol)))
+		handler = mux
+	}
+	// WriteTimeout bounds ordinary answers; track streams extend their own.
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		ErrorLog:  slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)}
 
 	errc := make(chan error, 3)
 	go func() { errc <- gw.Serve(ln) }()
-	go func() { errc <- hs.Serve(httpLn) }()
+	go func() {
+		if cfg.tlsCert != "" {
+			errc <- hs.ServeTLS(httpLn, cfg.tlsCert, cfg.tlsKey)
+			return
+		}
+		errc <- hs.Serve(httpLn)
+	}()
 	subCtx, stopSub := context.WithCancel(context.Background())
 	subDone := make(chan struct{})
 	if cfg.mqtt.Broker != "" {
@@ -151,6 +198,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
 	fmt.Fprintf(stdout, "jt808 %s\nhttp %s\n", ln.Addr(), httpLn.Addr())
+	if otp != "" {
+		fmt.Fprintf(stdout, "created the administrator admin; one-time password (shown once, change it at first login): %s\n", otp)
+	}
 
 	select {
 	case <-ctx.Done():

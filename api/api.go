@@ -1,0 +1,404 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"fleetmon/track"
+)
+
+// Config is the API's configuration. Zero fields take the documented
+// defaults.
+type Config struct {
+	// SessionIdle ends a session unused for this long (default 30 min);
+	// SessionMax ends any session this long after login (default 12 h).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// SecureCookies marks the session cookie Secure; set it when serving
+	// TLS (directly or behind a TLS-terminating proxy).
+	SecureCookies bool
+	// MaxBodyBytes caps a request body (default 1 MiB; CSV imports get 8
+	// times as much).
+	MaxBodyBytes int64
+	// LockAfter consecutive failed logins for a name lock it for LockFor
+	// (defaults 5 and 15 min). From the second failure on, each further
+	// attempt must wait 1 s, 2 s, 4 s, ... (see throttleDelay).
+	LockAfter int
+	LockFor   time.Duration
+	// KDF is the argon2id cost (default DefaultKDF).
+	KDF KDF
+	// MetricsAllow lists the client address ranges that may read /metrics
+	// without credentials; MetricsToken, when set, is a bearer token that
+	// may too. Otherwise /metrics needs an admin's session or API token.
+	MetricsAllow []netip.Prefix
+	MetricsToken string
+	// Now is the clock (default time.Now); tests inject their own.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = 30 * time.Minute
+	}
+	if c.SessionMax <= 0 {
+		c.SessionMax = 12 * time.Hour
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.LockAfter <= 0 {
+		c.LockAfter = 5
+	}
+	if c.LockFor <= 0 {
+		c.LockFor = 15 * time.Minute
+	}
+	if c.KDF == (KDF{}) {
+		c.KDF = DefaultKDF
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server serves the HTTP side. Build it with New; it is an http.Handler.
+type Server struct {
+	cfg     Config
+	store   *track.Store
+	pool    *pgxpool.Pool
+	acct    *Accounts
+	log     *slog.Logger
+	metrics http.Handler
+	health  func(context.Context) error
+	public  *http.ServeMux
+	private *http.ServeMux
+	// patterns lists the routes, for the test that holds openapi.yaml to them.
+	patterns []string
+
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// New returns the API server on store. metrics (may be nil) is served at
+// /metrics behind Config.MetricsAllow / MetricsToken; health (may be nil)
+// answers /healthz.
+func New(cfg Config, store *track.Store, metrics http.Handler, health func(context.Context) error, log *slog.Logger) *Server {
+	cfg.defaults()
+	s := &Server{cfg: cfg, store: store, pool: store.Pool(), log: log, metrics: metrics, health: health,
+		public: http.NewServeMux(), private: http.NewServeMux()}
+	s.acct = &Accounts{pool: s.pool, kdf: cfg.KDF, now: cfg.Now}
+	s.routes()
+	return s
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+//go:embed login.html
+var loginHTML []byte
+
+//go:embed login.js
+var loginJS []byte
+
+func (s *Server) routes() {
+	page := func(ctype string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			_, _ = w.Write(body)
+		}
+	}
+	s.public.HandleFunc("GET /{$}", page("text/html; charset=utf-8", loginHTML))
+	s.public.HandleFunc("GET /login", page("text/html; charset=utf-8", loginHTML))
+	s.public.HandleFunc("GET /login.js", page("text/javascript; charset=utf-8", loginJS))
+	s.public.HandleFunc("GET /healthz", s.healthz)
+	s.public.HandleFunc("GET /metrics", s.serveMetrics)
+	s.public.HandleFunc("POST /api/v1/login", s.login)
+
+	p := routeRecorder{s}
+	p.HandleFunc("GET /api/v1/openapi.yaml", page("application/yaml", openAPI))
+	p.HandleFunc("POST /api/v1/logout", s.logout)
+	p.HandleFunc("GET /api/v1/me", s.me)
+	p.HandleFunc("POST /api/v1/me/password", s.changePassword)
+
+	p.HandleFunc("GET /api/v1/units", s.listUnits)
+	p.HandleFunc("POST /api/v1/units", s.createUnit)
+	p.HandleFunc("PATCH /api/v1/units/{id}", s.updateUnit)
+	p.HandleFunc("POST /api/v1/units/import", s.importUnits)
+
+	p.HandleFunc("GET /api/v1/users", s.listUsers)
+	p.HandleFunc("POST /api/v1/users", s.createUser)
+	p.HandleFunc("POST /api/v1/users/{id}/disable", s.disableUser)
+	p.HandleFunc("POST /api/v1/users/{id}/reset-password", s.resetPassword)
+
+	p.HandleFunc("GET /api/v1/vehicles", s.listVehicles)
+	p.HandleFunc("POST /api/v1/vehicles", s.createVehicle)
+	p.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
+	p.HandleFunc("PATCH /api/v1/vehicles/{id}", s.updateVehicle)
+	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
+	p.HandleFunc("POST /api/v1/vehicles/{id}/unseal", s.sealVehicle(false))
+	p.HandleFunc("PUT /api/v1/vehicles/{id}/terminal", s.bindTerminal)
+	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.vehicleTrack)
+
+	p.HandleFunc("GET /api/v1/terminals", s.listTerminals)
+	p.HandleFunc("GET /api/v1/terminals/{phone}", s.getTerminal)
+	p.HandleFunc("GET /api/v1/positions", s.listPositions)
+	p.HandleFunc("GET /api/v1/audit", s.listAudit)
+}
+
+// routeRecorder registers private routes and remembers their patterns.
+type routeRecorder struct{ s *Server }
+
+func (rr routeRecorder) HandleFunc(pattern string, h http.HandlerFunc) {
+	rr.s.private.HandleFunc(pattern, h)
+	rr.s.patterns = append(rr.s.patterns, pattern)
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyPrincipal
+)
+
+// ServeHTTP runs the middleware (request id, security headers, body limit,
+// recovery), serves the public routes, and authenticates every other
+// request before routing it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := newRequestID()
+	ctx := context.WithValue(r.Context(), keyRequestID, id)
+	r = r.WithContext(ctx)
+	h := w.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	if r.TLS != nil {
+		// One year, the value HSTS preload lists ask for.
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes*8)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("api: panic", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeError(w, r, http.StatusInternalServerError, "internal", "internal error; quote the request id")
+		}
+	}()
+
+	// ServeMux.Handler finds the pattern but sets no path values:
+	// ServeHTTP routes again, with them.
+	if _, pattern := s.public.Handler(r); pattern != "" {
+		s.public.ServeHTTP(w, r)
+		return
+	}
+	p, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, p))
+	_, pattern := s.private.Handler(r)
+	if pattern == "" {
+		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
+		return
+	}
+	if p.MustChange && pattern != "GET /api/v1/me" && pattern != "POST /api/v1/me/password" && pattern != "POST /api/v1/logout" {
+		writeError(w, r, http.StatusForbidden, "password_change_required",
+			"this account has a one-time password: set a new one with POST /api/v1/me/password")
+		return
+	}
+	s.private.ServeHTTP(w, r)
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(keyRequestID).(string)
+	return id
+}
+
+func principal(r *http.Request) *Principal {
+	p, _ := r.Context().Value(keyPrincipal).(*Principal)
+	return p
+}
+
+// errorBody is every error answer: {"error":{"code":..,"message":..,"request_id":..}}.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	if status >= 500 {
+		b.Error.RequestID = requestID(r)
+	}
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail answers err: not found and conflicts as such, anything else as an
+// internal error, logged with the request id and not shown to the client.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, track.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, track.ErrConflict):
+		writeError(w, r, http.StatusConflict, "conflict", "the change conflicts with existing data (a name, plate or terminal already taken, or a unit moved under itself)")
+	default:
+		s.log.Error("api: request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, r, http.StatusInternalServerError, "internal", "internal error; quote the request id")
+	}
+}
+
+// decode reads a JSON body into v, refusing unknown fields and oversized
+// bodies; it answers the client itself and returns false on error.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	// Requiring application/json also keeps cross-site HTML forms out: they
+	// cannot send it without a CORS preflight, which fleetmon never grants.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return false
+		}
+		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// page reads ?limit= (default 50, at most 500) and ?offset=.
+func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
+	limit, offset = 50, 0
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, r, http.StatusBadRequest, "bad_request", "limit: want 1 to 500")
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, r, http.StatusBadRequest, "bad_request", "offset: want a number ≥ 0")
+			return 0, 0, false
+		}
+		offset = n
+	}
+	return limit, offset, true
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, r, http.StatusNotFound, "not_found", "not found")
+		return 0, false
+	}
+	return id, true
+}
+
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.health(ctx); err != nil {
+			s.log.Warn("api: health check", "request_id", requestID(r), "err", err)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unreachable\n"))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// serveMetrics serves /metrics behind Guard.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.metrics == nil {
+		writeError(w, r, http.StatusNotFound, "not_found", "no metrics")
+		return
+	}
+	s.Guard(s.metrics).ServeHTTP(w, r)
+}
+
+// Guard lets through to h only a client in Config.MetricsAllow, one sending
+// Config.MetricsToken as a bearer token, or an authenticated administrator:
+// the rule for /metrics, and for the profiles fleetd serve --pprof mounts.
+func (s *Server) Guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		allowed := false
+		if a, err := netip.ParseAddr(remoteAddr(r)); err == nil {
+			a = a.Unmap()
+			for _, p := range s.cfg.MetricsAllow {
+				if p.Contains(a) {
+					allowed = true
+					break
+				}
+			}
+		}
+		if !allowed && s.cfg.MetricsToken != "" {
+			if tok, ok := bearer(r); ok && constantTimeEqual(tok, s.cfg.MetricsToken) {
+				allowed = true
+			}
+		}
+		if !allowed {
+			p, ok := s.authenticate(w, r)
+			if !ok {
+				return
+			}
+			if p.Role != RoleAdmin || p.MustChange {
+				writeError(w, r, http.StatusForbidden, "forbidden", "for administrators only")
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Entry is one audit log entry's content; the time, actor and remote
+// address are added by appendAudit.
+type Entry struct {
+	Action string
+	// ActorName names the actor when there is no authenticated one (the
+	// name attempted at a failed login).
+	ActorName     string
+	VehicleID     int64
+	SubjectUnitID int64
+	From, To      time.Time
+	Reason        string
+	Detail        map[string]any
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// appendAudit writes an entry. actor nil is the console (or, with
+// e.ActorName, the unauthenticated name attempted).
+func appendAudit(ctx context.Context, q execer, at time.Time, actor *Principal, remote string, e Entry) error {
+	var actorID, actorUnit int64
+	name := consoleActor
+	if e.ActorName != "" {
+		name = e.ActorName
+	}
+	if actor != nil {
+		actorID, actorUnit, name = actor.ID, actor.UnitID, actor.Name
+	}
+	var detail any
+	if e.Detail != nil {
+		detail = e.Detail
+	}
+	_, err := q.Exec(ctx, `INSERT INTO audit_log (at, actor_id, actor_name, actor_unit_id, action, vehicle_id, subject_unit_id,
+			period_from, period_to, reason, remote_addr, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		at, nullID(actorID), name, nullID(actorUnit), e.Action, nullID(e.VehicleID), nullID(e.SubjectUnitID),
+		nullTime(e.From), nullTime(e.To), nullString(e.Reason), remote, detail)
+	if err != nil {
+		return fmt.Errorf("append audit entry %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// audit appends an entry for the request's principal.
+func (s *Server) audit(r *http.Request, e Entry) error {
+	return appendAudit(r.Context(), s.pool, s.cfg.Now(), principal(r), remoteAddr(r), e)
+}
+
+type auditJSON struct {
+	ID         int64          `json:"id"`
+	At         string         `json:"at"`
+	User       string         `json:"user"`
+	UserID     int64          `json:"user_id,omitempty"`
+	Action     string         `json:"action"`
+	VehicleID  int64          `json:"vehicle_id,omitempty"`
+	UnitID     int64          `json:"unit_id,omitempty"`
+	From       string         `json:"from,omitempty"`
+	To         string         `json:"to,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
+	RemoteAddr string         `json:"remote_addr,omitempty"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}
+
+// listAudit serves GET /api/v1/audit to admins and inspectors: the entries
+// by users in their subtree or about vehicles and units in it.
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if !s.allow(w, r, RoleAdmin, RoleInspector) {
+		return
+	}
+	limit, offset, ok := page(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var vehicle int64
+	if v := q.Get("vehicle"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
+			return
+		}
+		vehicle = n
+	}
+	from, to, ok := period(w, r, false)
+	if !ok {
+		return
+	}
+	rows, err := s.pool.Query(r.Context(), `SELECT a.id, a.at, a.actor_name, COALESCE(a.actor_id, 0), a.action, COALESCE(a.vehicle_id, 0),
+			COALESCE(a.subject_unit_id, 0), a.period_from, a.period_to, COALESCE(a.reason, ''), a.remote_addr, a.detail, count(*) OVER ()
+		FROM audit_log a
+		WHERE ($1::bigint IS NULL
+		       OR a.actor_unit_id IN (SELECT unit_subtree($1))
+		       OR a.subject_unit_id IN (SELECT unit_subtree($1))
+		       OR a.vehicle_id IN (SELECT id FROM vehicles WHERE unit_id IN (SELECT unit_subtree($1))))
+		  AND ($2 = '' OR a.actor_name = $2)
+		  AND ($3::bigint IS NULL OR a.vehicle_id = $3)
+		  AND ($4::timestamptz IS NULL OR a.at >= $4)
+		  AND ($5::timestamptz IS NULL OR a.at < $5)
+		ORDER BY a.id DESC LIMIT $6 OFFSET $7`,
+		p.Scope().SQLArg(), q.Get("user"), nullID(vehicle), nullTime(from), nullTime(to), limit, offset)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list audit: %w", err))
+		return
+	}
+	total := 0
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auditJSON, error) {
+		var a auditJSON
+		var at time.Time
+		var pf, pt *time.Time
+		err := row.Scan(&a.ID, &at, &a.User, &a.UserID, &a.Action, &a.VehicleID, &a.UnitID, &pf, &pt, &a.Reason, &a.RemoteAddr, &a.Detail, &total)
+		a.At = at.In(cst).Format(time.RFC3339)
+		if pf != nil {
+			a.From = pf.In(cst).Format(time.RFC3339)
+		}
+		if pt != nil {
+			a.To = pt.In(cst).Format(time.RFC3339)
+		}
+		return a, err
+	})
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list audit: %w", err))
+		return
+	}
+	if items == nil {
+		items = []auditJSON{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total, "limit": limit, "offset": offset})
+}

@@ -1,0 +1,18 @@
+// Package api is fleetmon's HTTP side: the JSON REST API under /api/v1
+// (units, users, vehicles, terminals, latest positions, tracks, the audit
+// log), authentication (argon2id passwords, server-side sessions with CSRF
+// tokens, bearer API tokens, login throttling), jurisdiction (every query is
+// limited to the caller's unit subtree, via track.Scope), the append-only
+// audit log, the login page, and the guarded /metrics and open /healthz.
+//
+// Accounts, sessions, tokens and audit entries are stored by this package
+// (its own SQL, tables of migration 0002); units, vehicles, terminals and
+// tracks through track.Store.
+//
+// Concurrency: a Server is safe for concurrent use; it keeps no per-user
+// state in memory (sessions and throttling live in the database, so several
+// fleetd nodes can serve the same users).
+//
+// api must not import ingest: data flows terminals → ingest → track →
+// alerts → api, and cmd/fleetd wires the packages.
+package api

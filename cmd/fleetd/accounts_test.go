@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"fleetmon/track/pgtest"
+)
+
+func lastWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// TestAccountsCLI creates users and tokens from the command line and uses
+// them against a running fleetd serve, which creates the first admin.
+func TestAccountsCLI(t *testing.T) {
+	db := pgtest.New(t).ConnString
+	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n鄂B12345,1,13800000001,湖北省/黄石市,general\n鄂A00001,1,13800000002,湖北省/武汉市,general\n")
+	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", "hs", "--role", "inspector", "--unit", "湖北省/黄石市")
+	otp := lastWord(out)
+	if code != 0 || len(otp) != 16 {
+		t.Fatalf("users add: %d %q %s", code, out, errs)
+	}
+	if code, _, _ := fleetd(t, "users", "add", "--db", db, "--name", "x", "--role", "supervisor"); code != 2 {
+		t.Errorf("supervisor without a unit: exit %d, want 2", code)
+	}
+	if code, _, _ := fleetd(t, "users", "add", "--db", db, "--name", "x", "--role", "inspector", "--unit", "湖北省/无此市"); code != 1 {
+		t.Errorf("unknown unit: exit %d, want 1", code)
+	}
+	code, out, errs = fleetd(t, "token", "create", "--db", db, "--user", "hs", "--label", "evidence")
+	tok := lastWord(out)
+	if code != 0 || !strings.HasPrefix(tok, "fmt_") {
+		t.Fatalf("token create: %d %q %s", code, out, errs)
+	}
+	tokenID := strings.Fields(out)[1]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	serveErr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+			"--data-dir", t.TempDir()}, pw, serveErr)
+		pw.Close()
+	}()
+	// Users exist, so serve creates no admin (and prints no password).
+	var httpAddr string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "http "); ok {
+			httpAddr = v
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if httpAddr == "" {
+		t.Fatalf("serve did not start; stderr:\n%s", serveErr.String())
+	}
+	base := "http://" + httpAddr
+	get := func(path, bearer string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/api/v1/vehicles", tok)
+	var list struct {
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Total != 1 || !strings.Contains(body, "鄂B12345") {
+		t.Errorf("token: %d %s", code, body)
+	}
+	if code, _ := get("/api/v1/vehicles", ""); code != 401 {
+		t.Errorf("no credentials: %d", code)
+	}
+	if code, body := get("/", ""); code != 200 || !strings.Contains(body, "<form") {
+		t.Errorf("login page: %d", code)
+	}
+	if code, _, errs := fleetd(t, "token", "revoke", "--db", db, tokenID); code != 0 {
+		t.Errorf("token revoke %s: %d %s", tokenID, code, errs)
+	}
+	if code, _ := get("/api/v1/vehicles", tok); code != 401 {
+		t.Errorf("revoked token: %d", code)
+	}
+	if code, _, _ := fleetd(t, "token", "revoke", "--db", db, tokenID); code != 1 {
+		t.Errorf("revoking twice: exit %d, want 1", code)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d; stderr:\n%s", code, serveErr.String())
+	}
+	for _, secret := range []string{otp, tok} {
+		if strings.Contains(serveErr.String(), secret) {
+			t.Errorf("a secret in serve's log")
+		}
+	}
+}
+
+// TestFirstAdmin: the first serve on an empty database creates admin and
+// prints its one-time password once, on stdout, not in the log.
+func TestFirstAdmin(t *testing.T) {
+	db := pgtest.New(t).ConnString
+	// start runs serve and returns its HTTP address, the rest of its stdout
+	// (closed when serve returns), and a stop function.
+	start := func() (string, <-chan string, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		serveErr := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+				"--data-dir", t.TempDir()}, pw, serveErr)
+			pw.Close()
+		}()
+		lines := make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+			io.Copy(io.Discard, pr)
+		}()
+		var httpAddr string
+		for line := range lines {
+			if v, ok := strings.CutPrefix(line, "http "); ok {
+				httpAddr = v
+				break
+			}
+		}
+		if httpAddr == "" {
+			t.Fatalf("serve did not start; stderr:\n%s", serveErr.String())
+		}
+		return httpAddr, lines, func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d; stderr:\n%s", code, serveErr.String())
+			}
+			if strings.Contains(serveErr.String(), "one-time password") {
+				t.Error("the admin's one-time password is in the log")
+			}
+		}
+	}
+	addr, lines, stop := start()
+	line := <-lines
+	otp := lastWord(line)
+	if !strings.Contains(line, "one-time password") || len(otp) != 16 {
+		t.Fatalf("first start: %q", line)
+	}
+	resp, err := http.Post("http://"+addr+"/api/v1/login", "application/json",
+		strings.NewReader(`{"name":"admin","password":"`+otp+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"must_change_password":true`) {
+		t.Errorf("admin login: %d %s", resp.StatusCode, b)
+	}
+	stop()
+	_, lines, stop = start()
+	stop()
+	for line := range lines {
+		if strings.Contains(line, "password") {
+			t.Errorf("second start printed %q", line)
+		}
+	}
+}
