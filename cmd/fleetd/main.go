@@ -11,6 +11,7 @@
 //	fleetd users add          create a user (prints a one-time password)
 //	fleetd token create       create an API token (printed once)
 //	fleetd token revoke ID    revoke an API token
+//	fleetd verify FILE        check an evidence export against the database
 package main
 
 import (
@@ -38,6 +39,10 @@ commands:
   token create --user NAME [--label TEXT]
                            create an API token; prints it (once), last
   token revoke ID          revoke an API token
+  verify FILE              check an evidence export against the database: names
+                           every position altered, missing or added since
+  verify --seals --from DAY --to DAY
+                           check the daily seals of raw frames and positions
 
 Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
 PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = cmdVerify(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

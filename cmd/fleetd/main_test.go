@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"fleetmon/ingest/jt808"
+	"fleetmon/track"
 	"fleetmon/track/pgtest"
 )
 
@@ -225,5 +226,47 @@ func TestPrivateDatabase(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
+	}
+}
+
+// TestVerify: an export's manifest verifies while the data is untouched,
+// and fleetd verify names the row someone then edits in PostgreSQL.
+func TestVerify(t *testing.T) {
+	s := pgtest.New(t)
+	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n鄂B12345,1,13800000001,湖北省/黄石市,general\n")
+	if code, out, errs := fleetd(t, "vehicles", "import", "--db", s.ConnString, csv); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	ctx := context.Background()
+	var vid, tid int64
+	if err := s.Pool.QueryRow(ctx, "SELECT vehicle_id, id FROM terminals").Scan(&vid, &tid); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 21, 21, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	for i := range 10 {
+		if _, err := s.Pool.Exec(ctx, `SELECT ensure_month_partition('positions', $1)`, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool.Exec(ctx, `INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading, altitude_m, alarm, status, fix_hash)
+			VALUES ($2, $1, now(), $3, ST_SetSRID(ST_MakePoint(115.04, 30.2), 4326), 30, 90, 20, 0, 3, $4)`,
+			t0.Add(time.Duration(i)*time.Minute), vid, tid, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := track.NewStore(s.Pool).NewManifest(ctx, vid, "鄂B12345", t0, t0.Add(time.Hour), "inspector", "举报", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := m.TextLine()
+	export := writeFile(t, "track.csv", "time,lat,lon\n# "+line+"\n")
+	if code, out, errs := fleetd(t, "verify", "--db", s.ConnString, export); code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("verify untouched: %d\n%s%s", code, out, errs)
+	}
+	if _, err := s.Pool.Exec(ctx, "UPDATE positions SET speed_kmh = 120 WHERE device_time = $1", t0.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := fleetd(t, "verify", "--db", s.ConnString, export)
+	if code != 1 || !strings.Contains(out, "ALTERED: vehicle") || !strings.Contains(out, "2026-11-21 21:04:00 CST") || !strings.Contains(out, "altered") {
+		t.Fatalf("verify after an edit: exit %d\n%s", code, out)
 	}
 }

@@ -1,0 +1,365 @@
+package track
+
+import (
+	"container/heap"
+	"math"
+	"time"
+)
+
+// Acc reports the ACC bit (JT/T 808 表 24 status bit 0).
+func (p *TrackPoint) Acc() bool { return p.Status&1 != 0 }
+
+// earthRadiusM is the mean Earth radius (IUGG), metres.
+const earthRadiusM = 6371008.8
+
+// DistanceM is the great-circle (haversine) distance between two points, in
+// metres.
+func DistanceM(lat1, lon1, lat2, lon2 float64) float64 {
+	const rad = math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * earthRadiusM * math.Asin(math.Min(1, math.Sqrt(a)))
+}
+
+// AnalysisParams tunes how a track is cut into trips, stops and gaps.
+// Zero values take the defaults.
+type AnalysisParams struct {
+	// GapAfter: consecutive reports further apart than this are a gap in
+	// the data (terminal silent), shown as such and never interpolated.
+	// Terminals report every 10–30 s while driving and up to every 5 min
+	// parked with ACC off, so the default is 15 min.
+	GapAfter time.Duration
+	// MovingKmh: a report at or above this speed is movement. Default 5.
+	MovingKmh float32
+	// StillM: movement within this radius of where the vehicle stopped is
+	// GPS drift, not a trip. Default 100 m.
+	StillM float64
+	// StopMin: a standstill at least this long ends a trip and is a stop.
+	// Default 3 min.
+	StopMin time.Duration
+	// MinTripM: shorter trips are dropped (drift, a car moved in a car
+	// park). Default 300 m.
+	MinTripM float64
+}
+
+func (p *AnalysisParams) defaults() {
+	if p.GapAfter <= 0 {
+		p.GapAfter = 15 * time.Minute
+	}
+	if p.MovingKmh <= 0 {
+		p.MovingKmh = 5
+	}
+	if p.StillM <= 0 {
+		p.StillM = 100
+	}
+	if p.StopMin <= 0 {
+		p.StopMin = 3 * time.Minute
+	}
+	if p.MinTripM <= 0 {
+		p.MinTripM = 300
+	}
+}
+
+// Gap is a stretch with no data: the terminal was silent (or out of
+// coverage with nothing back-filled) between two reports.
+type Gap struct {
+	From, To time.Time
+	// FromIndex is the index of the report before the gap.
+	FromIndex int
+	// DistanceM is the straight line between the reports either side.
+	DistanceM float64
+}
+
+// Trip is a drive, from the first movement to the standstill that ends it.
+type Trip struct {
+	StartIndex, EndIndex int
+	Start, End           time.Time
+	StartLat, StartLon   float64
+	EndLat, EndLon       float64
+	// DistanceM is along the reports; OdometerKm from the odometer item
+	// when every report of the trip carries it (else NaN).
+	DistanceM   float64
+	OdometerKm  float64
+	MaxSpeedKmh float32
+	// AvgSpeedKmh is distance over duration.
+	AvgSpeedKmh float64
+	// HasGap is true when the data of the trip has a gap; the trip is then
+	// cut at the gap.
+	HasGap bool
+}
+
+// Duration is the trip's length in time.
+func (t *Trip) Duration() time.Duration { return t.End.Sub(t.Start) }
+
+// Stop is a standstill between trips (or at either end of the period) of at
+// least StopMin.
+type Stop struct {
+	StartIndex, EndIndex int
+	From, To             time.Time
+	// Lat, Lon is the mean position of the standstill.
+	Lat, Lon float64
+}
+
+// Duration is the stop's length in time.
+func (s *Stop) Duration() time.Duration { return s.To.Sub(s.From) }
+
+// Analysis is what a track says about its period.
+type Analysis struct {
+	Trips []Trip
+	Stops []Stop
+	Gaps  []Gap
+	// DistanceM is along all reports, gaps excluded; GapDistanceM the
+	// straight lines across gaps (the least the vehicle moved unseen).
+	DistanceM, GapDistanceM float64
+	// OdometerKm is the odometer's advance over the period (last − first
+	// report carrying it; NaN without two such reports). An odometer that
+	// goes backwards (replaced terminal) counts from there.
+	OdometerKm float64
+}
+
+// Analyze cuts pts (in time order) into trips, stops and gaps.
+func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
+	params.defaults()
+	a := Analysis{OdometerKm: math.NaN()}
+	if len(pts) == 0 {
+		return a
+	}
+	// Odometer, tolerant of resets.
+	var odo float64
+	var lastOdo = math.NaN()
+	seenOdo := 0
+	for i := range pts {
+		if !pts[i].HasMileage {
+			continue
+		}
+		if !math.IsNaN(lastOdo) && pts[i].MileageKm >= lastOdo {
+			odo += pts[i].MileageKm - lastOdo
+		}
+		lastOdo = pts[i].MileageKm
+		seenOdo++
+	}
+	if seenOdo >= 2 {
+		a.OdometerKm = odo
+	}
+
+	// Trips: a state machine over the reports.
+	var (
+		inTrip     bool
+		trip       Trip
+		anchor     = 0 // where the current standstill began (index)
+		stillSince = -1
+		odoOK      bool
+	)
+	endTrip := func(end int) {
+		trip.EndIndex = end
+		trip.End, trip.EndLat, trip.EndLon = pts[end].Time, pts[end].Lat, pts[end].Lon
+		if d := trip.Duration().Hours(); d > 0 {
+			trip.AvgSpeedKmh = trip.DistanceM / 1000 / d
+		}
+		trip.OdometerKm = math.NaN()
+		if odoOK && pts[trip.StartIndex].HasMileage && pts[end].HasMileage && pts[end].MileageKm >= pts[trip.StartIndex].MileageKm {
+			trip.OdometerKm = pts[end].MileageKm - pts[trip.StartIndex].MileageKm
+		}
+		if trip.DistanceM >= params.MinTripM {
+			a.Trips = append(a.Trips, trip)
+		}
+		inTrip = false
+	}
+	for i := 1; i < len(pts); i++ {
+		prev, p := &pts[i-1], &pts[i]
+		dt := p.Time.Sub(prev.Time)
+		step := DistanceM(prev.Lat, prev.Lon, p.Lat, p.Lon)
+		if dt > params.GapAfter {
+			a.Gaps = append(a.Gaps, Gap{From: prev.Time, To: p.Time, FromIndex: i - 1, DistanceM: step})
+			a.GapDistanceM += step
+			if inTrip {
+				trip.HasGap = true
+				endTrip(i - 1)
+			}
+			anchor, stillSince = i, -1
+			continue
+		}
+		a.DistanceM += step
+		moving := p.SpeedKmh >= params.MovingKmh || DistanceM(pts[anchor].Lat, pts[anchor].Lon, p.Lat, p.Lon) > params.StillM
+		if !inTrip {
+			if moving && (p.Acc() || p.SpeedKmh >= params.MovingKmh) {
+				inTrip = true
+				odoOK = true
+				// The trip starts with the first report that moves, from where
+				// the vehicle stood (the report before).
+				trip = Trip{StartIndex: i, Start: p.Time, StartLat: prev.Lat, StartLon: prev.Lon}
+				trip.DistanceM = step
+				trip.MaxSpeedKmh = max(prev.SpeedKmh, p.SpeedKmh)
+				stillSince = -1
+			} else {
+				continue
+			}
+			continue
+		}
+		trip.DistanceM += step
+		trip.MaxSpeedKmh = max(trip.MaxSpeedKmh, p.SpeedKmh)
+		odoOK = odoOK && p.HasMileage
+		if p.SpeedKmh < params.MovingKmh && (stillSince < 0 || DistanceM(pts[stillSince].Lat, pts[stillSince].Lon, p.Lat, p.Lon) <= params.StillM) {
+			if stillSince < 0 {
+				stillSince = i
+			}
+			if p.Time.Sub(pts[stillSince].Time) >= params.StopMin || (!p.Acc() && p.Time.Sub(pts[stillSince].Time) >= time.Minute) {
+				// The trip ended when the standstill began.
+				trip.DistanceM -= distanceAlong(pts, stillSince, i)
+				endTrip(stillSince)
+				anchor, stillSince = stillSince, -1
+			}
+		} else {
+			stillSince = -1
+		}
+	}
+	if inTrip {
+		endTrip(len(pts) - 1)
+	}
+
+	// Stops: the standstills between trips, at least StopMin long and not
+	// across a gap.
+	cut := func(from, to int) {
+		for from < to {
+			// Split at gaps.
+			end := to
+			for _, g := range a.Gaps {
+				if g.FromIndex >= from && g.FromIndex < end {
+					end = g.FromIndex
+					break
+				}
+			}
+			if pts[end].Time.Sub(pts[from].Time) >= params.StopMin {
+				var lat, lon float64
+				for k := from; k <= end; k++ {
+					lat += pts[k].Lat
+					lon += pts[k].Lon
+				}
+				n := float64(end - from + 1)
+				a.Stops = append(a.Stops, Stop{StartIndex: from, EndIndex: end, From: pts[from].Time, To: pts[end].Time,
+					Lat: lat / n, Lon: lon / n})
+			}
+			from = end + 1
+		}
+	}
+	prevEnd := 0
+	for _, t := range a.Trips {
+		cut(prevEnd, t.StartIndex)
+		prevEnd = t.EndIndex
+	}
+	cut(prevEnd, len(pts)-1)
+	return a
+}
+
+func distanceAlong(pts []TrackPoint, from, to int) float64 {
+	var d float64
+	for k := from + 1; k <= to; k++ {
+		d += DistanceM(pts[k-1].Lat, pts[k-1].Lon, pts[k].Lat, pts[k].Lon)
+	}
+	return d
+}
+
+// Simplify returns the indexes of at most maxPoints reports that keep the
+// track's shape (Douglas–Peucker, top down: the report furthest from the
+// simplified line is added first), in order. The first and last reports
+// and those either side of a gap are always kept, so gaps stay visible.
+// Reports closer than toleranceM to the simplified line are dropped even
+// under the budget.
+func Simplify(pts []TrackPoint, maxPoints int, toleranceM float64, gaps []Gap) []int {
+	n := len(pts)
+	if n <= 2 || n <= maxPoints && toleranceM <= 0 {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	keep := make([]bool, n)
+	keep[0], keep[n-1] = true, true
+	kept := 2
+	anchors := []int{0}
+	for _, g := range gaps {
+		for _, k := range []int{g.FromIndex, g.FromIndex + 1} {
+			if k > 0 && k < n-1 && !keep[k] {
+				keep[k] = true
+				kept++
+				anchors = append(anchors, k)
+			}
+		}
+	}
+	anchors = append(anchors, n-1)
+	// Local metres around the first point: fine for a city-sized track.
+	lat0 := pts[0].Lat * math.Pi / 180
+	kx, ky := math.Cos(lat0)*earthRadiusM*math.Pi/180, earthRadiusM*math.Pi/180
+	xy := func(i int) (float64, float64) { return pts[i].Lon * kx, pts[i].Lat * ky }
+	furthest := func(a, b int) (int, float64) {
+		ax, ay := xy(a)
+		bx, by := xy(b)
+		dx, dy := bx-ax, by-ay
+		l2 := dx*dx + dy*dy
+		best, bestD := -1, -1.0
+		for i := a + 1; i < b; i++ {
+			px, py := xy(i)
+			var d float64
+			if l2 == 0 {
+				d = math.Hypot(px-ax, py-ay)
+			} else {
+				t := math.Max(0, math.Min(1, ((px-ax)*dx+(py-ay)*dy)/l2))
+				d = math.Hypot(px-(ax+t*dx), py-(ay+t*dy))
+			}
+			if d > bestD {
+				best, bestD = i, d
+			}
+		}
+		return best, bestD
+	}
+	h := &segHeap{}
+	for k := 1; k < len(anchors); k++ {
+		a, b := anchors[k-1], anchors[k]
+		if b-a > 1 {
+			if i, d := furthest(a, b); i >= 0 {
+				heap.Push(h, seg{a, b, i, d})
+			}
+		}
+	}
+	for h.Len() > 0 && kept < maxPoints {
+		s := heap.Pop(h).(seg)
+		if s.d <= toleranceM {
+			break
+		}
+		keep[s.at] = true
+		kept++
+		for _, ab := range [2][2]int{{s.a, s.at}, {s.at, s.b}} {
+			if ab[1]-ab[0] > 1 {
+				if i, d := furthest(ab[0], ab[1]); i >= 0 {
+					heap.Push(h, seg{ab[0], ab[1], i, d})
+				}
+			}
+		}
+	}
+	idx := make([]int, 0, kept)
+	for i, k := range keep {
+		if k {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+type seg struct {
+	a, b, at int
+	d        float64
+}
+
+type segHeap []seg
+
+func (h segHeap) Len() int           { return len(h) }
+func (h segHeap) Less(i, j int) bool { return h[i].d > h[j].d }
+func (h segHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *segHeap) Push(x any)        { *h = append(*h, x.(seg)) }
+func (h *segHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
