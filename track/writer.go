@@ -393,6 +393,11 @@ func (w *Writer) retry(ctx context.Context, reqs []*request, b *batch) error {
 	for attempt := 1; ; attempt++ {
 		err := w.writeOnce(ctx, reqs, b)
 		if err == nil {
+			// After writeOnce returned its connection: a slow consumer must
+			// not hold a database connection of the writer.
+			if w.OnCommit != nil && len(b.fresh) > 0 {
+				w.OnCommit(b.fresh)
+			}
 			return nil
 		}
 		if errors.Is(err, ErrRejected) {
@@ -466,9 +471,6 @@ func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error
 	w.metrics.rows.WithLabelValues("positions").Add(float64(inserted))
 	w.metrics.rows.WithLabelValues("raw_frames").Add(float64(len(b.frames)))
 	w.metrics.duplicates.Add(float64(len(b.positions) - inserted))
-	if w.OnCommit != nil && inserted > 0 {
-		w.OnCommit(b.fresh)
-	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"fleetmon/alerts"
 	"fleetmon/api"
 	"fleetmon/ingest"
 	"fleetmon/track"
@@ -34,6 +35,7 @@ type serveConfig struct {
 	logLevel     string
 	logFormat    string
 	pprof        bool
+	dbMaxConns   int
 	writer       track.WriterConfig
 	gateway      ingest.Config
 	mqtt         ingest.MQTTConfig
@@ -64,6 +66,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		"a bearer token that may read /metrics; prefer the env FLEETMON_METRICS_TOKEN (flags show in ps)")
 	fs.BoolVar(&c.api.SecureCookies, "secure-cookies", envOr("FLEETMON_SECURE_COOKIES", "") == "true",
 		"mark session cookies Secure behind a TLS-terminating proxy (implied by --tls-cert) (env FLEETMON_SECURE_COOKIES=true)")
+	fs.IntVar(&c.dbMaxConns, "db-max-conns", 24, "database connections fleetd may open (writer workers, rules engine shards, API, terminal registry)")
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
@@ -112,7 +115,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	db, err := openDB(ctx, cfg.db, 0, log)
+	db, err := openDB(ctx, cfg.db, int32(cfg.dbMaxConns), log)
 	if err != nil {
 		return err
 	}
@@ -120,6 +123,21 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := track.NewStore(db.pool)
 
 	writer := track.NewWriter(db.pool, cfg.writer, log.With("component", "writer"), reg)
+	// The rules engine judges every committed position (issue 5); it starts
+	// before the writer and stops after it, so that nothing committed is
+	// left unjudged (and a restart replays what was committed since its
+	// saved state).
+	runner := alerts.NewRunner(alerts.NewStore(db.pool), alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
+	writer.OnCommit = runner.OnCommit
+	runnerCtx, stopRunner := context.WithCancel(context.Background())
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		if err := runner.Run(runnerCtx); err != nil && runnerCtx.Err() == nil {
+			log.Error("rules engine stopped", "err", err)
+		}
+	}()
+	defer func() { stopRunner(); <-runnerDone }()
 	writerCtx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
 	go func() {
@@ -194,6 +212,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.rawRetention > 0 {
 		go pruneLoop(ctx, store, cfg.rawRetention, log)
 	}
+	go sealLoop(ctx, store, log)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
@@ -220,6 +239,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stopWriter()
 	<-writerDone
 	return err
+}
+
+// sealLoop seals the evidence tables' finished days (track.SealDays) at
+// start and then every hour.
+func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
+	for {
+		made, err := store.SealDays(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Error("seal evidence days", "err", err)
+		}
+		for _, s := range made {
+			log.Info("sealed evidence day", "kind", s.Kind, "day", s.Day.Format(time.DateOnly), "rows", s.Rows)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }
 
 // pruneLoop drops raw-frame partitions older than the retention, daily.
