@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -46,29 +44,9 @@ func TestAccountsCLI(t *testing.T) {
 	}
 	tokenID := strings.Fields(out)[1]
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	serveErr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-			"--data-dir", t.TempDir()}, pw, serveErr)
-		pw.Close()
-	}()
 	// Users exist, so serve creates no admin (and prints no password).
-	var httpAddr string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "http "); ok {
-			httpAddr = v
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if httpAddr == "" {
-		t.Fatalf("serve did not start; stderr:\n%s", serveErr.String())
-	}
+	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
+	httpAddr := srv.HTTP
 	base := "http://" + httpAddr
 	get := func(path, bearer string) (int, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -105,12 +83,9 @@ func TestAccountsCLI(t *testing.T) {
 	if code, _, _ := fleetd(t, "token", "revoke", "--db", db, tokenID); code != 1 {
 		t.Errorf("revoking twice: exit %d, want 1", code)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exited %d; stderr:\n%s", code, serveErr.String())
-	}
+	srv.Stop()
 	for _, secret := range []string{otp, tok} {
-		if strings.Contains(serveErr.String(), secret) {
+		if strings.Contains(srv.Stderr.String(), secret) {
 			t.Errorf("a secret in serve's log")
 		}
 	}
@@ -121,42 +96,13 @@ func TestAccountsCLI(t *testing.T) {
 func TestFirstAdmin(t *testing.T) {
 	db := pgtest.New(t).ConnString
 	// start runs serve and returns its HTTP address, the rest of its stdout
-	// (closed when serve returns), and a stop function.
+	// (closed when serve returns), and a stop function that also checks the
+	// one-time password never reached the log.
 	start := func() (string, <-chan string, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		pr, pw := io.Pipe()
-		serveErr := &syncBuffer{}
-		done := make(chan int, 1)
-		go func() {
-			done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-				"--data-dir", t.TempDir()}, pw, serveErr)
-			pw.Close()
-		}()
-		lines := make(chan string, 16)
-		go func() {
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-			io.Copy(io.Discard, pr)
-		}()
-		var httpAddr string
-		for line := range lines {
-			if v, ok := strings.CutPrefix(line, "http "); ok {
-				httpAddr = v
-				break
-			}
-		}
-		if httpAddr == "" {
-			t.Fatalf("serve did not start; stderr:\n%s", serveErr.String())
-		}
-		return httpAddr, lines, func() {
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("serve exited %d; stderr:\n%s", code, serveErr.String())
-			}
-			if strings.Contains(serveErr.String(), "one-time password") {
+		srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
+		return srv.HTTP, srv.Lines, func() {
+			srv.Stop()
+			if strings.Contains(srv.Stderr.String(), "one-time password") {
 				t.Error("the admin's one-time password is in the log")
 			}
 		}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,68 +90,14 @@ func TestServe(t *testing.T) {
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	errs := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-			"--data-dir", t.TempDir()}, pw, errs)
-		pw.Close()
-	}()
-	addrs := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for len(addrs) < 2 && sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), " "); ok {
-			addrs[k] = v
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if len(addrs) < 2 {
-		t.Fatalf("serve printed no addresses; stderr:\n%s", errs.String())
-	}
+	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
+	addrs := map[string]string{"jt808": srv.JT808, "http": srv.HTTP}
 
 	// A terminal registers, authenticates and reports.
-	c, err := net.Dial("tcp", addrs["jt808"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sp := jt808.NewSplitter(c, 0)
-	phone, _ := jt808.ParsePhone("13800000001", jt808.Version2013)
-	serial := uint16(0)
-	exchange := func(id jt808.MsgID, body []byte) jt808.Frame {
-		h := jt808.Header{ID: id, Phone: phone, Serial: serial}
-		serial++
-		if _, err := c.Write(jt808.AppendFrame(nil, &h, body)); err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		raw, err := sp.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f jt808.Frame
-		if err := jt808.ParseFrame(append([]byte(nil), raw...), &f); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	f := exchange(jt808.IDRegister, (&jt808.Register{Plate: "鄂B12345", PlateColor: 1}).AppendTo(nil, jt808.Version2013))
-	var rr jt808.RegisterReply
-	if err := rr.Decode(f.Body, &f.Header); err != nil || rr.Result != 0 {
-		t.Fatalf("register: %+v %v", rr, err)
-	}
-	f = exchange(jt808.IDAuth, (&jt808.Auth{Code: rr.AuthCode}).AppendTo(nil, jt808.Version2013))
-	var pr8001 jt808.PlatformReply
-	if err := pr8001.Decode(f.Body, &f.Header); err != nil || pr8001.Result != 0 {
-		t.Fatalf("auth: %+v %v", pr8001, err)
-	}
+	tm := dialTerminal(t, addrs["jt808"], "13800000001")
+	tm.login("鄂B12345")
 	loc := jt808.Location{Status: jt808.StatusFixed, LatE6: 30200000, LonE6: 115040000, Time: jt808.NewBCDTime(time.Now())}
-	f = exchange(jt808.IDLocation, loc.AppendTo(nil, jt808.Version2013))
-	if err := pr8001.Decode(f.Body, &f.Header); err != nil || pr8001.Result != 0 {
-		t.Fatalf("location: %+v %v", pr8001, err)
-	}
+	tm.expectOK("location", jt808.IDLocation, loc.AppendTo(nil, jt808.Version2013))
 
 	for path, want := range map[string]string{
 		"/healthz": "ok",
@@ -169,10 +113,7 @@ func TestServe(t *testing.T) {
 			t.Errorf("GET %s: %d, lacks %q", path, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
-	}
+	srv.Stop()
 }
 
 // TestPrivateDatabase runs fleetd the way a newcomer does: no --db, so
@@ -191,26 +132,8 @@ func TestPrivateDatabase(t *testing.T) {
 	if code, out, errs := fleetd(t, "vehicles", "import", "--data-dir", data, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	errs := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data-dir", data, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, pw, errs)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var httpAddr string
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "http "); ok {
-			httpAddr = v
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if httpAddr == "" {
-		t.Fatalf("serve did not start; stderr:\n%s", errs.String())
-	}
+	srv := startServe(t, "--data-dir", data)
+	httpAddr := srv.HTTP
 	code, out, stderr := fleetd(t, "vehicles", "list", "--data-dir", data)
 	if code != 0 || !strings.Contains(out, "鄂B12345") {
 		t.Fatalf("list beside serve: %d %s %s", code, out, stderr)
@@ -223,10 +146,7 @@ func TestPrivateDatabase(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("serve's database went away after an admin command: %d", resp.StatusCode)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
-	}
+	srv.Stop()
 }
 
 // TestVerify: an export's manifest verifies while the data is untouched,

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,20 +21,7 @@ func TestServeMQTT(t *testing.T) {
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	errs := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--db", db, "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-			"--data-dir", t.TempDir(), "--mqtt-broker", broker.URL, "--mqtt-client-id", "fleetd-serve-test"}, pw, errs)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "http ") {
-	}
-	go io.Copy(io.Discard, pr)
-
+	srv := startServe(t, "--db", db, "--data-dir", t.TempDir(), "--mqtt-broker", broker.URL, "--mqtt-client-id", "fleetd-serve-test")
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL).SetClientID("pub"))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -51,7 +35,7 @@ func TestServeMQTT(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for n := 0; n == 0; {
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing stored from MQTT; stderr:\n%s", errs.String())
+			t.Fatalf("nothing stored from MQTT; stderr:\n%s", srv.Stderr.String())
 		}
 		// Published until the subscription is live: earlier ones are not queued.
 		pub.Publish("fleetmon/positions/13800000001", 1, false,
@@ -61,8 +45,5 @@ func TestServeMQTT(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exited %d; stderr:\n%s", code, errs.String())
-	}
+	srv.Stop()
 }

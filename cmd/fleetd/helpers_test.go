@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"fleetmon/ingest/jt808"
+)
+
+// served is a fleetd serve running in-process for a test.
+type served struct {
+	t     *testing.T
+	JT808 string // the terminal gateway's address
+	HTTP  string // the HTTP address
+	// Lines gets serve's stdout lines after the two address lines; closed
+	// when serve returns.
+	Lines  <-chan string
+	Stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+	exited bool
+}
+
+// startServe runs `fleetd serve` with args (on loopback, free ports) until
+// the test ends or Stop is called; the test fails if it exits non-zero.
+func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &served{t: t, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		s.done <- run(ctx, append([]string{"serve", "--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...), pw, s.Stderr)
+		pw.Close()
+	}()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	for line := range lines {
+		if v, ok := strings.CutPrefix(line, "jt808 "); ok {
+			s.JT808 = v
+		} else if v, ok := strings.CutPrefix(line, "http "); ok {
+			s.HTTP = v
+			break
+		}
+	}
+	s.Lines = lines
+	if s.HTTP == "" {
+		t.Fatalf("serve did not start; stderr:\n%s", s.Stderr.String())
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop stops serve and checks that it exited cleanly.
+func (s *served) Stop() {
+	if s.exited {
+		return
+	}
+	s.exited = true
+	s.cancel()
+	if code := <-s.done; code != 0 {
+		s.t.Errorf("serve exited %d; stderr:\n%s", code, s.Stderr.String())
+	}
+}
+
+// terminal is a JT/T 808-2013 terminal for fleetd's tests: one request, one
+// reply.
+type terminal struct {
+	t      *testing.T
+	c      net.Conn
+	sp     *jt808.Splitter
+	phone  jt808.Phone
+	serial uint16
+}
+
+func dialTerminal(t *testing.T, addr, phone string) *terminal {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := jt808.ParsePhone(phone, jt808.Version2013)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &terminal{t: t, c: c, sp: jt808.NewSplitter(c, 0), phone: p}
+}
+
+// exchange sends one message and returns the platform's reply.
+func (tm *terminal) exchange(id jt808.MsgID, body []byte) jt808.Frame {
+	tm.t.Helper()
+	h := jt808.Header{ID: id, Phone: tm.phone, Serial: tm.serial}
+	tm.serial++
+	if _, err := tm.c.Write(jt808.AppendFrame(nil, &h, body)); err != nil {
+		tm.t.Fatal(err)
+	}
+	_ = tm.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	raw, err := tm.sp.Next()
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	var f jt808.Frame
+	if err := jt808.ParseFrame(append([]byte(nil), raw...), &f); err != nil {
+		tm.t.Fatal(err)
+	}
+	return f
+}
+
+// login registers and authenticates.
+func (tm *terminal) login(plate string) {
+	tm.t.Helper()
+	f := tm.exchange(jt808.IDRegister, (&jt808.Register{Plate: plate, PlateColor: 1}).AppendTo(nil, jt808.Version2013))
+	var rr jt808.RegisterReply
+	if err := rr.Decode(f.Body, &f.Header); err != nil || rr.Result != 0 {
+		tm.t.Fatalf("register: %+v %v", rr, err)
+	}
+	tm.expectOK("auth", jt808.IDAuth, (&jt808.Auth{Code: rr.AuthCode}).AppendTo(nil, jt808.Version2013))
+}
+
+// expectOK sends a message and requires 0x8001 result 0.
+func (tm *terminal) expectOK(what string, id jt808.MsgID, body []byte) {
+	tm.t.Helper()
+	f := tm.exchange(id, body)
+	var pr jt808.PlatformReply
+	if err := pr.Decode(f.Body, &f.Header); err != nil || pr.Result != 0 {
+		tm.t.Fatalf("%s: %+v %v", what, pr, err)
+	}
+}
