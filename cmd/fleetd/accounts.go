@@ -14,7 +14,8 @@ import (
 
 // cmdUsersAdd creates a user and prints its one-time password, last.
 func cmdUsersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("users add", stderr)
+	c := newAdminCmd("users add", stderr)
+	fs := c.fs
 	name := fs.String("name", "", "user name (letters, digits, _.@-; at most 64)")
 	roleName := fs.String("role", "", "admin, supervisor or inspector")
 	unitPath := fs.String("unit", "", "the user's unit as a path of names, e.g. 湖北省/黄石市; empty puts an admin at the top")
@@ -28,11 +29,7 @@ func cmdUsersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *unitPath == "" && role != api.RoleAdmin {
 		return usageError{fmt.Sprintf("users add: a %s needs --unit", role)}
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,7 +54,8 @@ func cmdUsersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // cmdTokenCreate creates an API token and prints it, last.
 func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("token create", stderr)
+	c := newAdminCmd("token create", stderr)
+	fs := c.fs
 	user := fs.String("user", "", "the user the token acts as")
 	label := fs.String("label", "", "what the token is for")
 	if err := fs.Parse(args); err != nil {
@@ -66,11 +64,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *user == "" || fs.NArg() > 0 {
 		return usageError{"token create takes --user NAME [--label TEXT]"}
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -84,7 +78,8 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("token revoke", stderr)
+	c := newAdminCmd("token revoke", stderr)
+	fs := c.fs
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,11 +90,7 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return usageError{fmt.Sprintf("token revoke: %q is not a token id", fs.Arg(0))}
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}

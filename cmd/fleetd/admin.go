@@ -11,25 +11,39 @@ import (
 	"fleetmon/track"
 )
 
-func adminFlags(name string, stderr io.Writer) (*flag.FlagSet, *dbFlags, *string) {
-	fs := flag.NewFlagSet("fleetd "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	db := &dbFlags{}
-	db.register(fs)
-	level := fs.String("log-level", envOr("FLEETMON_LOG_LEVEL", "warn"), "debug, info, warn or error")
-	return fs, db, level
+// adminCmd is what every administration command shares: the database
+// flags, a log level, and opening the (migrated) database.
+type adminCmd struct {
+	fs     *flag.FlagSet
+	db     dbFlags
+	level  string
+	stderr io.Writer
+}
+
+func newAdminCmd(name string, stderr io.Writer) *adminCmd {
+	c := &adminCmd{fs: flag.NewFlagSet("fleetd "+name, flag.ContinueOnError), stderr: stderr}
+	c.fs.SetOutput(stderr)
+	c.db.register(c.fs)
+	c.fs.StringVar(&c.level, "log-level", envOr("FLEETMON_LOG_LEVEL", "warn"), "debug, info, warn or error")
+	return c
+}
+
+// open opens the database the flags name, logging at the flags' level.
+func (c *adminCmd) open(ctx context.Context) (*database, error) {
+	log, err := newLogger(c.stderr, c.level, "text")
+	if err != nil {
+		return nil, err
+	}
+	return openDB(ctx, c.db, 2, log)
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("migrate", stderr)
+	c := newAdminCmd("migrate", stderr)
+	fs := c.fs
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -43,7 +57,8 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func cmdVehiclesImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("vehicles import", stderr)
+	c := newAdminCmd("vehicles import", stderr)
+	fs := c.fs
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,11 +75,7 @@ func cmdVehiclesImport(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("%s: nothing imported:\n%w", fs.Arg(0), err)
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,15 +89,12 @@ func cmdVehiclesImport(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func cmdVehiclesList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("vehicles list", stderr)
+	c := newAdminCmd("vehicles list", stderr)
+	fs := c.fs
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,8 @@ func (e errTampered) Error() string { return e.what }
 // cmdVerify checks an evidence export against the database, or with
 // --seals the daily seals of a period.
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbf, level := adminFlags("verify", stderr)
+	c := newAdminCmd("verify", stderr)
+	fs := c.fs
 	seals := fs.Bool("seals", false, "verify the daily seals of --from..--to instead of a file")
 	from := fs.String("from", "", "first day for --seals (YYYY-MM-DD, Beijing time)")
 	to := fs.String("to", "", "last day for --seals (YYYY-MM-DD)")
@@ -39,11 +40,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
 	}
-	log, err := newLogger(stderr, *level, "text")
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, *dbf, 2, log)
+	db, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
