@@ -48,6 +48,9 @@ type Config struct {
 	MetricsToken string
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+	// Live is the hub of committed positions and events behind
+	// GET /api/v1/live; nil answers that endpoint with 503.
+	Live *track.Hub
 }
 
 func (c *Config) defaults() {
@@ -156,6 +159,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/terminals/{phone}", s.getTerminal)
 	p.HandleFunc("GET /api/v1/positions", s.listPositions)
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
+	p.HandleFunc("GET /api/v1/live", s.live)
 }
 
 // routeRecorder registers private routes and remembers their patterns.

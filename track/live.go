@@ -119,6 +119,25 @@ func (h *Hub) Subscribe(f Filter, maxEvents int) *Subscription {
 // SetFilter changes what the subscription sees from now on.
 func (s *Subscription) SetFilter(f Filter) { s.filter.Store(&f) }
 
+// Filter returns the subscription's current filter (do not modify it).
+func (s *Subscription) Filter() *Filter { return s.filter.Load() }
+
+// Push queues an event for this subscription alone (bounded like every
+// event), e.g. a request of its own to its reader.
+func (s *Subscription) Push(e Event) {
+	s.mu.Lock()
+	if s.err == nil {
+		if len(s.events) >= s.maxEv {
+			s.err = ErrSlowSubscriber
+			s.hub.overflowed.Inc()
+		} else {
+			s.events = append(s.events, e)
+		}
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
 // Close removes the subscription from the hub.
 func (s *Subscription) Close() {
 	s.hub.mu.Lock()
@@ -182,17 +201,7 @@ func (h *Hub) PublishEvent(e Event) {
 		if _, ok := s.filter.Load().Vehicles[e.VehicleID]; !ok {
 			continue
 		}
-		s.mu.Lock()
-		if s.err == nil {
-			if len(s.events) >= s.maxEv {
-				s.err = ErrSlowSubscriber
-				h.overflowed.Inc()
-			} else {
-				s.events = append(s.events, e)
-			}
-		}
-		s.mu.Unlock()
-		s.signal()
+		s.Push(e)
 	}
 }
 

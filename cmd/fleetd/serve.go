@@ -128,7 +128,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// left unjudged (and a restart replays what was committed since its
 	// saved state).
 	runner := alerts.NewRunner(alerts.NewStore(db.pool), alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
-	writer.OnCommit = runner.OnCommit
+	// The live hub fans committed positions out to websocket clients
+	// (GET /api/v1/live) without ever waiting for them.
+	hub := track.NewHub(reg)
+	cfg.api.Live = hub
+	writer.OnCommit = func(ps []track.Position) {
+		hub.Publish(ps)
+		runner.OnCommit(ps)
+	}
 	runnerCtx, stopRunner := context.WithCancel(context.Background())
 	runnerDone := make(chan struct{})
 	go func() {
