@@ -160,6 +160,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/positions", s.listPositions)
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
+	s.historyRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.

@@ -696,42 +696,54 @@ type feature struct {
 // maxReason bounds the reason given for a track view (characters).
 const maxReason = 500
 
-// vehicleTrack streams every stored point of a period as a GeoJSON
-// FeatureCollection, after recording the view (or, with ?download=true, the
-// export) in the audit log. Inspectors must give ?reason=.
-func (s *Server) vehicleTrack(w http.ResponseWriter, r *http.Request) {
+// trackRequest is the start of every request for a vehicle's history: the
+// vehicle within the caller's jurisdiction, the period (?from=&to=), the
+// reason (?reason=: required of inspectors, and of everyone when
+// reasonAlways), and the audit entry for action, written before anything
+// of the track is sent.
+func (s *Server) trackRequest(w http.ResponseWriter, r *http.Request, action string, reasonAlways bool) (track.Vehicle, time.Time, time.Time, bool) {
 	p := principal(r)
 	id, ok := pathID(w, r)
 	if !ok {
-		return
+		return track.Vehicle{}, time.Time{}, time.Time{}, false
 	}
 	v, err := s.store.VehicleIn(r.Context(), p.Scope(), id)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return v, time.Time{}, time.Time{}, false
 	}
 	from, to, ok := period(w, r, true)
 	if !ok {
-		return
+		return v, from, to, false
 	}
-	q := r.URL.Query()
-	reason := strings.TrimSpace(q.Get("reason"))
+	reason := strings.TrimSpace(r.URL.Query().Get("reason"))
 	if utf8.RuneCountInString(reason) > maxReason {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: at most 500 characters")
-		return
+		return v, from, to, false
 	}
-	if reason == "" && p.Role == RoleInspector {
+	if reason == "" && (p.Role == RoleInspector || reasonAlways) {
 		writeError(w, r, http.StatusBadRequest, "reason_required", "give the reason for viewing this track in ?reason=")
-		return
-	}
-	export, _ := strconv.ParseBool(q.Get("download"))
-	action := "track.view"
-	if export {
-		action = "track.export"
+		return v, from, to, false
 	}
 	if err := s.audit(r, Entry{Action: action, VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,
 		Detail: map[string]any{"plate": v.Plate}}); err != nil {
 		s.fail(w, r, err)
+		return v, from, to, false
+	}
+	return v, from, to, true
+}
+
+// vehicleTrack streams every stored point of a period as a GeoJSON
+// FeatureCollection, after recording the view (or, with ?download=true, the
+// export) in the audit log. Inspectors must give ?reason=.
+func (s *Server) vehicleTrack(w http.ResponseWriter, r *http.Request) {
+	export, _ := strconv.ParseBool(r.URL.Query().Get("download"))
+	action := "track.view"
+	if export {
+		action = "track.export"
+	}
+	v, from, to, ok := s.trackRequest(w, r, action, false)
+	if !ok {
 		return
 	}
 	// A long period streams for longer than the server's write timeout
@@ -746,7 +758,7 @@ func (s *Server) vehicleTrack(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	var f feature
 	f.Type, f.Geometry.Type = "Feature", "Point"
-	_, err = s.store.Track(r.Context(), v.ID, from, to, func(pt *track.TrackPoint) error {
+	_, err := s.store.Track(r.Context(), v.ID, from, to, func(pt *track.TrackPoint) error {
 		if first := f.Properties.Time == ""; !first {
 			if _, err := io.WriteString(w, ","); err != nil {
 				return err

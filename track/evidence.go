@@ -46,21 +46,51 @@ type ManifestRow struct {
 // ManifestMarker starts the manifest line of a text export.
 const ManifestMarker = "fleetmon-evidence:"
 
-// NewManifest builds the manifest of a vehicle's positions in [from, to).
-func (s *Store) NewManifest(ctx context.Context, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time) (*Manifest, error) {
-	rows, err := s.PositionDigests(ctx, vehicleID, from, to)
-	if err != nil {
-		return nil, err
-	}
+// ExportRow is one position as an export writes it.
+type ExportRow struct {
+	DeviceTime, ReceivedAt time.Time
+	FixHash                int64
+	Lat, Lon               float64
+	SpeedKmh               float64
+	Heading, AltitudeM     int64
+	Alarm, Status          int64
+	MileageKm              *float64
+	Backfill               bool
+}
+
+// Export streams a vehicle's positions in [from, to) to fn, in time order,
+// and returns the manifest of exactly those rows: it is computed in the
+// same pass, so rows stored meanwhile (a back-fill) cannot make the export
+// and its manifest disagree. fn's argument is reused for the next row.
+func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time, fn func(*ExportRow) error) (*Manifest, error) {
 	m := &Manifest{Format: 1, VehicleID: vehicleID, Plate: plate, From: from, To: to, ExportedAt: at,
-		ExportedBy: by, Reason: reason, Rows: len(rows)}
+		ExportedBy: by, Reason: reason, RowDigests: []ManifestRow{}}
 	h := sha256.New()
-	for _, r := range rows {
-		h.Write(r.Digest[:])
-		m.RowDigests = append(m.RowDigests, ManifestRow{Time: r.DeviceTime, FixHash: r.FixHash, Digest: hex.EncodeToString(r.Digest[:])})
+	var row ExportRow
+	err := digestRows(ctx, s.pool, `SELECT `+positionsCanonical+` FROM positions
+		WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3 ORDER BY device_time, fix_hash`,
+		[]any{vehicleID, from, to}, func(d RowDigest, v []any) error {
+			h.Write(d[:])
+			row = ExportRow{DeviceTime: v[1].(time.Time), FixHash: v[2].(int64), ReceivedAt: v[3].(time.Time),
+				Lat: v[5].(float64), Lon: v[6].(float64), SpeedKmh: v[7].(float64), Heading: v[8].(int64),
+				AltitudeM: v[9].(int64), Alarm: v[10].(int64), Status: v[11].(int64), Backfill: v[18].(bool)}
+			if km, ok := v[12].(float64); ok {
+				row.MileageKm = &km
+			}
+			m.RowDigests = append(m.RowDigests, ManifestRow{Time: row.DeviceTime, FixHash: row.FixHash, Digest: hex.EncodeToString(d[:])})
+			return fn(&row)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
 	}
+	m.Rows = len(m.RowDigests)
 	m.Digest = hex.EncodeToString(h.Sum(nil))
 	return m, nil
+}
+
+// NewManifest builds the manifest of a vehicle's positions in [from, to).
+func (s *Store) NewManifest(ctx context.Context, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time) (*Manifest, error) {
+	return s.Export(ctx, vehicleID, plate, from, to, by, reason, at, func(*ExportRow) error { return nil })
 }
 
 // TextLine returns the manifest as one line for a text export:
