@@ -27,7 +27,7 @@ func discard() *slog.Logger {
 
 // seedVehicle imports one vehicle bound to phone and returns the vehicle id
 // and terminal id.
-func seedVehicle(t *testing.T, pool *pgxpool.Pool, plate, phone string) (int64, int64) {
+func seedVehicle(t testing.TB, pool *pgxpool.Pool, plate, phone string) (int64, int64) {
 	t.Helper()
 	ctx := context.Background()
 	st := track.NewStore(pool)
