@@ -148,11 +148,14 @@ func (r *Runner) Reevaluate(ctx context.Context, vehicleID int64, from, to time.
 		ep.Status = EpisodeRetracted
 		eps = append(eps, ep)
 	}
-	n, err := r.store.UpsertEpisodes(ctx, eps)
+	ids, err := r.store.upsertEpisodes(ctx, eps)
 	if err != nil {
 		return d, fmt.Errorf("alerts: re-evaluate: apply: %w", err)
 	}
-	r.m.rowsWritten.Add(float64(n))
+	r.m.rowsWritten.Add(float64(len(ids)))
+	if r.OnEpisodes != nil && len(ids) > 0 {
+		r.OnEpisodes(pickWritten(nil, eps, ids))
+	}
 	d.Applied = true
 	r.log.Info("alerts: re-evaluation applied", "vehicle_id", vehicleID, "from", from, "to", to,
 		"changes", len(d.Changes), "unchanged", d.Unchanged)

@@ -122,6 +122,15 @@ type Runner struct {
 	stopped  chan struct{}
 	reloadMu sync.Mutex
 
+	// OnEpisodes, when set (before Run), is called with the episodes each
+	// committed write inserted or changed (opened, closed, changed or
+	// retracted; an upsert that changes nothing is left out), after they
+	// are stored: by Run's shard goroutines (concurrently, one call per
+	// shard at a time) and by an applied Reevaluate. It must not block for
+	// long: the shard waits for it. The slice is the runner's and reused
+	// after the call.
+	OnEpisodes func([]Episode)
+
 	// crash makes Run return at once when its context ends, without
 	// draining or saving state: a crash, for tests.
 	crash bool
@@ -444,6 +453,7 @@ type shard struct {
 	dirty   map[int64]time.Time // vehicle → latest Received evaluated, since the last save
 	failed  map[int64]bool      // vehicles whose evaluation was cut short: their state is not saved
 	pending []Episode
+	notify  []Episode
 	out     []Episode
 	step    []track.Position
 }
@@ -675,10 +685,12 @@ func (s *shard) flush(ctx context.Context) {
 		return
 	}
 	r := s.r
+	var written []string
 	store := func(eps []Episode) error {
 		return r.retry(ctx, "store_episodes", dbRetryable, func(ctx context.Context) error {
-			n, err := r.store.UpsertEpisodes(ctx, eps)
-			r.m.rowsWritten.Add(float64(n))
+			ids, err := r.store.upsertEpisodes(ctx, eps)
+			r.m.rowsWritten.Add(float64(len(ids)))
+			written = append(written, ids...)
 			return err
 		})
 	}
@@ -698,8 +710,29 @@ func (s *shard) flush(ctx context.Context) {
 		}
 		r.log.Error("alerts: episodes not stored; the next start replays them", "episodes", len(s.pending), "err", err)
 	}
+	if r.OnEpisodes != nil && len(written) > 0 {
+		s.notify = pickWritten(s.notify[:0], s.pending, written)
+		r.OnEpisodes(s.notify)
+		clear(s.notify)
+	}
 	clear(s.pending)
 	s.pending = s.pending[:0]
+}
+
+// pickWritten appends to dst the last of eps with each id in written.
+func pickWritten(dst, eps []Episode, written []string) []Episode {
+	want := make(map[string]bool, len(written))
+	for _, id := range written {
+		want[id] = true
+	}
+	for i := len(eps) - 1; i >= 0; i-- {
+		if want[eps[i].ID] {
+			want[eps[i].ID] = false
+			dst = append(dst, eps[i])
+		}
+	}
+	slices.Reverse(dst)
+	return dst
 }
 
 // saveStates saves the state of the vehicles evaluated since the last

@@ -517,8 +517,8 @@ type StoredEpisode struct {
 // upsertEpisodes writes episodes by id in one statement: new ones are
 // inserted, known ones updated when anything the engine says about them
 // changed (verification and created_at are never touched). The same id
-// twice in eps is written once, with its last value. It returns the rows
-// inserted or changed.
+// twice in eps is written once, with its last value. It returns the ids of
+// the rows inserted or changed.
 const upsertEpisodes = `
 INSERT INTO episodes AS e (id, vehicle_id, unit_id, rule, status, start_time, end_time, start_geom, end_geom,
     distance_m, max_speed_kmh, fence_id, approval_id, detail, params, calendar_version, params_version)
@@ -542,15 +542,23 @@ WHERE (e.unit_id, e.status, e.end_time, e.distance_m, e.max_speed_kmh, e.fence_i
         e.params, e.calendar_version, e.params_version, ST_AsEWKB(e.start_geom), ST_AsEWKB(e.end_geom))
     IS DISTINCT FROM (excluded.unit_id, excluded.status, excluded.end_time, excluded.distance_m,
         excluded.max_speed_kmh, excluded.fence_id, excluded.approval_id, excluded.detail, excluded.params,
-        excluded.calendar_version, excluded.params_version, ST_AsEWKB(excluded.start_geom), ST_AsEWKB(excluded.end_geom))`
+        excluded.calendar_version, excluded.params_version, ST_AsEWKB(excluded.start_geom), ST_AsEWKB(excluded.end_geom))
+RETURNING id`
 
 // UpsertEpisodes stores episodes by ID (idempotent: writing the same
 // episode again changes nothing) and returns how many rows were inserted
 // or changed. A retracted episode keeps its row, with status retracted.
 // When eps holds an ID more than once, the last one wins.
 func (s *Store) UpsertEpisodes(ctx context.Context, eps []Episode) (int64, error) {
+	ids, err := s.upsertEpisodes(ctx, eps)
+	return int64(len(ids)), err
+}
+
+// upsertEpisodes is UpsertEpisodes returning the ids of the rows inserted
+// or changed.
+func (s *Store) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
 	if len(eps) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	last := make(map[string]int, len(eps))
 	for i := range eps {
@@ -583,12 +591,16 @@ func (s *Store) UpsertEpisodes(ctx context.Context, eps []Episode) (int64, error
 		slat, slon, elat, elon = append(slat, ep.StartLat), append(slon, ep.StartLon), append(elat, ep.EndLat), append(elon, ep.EndLon)
 		dist, speeds = append(dist, ep.DistanceM), append(speeds, ep.MaxSpeedKmh)
 	}
-	tag, err := s.pool.Exec(ctx, upsertEpisodes, ids, vids, units, rules, statuses, starts, ends,
+	rows, err := s.pool.Query(ctx, upsertEpisodes, ids, vids, units, rules, statuses, starts, ends,
 		slat, slon, elat, elon, dist, speeds, fences, approvals, details, params, cvs, pvs)
 	if err != nil {
-		return 0, fmt.Errorf("upsert %d episodes: %w", n, err)
+		return nil, fmt.Errorf("upsert %d episodes: %w", n, err)
 	}
-	return tag.RowsAffected(), nil
+	written, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("upsert %d episodes: %w", n, err)
+	}
+	return written, nil
 }
 
 // SetVerification records people's verdict on an episode (the engine

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"fleetmon/alerts"
 	"fleetmon/track"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	// Live is the hub of committed positions and events behind
 	// GET /api/v1/live; nil answers that endpoint with 503.
 	Live *track.Hub
+	// Rules is the running rules engine (*alerts.Runner): configuration
+	// changes made through the API reload it, and POST
+	// /api/v1/alerts/reevaluate asks it. Nil: changes are stored and taken
+	// up at the next start, and re-evaluation answers 503.
+	Rules Rules
 }
 
 func (c *Config) defaults() {
@@ -91,6 +97,9 @@ type Server struct {
 	// patterns lists the routes, for the test that holds openapi.yaml to them.
 	patterns []string
 
+	// alerts reads and writes the rules' configuration and episodes.
+	alerts *alerts.Store
+
 	dummyOnce sync.Once
 	dummyHash string
 }
@@ -103,6 +112,7 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 	s := &Server{cfg: cfg, store: store, pool: store.Pool(), log: log, metrics: metrics, health: health,
 		public: http.NewServeMux(), private: http.NewServeMux()}
 	s.acct = &Accounts{pool: s.pool, kdf: cfg.KDF, now: cfg.Now}
+	s.alerts = alerts.NewStore(s.pool)
 	s.routes()
 	return s
 }
@@ -160,6 +170,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/positions", s.listPositions)
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
+	s.alertRoutes(p)
 	s.historyRoutes(p)
 }
 

@@ -35,8 +35,9 @@ const (
 	// subtree; no units, users or audit log.
 	RoleSupervisor Role = "supervisor"
 	// RoleInspector (纪检监察, finance, audit) reads everything within
-	// their subtree, including the audit log, and changes nothing; every
-	// track they view or export is recorded with the reason they give.
+	// their subtree, including the audit log, and changes nothing but
+	// alerts' verification (核查, see alerts.go); every track they view or
+	// export is recorded with the reason they give.
 	RoleInspector Role = "inspector"
 )
 

@@ -546,6 +546,8 @@ func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id i
 		s.fail(w, r, err)
 		return
 	}
+	// A seal, category or unit changes how the rules judge the vehicle.
+	s.reload(r)
 	writeJSON(w, http.StatusOK, toVehicleJSON(after))
 }
 

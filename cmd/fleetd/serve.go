@@ -132,6 +132,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// (GET /api/v1/live) without ever waiting for them.
 	hub := track.NewHub(reg)
 	cfg.api.Live = hub
+	// Configuration edits through the API reload the engines; the episodes
+	// they store reach the live stream as "alert" events.
+	cfg.api.Rules = runner
+	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
+		log.With("component", "api"))
+	runner.OnEpisodes = apiSrv.PublishAlerts
 	writer.OnCommit = func(ps []track.Position) {
 		hub.Publish(ps)
 		runner.OnCommit(ps)
@@ -176,8 +182,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		<-writerDone
 		return fmt.Errorf("create the first administrator: %w", err)
 	}
-	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
-		log.With("component", "api"))
 	var handler http.Handler = apiSrv
 	if cfg.pprof {
 		mux := http.NewServeMux()

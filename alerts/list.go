@@ -1,0 +1,191 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"fleetmon/track"
+)
+
+// EpisodeQuery selects stored episodes for people (the API): within a
+// jurisdiction, a page at a time. Zero fields do not filter.
+type EpisodeQuery struct {
+	// Scope limits to the vehicles whose unit is in its subtree (by the
+	// vehicle's current unit).
+	Scope track.Scope
+	IDs   []string
+	// VehicleID and Rule select one vehicle, one rule.
+	VehicleID int64
+	Rule      RuleID
+	// Status selects one engine status; without it retracted episodes are
+	// left out unless WithRetracted.
+	Status        EpisodeStatus
+	WithRetracted bool
+	Verification  Verification
+	// Episodes overlapping [From, To) (an open one reaches to now).
+	From, To time.Time
+	// Limit 0 means no limit.
+	Limit, Offset int
+}
+
+const episodesWhere = `FROM episodes e JOIN vehicles v ON v.id = e.vehicle_id
+		WHERE v.unit_id IN (SELECT unit_subtree($1))
+			AND ($2::text[] IS NULL OR e.id = ANY($2))
+			AND ($3::bigint = 0 OR e.vehicle_id = $3)
+			AND ($4::text = '' OR e.rule = $4)
+			AND (CASE WHEN $5::text = '' THEN e.status <> 'retracted' OR $9::boolean ELSE e.status = $5 END)
+			AND ($6::text = '' OR e.verification = $6)
+			AND ($7::timestamptz IS NULL OR e.end_time IS NULL OR e.end_time > $7)
+			AND ($8::timestamptz IS NULL OR e.start_time < $8)`
+
+// ListedEpisode is a stored episode with its vehicle's plate.
+type ListedEpisode struct {
+	StoredEpisode
+	Plate string
+}
+
+// ListEpisodes returns a page of the episodes q selects, newest start
+// first, and how many it selects in all. The caller owns the slice.
+func (s *Store) ListEpisodes(ctx context.Context, q EpisodeQuery) ([]ListedEpisode, int, error) {
+	var limit *int
+	if q.Limit > 0 {
+		limit = &q.Limit
+	}
+	var ids []string
+	if q.IDs != nil {
+		ids = q.IDs
+	}
+	args := []any{q.Scope.SQLArg(), ids, q.VehicleID, string(q.Rule), string(q.Status), string(q.Verification),
+		nullTime(q.From), nullTime(q.To), q.WithRetracted}
+	rows, err := s.pool.Query(ctx, `SELECT e.id, e.vehicle_id, e.unit_id, e.rule, e.status, e.start_time, e.end_time,
+			ST_Y(e.start_geom), ST_X(e.start_geom), COALESCE(ST_Y(e.end_geom), 0), COALESCE(ST_X(e.end_geom), 0),
+			e.distance_m, e.max_speed_kmh, COALESCE(e.fence_id, 0), COALESCE(e.approval_id, 0), e.detail, e.params::text,
+			e.calendar_version, e.params_version, e.verification, e.created_at, e.updated_at, v.plate, count(*) OVER ()
+		`+episodesWhere+`
+		ORDER BY e.start_time DESC, e.rule, e.id
+		LIMIT $10 OFFSET $11`, append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list episodes: %w", err)
+	}
+	total := 0
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ListedEpisode, error) {
+		var e ListedEpisode
+		var rule, status, ver string
+		var end *time.Time
+		err := r.Scan(&e.ID, &e.VehicleID, &e.UnitID, &rule, &status, &e.Start, &end,
+			&e.StartLat, &e.StartLon, &e.EndLat, &e.EndLon, &e.DistanceM, &e.MaxSpeedKmh, &e.FenceID, &e.ApprovalID,
+			&e.Detail, &e.Params, &e.CalendarVersion, &e.ParamsVersion, &ver, &e.CreatedAt, &e.UpdatedAt, &e.Plate, &total)
+		e.Rule, e.Status, e.Verification = RuleID(rule), EpisodeStatus(status), Verification(ver)
+		if end != nil {
+			e.End = *end
+		}
+		return e, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list episodes: %w", err)
+	}
+	if len(out) == 0 && q.Offset > 0 {
+		// count(*) OVER () has no row to ride on past the last page.
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) `+episodesWhere, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("count episodes: %w", err)
+		}
+	}
+	return out, total, nil
+}
+
+// ErrVerificationState is returned for a verification step that the
+// episode's current verification does not allow.
+var ErrVerificationState = errors.New("alerts: verification step not allowed in the current state")
+
+// TransitionVerification moves episode id's verification to `to` when it
+// is one of from, and calls also (when not nil) in the same transaction:
+// the caller's audit entry commits with the change or neither does. It
+// returns the verification before. An unknown id is track.ErrNotFound; a
+// current verification not in from is ErrVerificationState.
+func (s *Store) TransitionVerification(ctx context.Context, id string, from []Verification, to Verification,
+	also func(pgx.Tx, Verification) error) (Verification, error) {
+	var prev Verification
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var cur string
+		err := tx.QueryRow(ctx, "SELECT verification FROM episodes WHERE id = $1 FOR UPDATE", id).Scan(&cur)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return track.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		prev = Verification(cur)
+		if !slices.Contains(from, prev) {
+			return ErrVerificationState
+		}
+		if _, err := tx.Exec(ctx, "UPDATE episodes SET verification = $2 WHERE id = $1", id, string(to)); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, prev)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, track.ErrNotFound) || errors.Is(err, ErrVerificationState) {
+			return prev, err
+		}
+		return prev, fmt.Errorf("verification of episode %s: %w", id, err)
+	}
+	return prev, nil
+}
+
+// Tree returns the organisation tree (unit → parent; units at the top
+// have no entry).
+func (s *Store) Tree(ctx context.Context) (Parents, error) { return s.tree(ctx) }
+
+// ApprovalQuery selects stored approvals for the API. Zero fields do not
+// filter.
+type ApprovalQuery struct {
+	Scope     track.Scope
+	VehicleID int64
+	// Approvals overlapping [From, To).
+	From, To      time.Time
+	Limit, Offset int
+}
+
+// ListedApproval is an approval with its vehicle's plate.
+type ListedApproval struct {
+	ApprovalRecord
+	Plate string
+}
+
+// ListApprovals returns a page of the approvals q selects, newest start
+// first, and the total.
+func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApproval, int, error) {
+	var limit *int
+	if q.Limit > 0 {
+		limit = &q.Limit
+	}
+	rows, err := s.pool.Query(ctx, `SELECT a.id, a.vehicle_id, lower(a.period), upper(a.period), COALESCE(a.fence_id, 0),
+			a.driver, a.purpose, a.approver, a.source, COALESCE(a.external_ref, ''), a.created_at, v.plate, count(*) OVER ()
+		FROM alert_approvals a JOIN vehicles v ON v.id = a.vehicle_id
+		WHERE v.unit_id IN (SELECT unit_subtree($1)) AND ($2::bigint = 0 OR a.vehicle_id = $2)
+			AND a.period && tstzrange($3::timestamptz, $4::timestamptz, '[)')
+		ORDER BY lower(a.period) DESC, a.id DESC LIMIT $5 OFFSET $6`,
+		q.Scope.SQLArg(), q.VehicleID, nullTime(q.From), nullTime(q.To), limit, q.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list approvals: %w", err)
+	}
+	total := 0
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ListedApproval, error) {
+		var a ListedApproval
+		err := r.Scan(&a.ID, &a.VehicleID, &a.Start, &a.End, &a.FenceID, &a.Driver, &a.Purpose, &a.Approver,
+			&a.Source, &a.ExternalRef, &a.CreatedAt, &a.Plate, &total)
+		return a, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list approvals: %w", err)
+	}
+	return out, total, nil
+}
