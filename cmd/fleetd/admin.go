@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"fleetmon/track"
 )
@@ -109,4 +110,30 @@ func cmdVehiclesList(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%v\t%s\n", v.ID, v.Plate, v.PlateColor, v.Category, v.TerminalPhone, v.Sealed, v.UnitPath)
 	}
 	return tw.Flush()
+}
+
+// cmdCompact compacts every finished month of positions not compacted yet
+// (track.CompactHistory), as fleetd serve does daily: after importing
+// history, or to do it at a quiet hour of one's choosing.
+func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newAdminCmd("compact", stderr)
+	if err := c.fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	done, err := track.NewStore(db.pool).CompactHistory(ctx, time.Now())
+	for _, d := range done {
+		fmt.Fprintf(stdout, "compacted %s in %s\n", d.Partition, d.Took.Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		fmt.Fprintln(stdout, "nothing to compact: every finished month is compacted already")
+	}
+	return nil
 }

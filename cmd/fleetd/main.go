@@ -12,6 +12,7 @@
 //	fleetd token create       create an API token (printed once)
 //	fleetd token revoke ID    revoke an API token
 //	fleetd verify FILE        check an evidence export against the database
+//	fleetd compact            lay finished months of positions out for replay
 package main
 
 import (
@@ -43,6 +44,8 @@ commands:
                            every position altered, missing or added since
   verify --seals --from DAY --to DAY
                            check the daily seals of raw frames and positions
+  compact                  lay finished months of positions out for replay now
+                           (serve does it daily: vacuum, rebuild the key)
 
 Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
 PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
@@ -72,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "verify":
 		err = cmdVerify(ctx, args[1:], stdout, stderr)
+	case "compact":
+		err = cmdCompact(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

@@ -190,3 +190,24 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("verify after an edit: exit %d\n%s", code, out)
 	}
 }
+
+// TestCompact: fleetd compact lays a finished month out once and says so;
+// a second run finds nothing to do.
+func TestCompact(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := context.Background()
+	old := time.Date(2025, 3, 10, 8, 0, 0, 0, time.UTC)
+	if _, err := s.Pool.Exec(ctx, `SELECT ensure_month_partition('positions', $1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh, heading, altitude_m, alarm, status, fix_hash)
+		VALUES (1, $1, $1, 1, ST_SetSRID(ST_MakePoint(115.04, 30.2), 4326), 30, 90, 20, 0, 3, 1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := fleetd(t, "compact", "--db", s.ConnString); code != 0 || !strings.Contains(out, "compacted positions_2025m03") {
+		t.Fatalf("compact: %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := fleetd(t, "compact", "--db", s.ConnString); code != 0 || !strings.Contains(out, "nothing to compact") {
+		t.Fatalf("compact again: %d\n%s%s", code, out, errs)
+	}
+}

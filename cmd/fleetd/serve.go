@@ -225,6 +225,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go sealLoop(ctx, store, log)
 	go footprintLoop(ctx, store, log)
+	go compactLoop(ctx, store, log)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
@@ -288,6 +289,25 @@ func footprintLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// compactLoop lays finished months of positions out for replay
+// (track.CompactHistory) at start and then daily.
+func compactLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
+	for {
+		done, err := store.CompactHistory(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Error("compact history", "err", err)
+		}
+		for _, d := range done {
+			log.Info("compacted history", "partition", d.Partition, "took", d.Took)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
 		}
 	}
 }
