@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -176,8 +177,8 @@ type VehicleVisits struct {
 // AreaStats says how much an area search read.
 type AreaStats struct {
 	// CandidateHours are the (vehicle, hour) pairs whose footprint (or
-	// recent positions) touched the area; Ranges the merged periods read;
-	// PointsRead the positions tested.
+	// recent positions) touched the area; Ranges the periods read (runs of
+	// candidate hours); PointsRead the positions tested.
 	CandidateHours, Ranges, PointsRead int
 }
 
@@ -200,11 +201,40 @@ func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to ti
 	if !ok {
 		return nil, st, ErrBadArea
 	}
-	// Candidates and the period to read around each: from the data hour
-	// before to the end of the data hour after (so the reports either side
-	// of a visit are read, and two candidate hours with no data between
-	// them are read as one stretch); the period's ends where unknown.
-	rows, err := s.pool.Query(ctx, `WITH area AS MATERIALIZED (`+areaSQL+`),
+	var out []VehicleVisits
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The planner's estimates for the recent positions (a parameter it
+		// cannot see) are huge: without this it spends 100+ ms compiling
+		// the query (JIT) to save nothing.
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
+		vids, los, his, err := areaRanges(ctx, tx, sc, area, from, to, &st)
+		if err != nil || len(vids) == 0 {
+			return err
+		}
+		if out, err = areaVisitsIn(ctx, tx, area, vids, los, his, &st); err != nil || len(out) == 0 {
+			return err
+		}
+		return areaBounds(ctx, tx, out, from, to)
+	})
+	if err != nil {
+		return nil, st, fmt.Errorf("area search: %w", err)
+	}
+	if len(out) == 0 {
+		return []VehicleVisits{}, st, nil
+	}
+	return out, st, s.nameVisitors(ctx, out)
+}
+
+// areaRanges returns the periods of positions to read: the candidate hours
+// (whose footprint, or recent positions, touch the area), one range per
+// vehicle and run of candidate hours with no other data hour between them
+// (everything between is read, so a visit across hours without data is one
+// visit; a data hour between that is not a candidate lies wholly outside
+// and ends the visit), clipped to the period, by vehicle and time.
+func areaRanges(ctx context.Context, tx pgx.Tx, sc Scope, area Area, from, to time.Time, st *AreaStats) (vids []int64, los, his []time.Time, err error) {
+	rows, err := tx.Query(ctx, `WITH area AS MATERIALIZED (`+areaSQL+`),
 		horizon AS (SELECT COALESCE((SELECT received_until FROM footprint_progress), '-infinity') - $5::interval AS h),
 		cand AS (
 			SELECT f.vehicle_id, f.hour FROM position_footprints f, area
@@ -212,124 +242,176 @@ func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to ti
 			UNION
 			SELECT p.vehicle_id, `+fmt.Sprintf(footprintHour, "p.device_time")+` FROM positions p, area, horizon
 			WHERE p.received_at > horizon.h AND p.device_time >= $3 AND p.device_time < $4 AND ST_Intersects(p.geom, area.g))
-		SELECT c.vehicle_id,
-			GREATEST($3, COALESCE((SELECT max(f.hour) FROM position_footprints f
-				WHERE f.vehicle_id = c.vehicle_id AND f.hour < c.hour AND f.hour >= `+fmt.Sprintf(footprintHour, "$3::timestamptz")+`), $3)),
-			LEAST($4, COALESCE((SELECT min(f.hour) FROM position_footprints f
-				WHERE f.vehicle_id = c.vehicle_id AND f.hour > c.hour AND f.hour < $4) + interval '1 hour', $4))
+		SELECT c.vehicle_id, c.hour, (SELECT min(f.hour) FROM position_footprints f
+				WHERE f.vehicle_id = c.vehicle_id AND f.hour > c.hour AND f.hour < $4)
 		FROM cand c JOIN vehicles v ON v.id = c.vehicle_id
 		WHERE v.unit_id IN (SELECT unit_subtree($6))
 		ORDER BY 1, 2`, area.GeoJSON, area.BufferM, from, to, FootprintOverlap, sc.root())
 	if err != nil {
-		return nil, st, fmt.Errorf("area search candidates: %w", err)
+		return nil, nil, nil, fmt.Errorf("candidates: %w", err)
 	}
-	var vids []int64
-	var los, his []time.Time
 	var v int64
-	var lo, hi time.Time
-	_, err = pgx.ForEachRow(rows, []any{&v, &lo, &hi}, func() error {
+	var hour time.Time
+	var next *time.Time
+	var nextData *time.Time // the data hour after the last candidate of the current range
+	_, err = pgx.ForEachRow(rows, []any{&v, &hour, &next}, func() error {
 		st.CandidateHours++
-		if n := len(vids); n > 0 && vids[n-1] == v && !lo.After(his[n-1]) {
-			if hi.After(his[n-1]) {
-				his[n-1] = hi
-			}
-			return nil
+		lo, hi := hour, hour.Add(time.Hour)
+		if lo.Before(from) {
+			lo = from
 		}
-		vids, los, his = append(vids, v), append(los, lo), append(his, hi)
+		if hi.After(to) {
+			hi = to
+		}
+		if n := len(vids); n > 0 && vids[n-1] == v && (nextData == nil || !nextData.Before(hour)) {
+			his[n-1] = hi
+		} else {
+			vids, los, his = append(vids, v), append(los, lo), append(his, hi)
+		}
+		nextData = next
 		return nil
 	})
 	if err != nil {
-		return nil, st, fmt.Errorf("area search candidates: %w", err)
+		return nil, nil, nil, fmt.Errorf("candidates: %w", err)
 	}
 	st.Ranges = len(vids)
-	if len(vids) == 0 {
-		return []VehicleVisits{}, st, nil
-	}
-	rows, err = s.pool.Query(ctx, `WITH area AS MATERIALIZED (`+areaSQL+`)
-		SELECT r.i, r.v, p.device_time, ST_Intersects(p.geom, (SELECT g FROM area))
+	return vids, los, his, nil
+}
+
+// areaVisitsIn reads the ranges' positions and cuts them into visits.
+func areaVisitsIn(ctx context.Context, tx pgx.Tx, area Area, vids []int64, los, his []time.Time, st *AreaStats) ([]VehicleVisits, error) {
+	// No ORDER BY: the nested loop returns each range's rows together, in
+	// key order, and a sort of millions of rows would spill to disk. The
+	// order is checked below, and restored if a plan ever differs.
+	rows, err := tx.Query(ctx, `WITH area AS MATERIALIZED (`+areaSQL+`)
+		SELECT r.i, p.device_time, ST_Intersects(p.geom, (SELECT g FROM area))
 		FROM unnest($3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS r(v, lo, hi, i)
 		CROSS JOIN LATERAL (SELECT device_time, geom FROM positions
-			WHERE vehicle_id = r.v AND device_time >= r.lo AND device_time < r.hi) p
-		ORDER BY r.i, p.device_time`, area.GeoJSON, area.BufferM, vids, los, his)
+			WHERE vehicle_id = r.v AND device_time >= r.lo AND device_time < r.hi ORDER BY device_time) p`,
+		area.GeoJSON, area.BufferM, vids, los, his)
 	if err != nil {
-		return nil, st, fmt.Errorf("area search positions: %w", err)
+		return nil, fmt.Errorf("positions: %w", err)
+	}
+	type pt struct {
+		rng    int32
+		inside bool
+		t      time.Time
+	}
+	var pts []pt
+	var p pt
+	var rng int64
+	if _, err := pgx.ForEachRow(rows, []any{&rng, &p.t, &p.inside}, func() error {
+		p.rng = int32(rng - 1)
+		pts = append(pts, p)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("positions: %w", err)
+	}
+	st.PointsRead = len(pts)
+	cmp := func(a, b pt) int {
+		if a.rng != b.rng {
+			return int(a.rng - b.rng)
+		}
+		return a.t.Compare(b.t)
+	}
+	if !slices.IsSortedFunc(pts, cmp) {
+		slices.SortFunc(pts, cmp)
 	}
 	var params AnalysisParams
 	params.defaults()
-	gapAfter := params.GapAfter
 	var out []VehicleVisits
-	var (
-		rng, prevRng int64 = 0, -1
-		t, prevT     time.Time
-		inside       bool
-		open         *Visit // the visit in progress
-	)
-	_, err = pgx.ForEachRow(rows, []any{&rng, &v, &t, &inside}, func() error {
-		st.PointsRead++
-		sameRange := rng == prevRng
-		if !sameRange {
+	var open *Visit // the visit in progress
+	for k := range pts {
+		p := &pts[k]
+		if k == 0 || pts[k-1].rng != p.rng {
 			open = nil
 		}
 		switch {
-		case inside && open != nil:
-			if t.Sub(open.Departure) > gapAfter {
+		case p.inside && open != nil:
+			if p.t.Sub(open.Departure) > params.GapAfter {
 				open.HasGap = true
 			}
-			open.Departure = t
+			open.Departure = p.t
 			open.Points++
-		case inside:
+		case p.inside:
+			v := vids[p.rng]
 			if n := len(out); n == 0 || out[n-1].VehicleID != v {
 				out = append(out, VehicleVisits{VehicleID: v})
 			}
 			vv := &out[len(out)-1]
-			vv.Visits = append(vv.Visits, Visit{Arrival: t, Departure: t, Points: 1})
+			vv.Visits = append(vv.Visits, Visit{Arrival: p.t, Departure: p.t, Points: 1})
 			open = &vv.Visits[len(vv.Visits)-1]
-			if sameRange {
-				open.EnteredAfter = prevT
-			}
-		case open != nil:
-			open.LeftBefore = t
+		default:
 			open = nil
 		}
-		prevRng, prevT = rng, t
+	}
+	return out, nil
+}
+
+// areaBounds finds, for each visit, the reports just before and after it
+// within [from, to): outside the area (a report inside would be part of
+// the visit).
+func areaBounds(ctx context.Context, tx pgx.Tx, out []VehicleVisits, from, to time.Time) error {
+	var vs []int64
+	var arr, dep []time.Time
+	for _, vv := range out {
+		for _, v := range vv.Visits {
+			vs, arr, dep = append(vs, vv.VehicleID), append(arr, v.Arrival), append(dep, v.Departure)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT
+			(SELECT max(device_time) FROM positions WHERE vehicle_id = x.v AND device_time < x.a AND device_time >= $4),
+			(SELECT min(device_time) FROM positions WHERE vehicle_id = x.v AND device_time > x.d AND device_time < $5)
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS x(v, a, d, i)
+		ORDER BY x.i`, vs, arr, dep, from, to)
+	if err != nil {
+		return fmt.Errorf("visit bounds: %w", err)
+	}
+	i, k := 0, 0
+	var before, after *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&before, &after}, func() error {
+		for k >= len(out[i].Visits) {
+			i, k = i+1, 0
+		}
+		v := &out[i].Visits[k]
+		if before != nil {
+			v.EnteredAfter = *before
+		}
+		if after != nil {
+			v.LeftBefore = *after
+		}
+		k++
 		return nil
 	})
 	if err != nil {
-		return nil, st, fmt.Errorf("area search positions: %w", err)
+		return fmt.Errorf("visit bounds: %w", err)
 	}
-	if len(out) == 0 {
-		return []VehicleVisits{}, st, nil
-	}
+	return nil
+}
+
+// nameVisitors fills in the vehicles' plates and units and sorts them by
+// plate.
+func (s *Store) nameVisitors(ctx context.Context, out []VehicleVisits) error {
 	ids := make([]int64, len(out))
-	for i := range out {
-		ids[i] = out[i].VehicleID
-	}
-	rows, err = s.pool.Query(ctx, `SELECT id, plate, unit_id, unit_path(unit_id) FROM vehicles WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, st, fmt.Errorf("area search vehicles: %w", err)
-	}
 	at := make(map[int64]int, len(out))
 	for i := range out {
+		ids[i] = out[i].VehicleID
 		at[out[i].VehicleID] = i
 	}
+	rows, err := s.pool.Query(ctx, `SELECT id, plate, unit_id, unit_path(unit_id) FROM vehicles WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("area search vehicles: %w", err)
+	}
+	var v, unit int64
 	var plate, path string
-	var unit int64
 	_, err = pgx.ForEachRow(rows, []any{&v, &plate, &unit, &path}, func() error {
 		o := &out[at[v]]
 		o.Plate, o.UnitID, o.UnitPath = plate, unit, path
 		return nil
 	})
 	if err != nil {
-		return nil, st, fmt.Errorf("area search vehicles: %w", err)
+		return fmt.Errorf("area search vehicles: %w", err)
 	}
-	slices.SortFunc(out, func(a, b VehicleVisits) int {
-		if a.Plate < b.Plate {
-			return -1
-		}
-		if a.Plate > b.Plate {
-			return 1
-		}
-		return 0
-	})
-	return out, st, nil
+	slices.SortFunc(out, func(a, b VehicleVisits) int { return strings.Compare(a.Plate, b.Plate) })
+	return nil
 }
