@@ -122,13 +122,11 @@ type periodHistory struct {
 // beyond) and analyses them.
 func (s *Server) loadHistory(ctx context.Context, v track.Vehicle, from, to time.Time, limit int) (*periodHistory, error) {
 	h := &periodHistory{V: v, From: from, To: to}
-	_, err := s.store.Track(ctx, v.ID, from, to, func(p *track.TrackPoint) error {
-		if len(h.Pts) >= limit {
-			return errTooLong
-		}
-		h.Pts = append(h.Pts, *p)
-		return nil
-	})
+	var err error
+	h.Pts, err = s.store.TrackPoints(ctx, v.ID, from, to, limit)
+	if errors.Is(err, track.ErrTooManyPoints) {
+		return nil, errTooLong
+	}
 	if err != nil {
 		return nil, err
 	}

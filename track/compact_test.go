@@ -2,6 +2,7 @@ package track_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,37 @@ func TestCompactHistory(t *testing.T) {
 	// setting: not asserted here.)
 	if !strings.Contains(plan.String(), "Index Only Scan") {
 		t.Errorf("replaying a compacted month is not an index-only scan:\n%s", plan.String())
+	}
+}
+
+// TestTrackPoints: reading a long period in concurrent parts gives exactly
+// what Track streams, in order, and refuses more than the limit.
+func TestTrackPoints(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := context.Background()
+	st := track.NewStore(s.Pool)
+	vid, _ := seedVehicle(t, s.Pool, "鄂B00001", "13800000001")
+	from := time.Date(2026, 9, 25, 0, 0, 0, 0, beijing)
+	// Every 6 hours for 24 days: across two months and four parts.
+	insertFixes(t, s.Pool, vid, line(from.Add(time.Hour), 6*time.Hour, 96, 30.2, 115.0, 30.25, 115.05), time.Time{})
+	to := from.AddDate(0, 0, 24)
+	var want []track.TrackPoint
+	if _, err := st.Track(ctx, vid, from, to, func(p *track.TrackPoint) error {
+		want = append(want, *p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.TrackPoints(ctx, vid, from, to, 1000)
+	if err != nil || len(got) != 96 || len(want) != 96 {
+		t.Fatalf("TrackPoints: %d points, %v; Track: %d", len(got), err, len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("point %d: %+v, Track has %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := st.TrackPoints(ctx, vid, from, to, 95); !errors.Is(err, track.ErrTooManyPoints) {
+		t.Errorf("over the limit: %v", err)
 	}
 }

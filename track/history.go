@@ -21,6 +21,22 @@ func DistanceM(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * earthRadiusM * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
+// nearM is DistanceM for the short steps between consecutive reports,
+// which Analyze measures hundreds of thousands of times for a month: for
+// points less than 0.05° apart (about 5 km) the equirectangular distance
+// around their mean latitude differs from the great circle by far less
+// than a millimetre, at a fraction of the cost; further apart, DistanceM.
+func nearM(lat1, lon1, lat2, lon2 float64) float64 {
+	dLat, dLon := lat2-lat1, lon2-lon1
+	if dLat > 0.05 || dLat < -0.05 || dLon > 0.05 || dLon < -0.05 {
+		return DistanceM(lat1, lon1, lat2, lon2)
+	}
+	const rad = math.Pi / 180
+	x := dLon * rad * math.Cos((lat1+lat2)/2*rad)
+	y := dLat * rad
+	return earthRadiusM * math.Sqrt(x*x+y*y)
+}
+
 // AnalysisParams tunes how a track is cut into trips, stops and gaps.
 // Zero values take the defaults.
 type AnalysisParams struct {
@@ -168,7 +184,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 	for i := 1; i < len(pts); i++ {
 		prev, p := &pts[i-1], &pts[i]
 		dt := p.Time.Sub(prev.Time)
-		step := DistanceM(prev.Lat, prev.Lon, p.Lat, p.Lon)
+		step := nearM(prev.Lat, prev.Lon, p.Lat, p.Lon)
 		if dt > params.GapAfter {
 			a.Gaps = append(a.Gaps, Gap{From: prev.Time, To: p.Time, FromIndex: i - 1, DistanceM: step})
 			a.GapDistanceM += step
@@ -180,7 +196,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 			continue
 		}
 		a.DistanceM += step
-		moving := p.SpeedKmh >= params.MovingKmh || DistanceM(pts[anchor].Lat, pts[anchor].Lon, p.Lat, p.Lon) > params.StillM
+		moving := p.SpeedKmh >= params.MovingKmh || nearM(pts[anchor].Lat, pts[anchor].Lon, p.Lat, p.Lon) > params.StillM
 		if !inTrip {
 			if moving && (p.Acc() || p.SpeedKmh >= params.MovingKmh) {
 				inTrip = true
@@ -199,7 +215,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 		trip.DistanceM += step
 		trip.MaxSpeedKmh = max(trip.MaxSpeedKmh, p.SpeedKmh)
 		odoOK = odoOK && p.HasMileage
-		if p.SpeedKmh < params.MovingKmh && (stillSince < 0 || DistanceM(pts[stillSince].Lat, pts[stillSince].Lon, p.Lat, p.Lon) <= params.StillM) {
+		if p.SpeedKmh < params.MovingKmh && (stillSince < 0 || nearM(pts[stillSince].Lat, pts[stillSince].Lon, p.Lat, p.Lon) <= params.StillM) {
 			if stillSince < 0 {
 				stillSince = i
 			}
@@ -254,7 +270,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 func distanceAlong(pts []TrackPoint, from, to int) float64 {
 	var d float64
 	for k := from + 1; k <= to; k++ {
-		d += DistanceM(pts[k-1].Lat, pts[k-1].Lon, pts[k].Lat, pts[k].Lon)
+		d += nearM(pts[k-1].Lat, pts[k-1].Lon, pts[k].Lat, pts[k].Lon)
 	}
 	return d
 }
@@ -289,29 +305,41 @@ func Simplify(pts []TrackPoint, maxPoints int, toleranceM float64, gaps []Gap) [
 	}
 	anchors = append(anchors, n-1)
 	// Local metres around the first point: fine for a city-sized track.
+	// Computed once: every level of the split scans the points again.
 	lat0 := pts[0].Lat * math.Pi / 180
 	kx, ky := math.Cos(lat0)*earthRadiusM*math.Pi/180, earthRadiusM*math.Pi/180
-	xy := func(i int) (float64, float64) { return pts[i].Lon * kx, pts[i].Lat * ky }
+	xs, ys := make([]float64, n), make([]float64, n)
+	for i := range pts {
+		xs[i], ys[i] = pts[i].Lon*kx, pts[i].Lat*ky
+	}
+	// furthest compares squared distances (no square root, no Hypot, in
+	// the loop that dominates a month's display track) and returns the
+	// distance of the furthest point.
 	furthest := func(a, b int) (int, float64) {
-		ax, ay := xy(a)
-		bx, by := xy(b)
-		dx, dy := bx-ax, by-ay
+		ax, ay := xs[a], ys[a]
+		dx, dy := xs[b]-ax, ys[b]-ay
 		l2 := dx*dx + dy*dy
-		best, bestD := -1, -1.0
+		best, bestD2 := -1, -1.0
 		for i := a + 1; i < b; i++ {
-			px, py := xy(i)
-			var d float64
+			px, py := xs[i]-ax, ys[i]-ay
+			var d2 float64
 			if l2 == 0 {
-				d = math.Hypot(px-ax, py-ay)
+				d2 = px*px + py*py
 			} else {
-				t := math.Max(0, math.Min(1, ((px-ax)*dx+(py-ay)*dy)/l2))
-				d = math.Hypot(px-(ax+t*dx), py-(ay+t*dy))
+				t := (px*dx + py*dy) / l2
+				if t < 0 {
+					t = 0
+				} else if t > 1 {
+					t = 1
+				}
+				ex, ey := px-t*dx, py-t*dy
+				d2 = ex*ex + ey*ey
 			}
-			if d > bestD {
-				best, bestD = i, d
+			if d2 > bestD2 {
+				best, bestD2 = i, d2
 			}
 		}
-		return best, bestD
+		return best, math.Sqrt(bestD2)
 	}
 	h := &segHeap{}
 	for k := 1; k < len(anchors); k++ {

@@ -164,3 +164,19 @@ func BenchmarkAnalyzeMonth(b *testing.B) {
 		_ = track.Simplify(pts, 2000, 2, a.Gaps)
 	}
 }
+
+// TestNearDistance: the fast distance Analyze uses between consecutive
+// reports agrees with the great circle to a millimetre per kilometre up to
+// its 0.05° limit, and is the great circle beyond.
+func TestNearDistance(t *testing.T) {
+	for _, c := range [][4]float64{
+		{30.2, 115.0, 30.2, 115.0001}, {30.2, 115.0, 30.2009, 115.0}, {30.2, 115.0, 30.24, 115.049},
+		{-33.9, 151.2, -33.92, 151.23}, {30.2, 115.0, 30.6, 114.3}, {59.9, 10.7, 59.94, 10.74},
+	} {
+		want := track.DistanceM(c[0], c[1], c[2], c[3])
+		got := track.NearM(c[0], c[1], c[2], c[3])
+		if math.Abs(got-want) > 1e-6*want+1e-6 {
+			t.Errorf("%v: %.6f m, great circle %.6f m", c, got, want)
+		}
+	}
+}

@@ -77,7 +77,13 @@ func NewOn(t testing.TB, connString string) *Schema {
 
 func open(t testing.TB, connString, name string, keep bool) *Schema {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A kept schema may hold a large data set that a new migration
+	// rewrites (an index rebuilt over a month of a city's fleet).
+	limit := time.Minute
+	if keep {
+		limit = time.Hour
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
 	admin, err := pgx.Connect(ctx, connString)

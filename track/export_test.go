@@ -1,0 +1,4 @@
+package track
+
+// NearM exposes nearM to the tests.
+var NearM = nearM
