@@ -377,37 +377,45 @@ func (f *benchFleet) cold(b *testing.B, pool *pgxpool.Pool) *pgxpool.Pool {
 func BenchmarkHistoryReplay(b *testing.B) {
 	f := fleet(b)
 	ctx := context.Background()
-	from, to := benchEnd.AddDate(0, 0, -30), benchEnd
-	pool := f.s.Pool
-	var readT, totalT time.Duration
-	points := 0
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		pool = f.cold(b, pool)
-		st := track.NewStore(pool)
-		b.StartTimer()
-		t0 := time.Now()
-		pts, err := st.TrackPoints(ctx, f.heavy, from, to, 2_000_000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		readT += time.Since(t0)
-		a := track.Analyze(pts, track.AnalysisParams{})
-		idx := track.Simplify(pts, 2000, 2, a.Gaps)
-		totalT += time.Since(t0)
-		points = len(pts)
-		if len(idx) == 0 || len(a.Trips) == 0 {
-			b.Fatalf("no display track or trips: %d points", len(pts))
-		}
+	for _, c := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"30d", benchEnd.AddDate(0, 0, -30), benchEnd},
+		{"30d-across-months", benchEnd.AddDate(0, 0, -45), benchEnd.AddDate(0, 0, -15)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			pool := f.s.Pool
+			var readT, totalT time.Duration
+			points := 0
+			for range b.N {
+				b.StopTimer()
+				pool = f.cold(b, pool)
+				st := track.NewStore(pool)
+				b.StartTimer()
+				t0 := time.Now()
+				pts, err := st.TrackPoints(ctx, f.heavy, c.from, c.to, 2_000_000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				readT += time.Since(t0)
+				a := track.Analyze(pts, track.AnalysisParams{})
+				idx := track.Simplify(pts, 2000, 2, a.Gaps)
+				totalT += time.Since(t0)
+				points = len(pts)
+				if len(idx) == 0 || len(a.Trips) == 0 {
+					b.Fatalf("no display track or trips: %d points", len(pts))
+				}
+			}
+			b.StopTimer()
+			if pool != f.s.Pool {
+				pool.Close()
+			}
+			b.ReportMetric(float64(points), "points")
+			b.ReportMetric(float64(readT.Milliseconds())/float64(b.N), "read-ms/op")
+			b.ReportMetric(float64(totalT.Milliseconds())/float64(b.N), "total-ms/op")
+		})
 	}
-	b.StopTimer()
-	if pool != f.s.Pool {
-		pool.Close()
-	}
-	b.ReportMetric(float64(points), "points")
-	b.ReportMetric(float64(readT.Milliseconds())/float64(b.N), "read-ms/op")
-	b.ReportMetric(float64(totalT.Milliseconds())/float64(b.N), "total-ms/op")
 }
 
 // BenchmarkHistoryAreaSearch measures area searches over the fleet: a
