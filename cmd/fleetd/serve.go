@@ -71,6 +71,12 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
 	registerMQTT(fs, &c.mqtt)
+	var bm api.BaseMapOptions
+	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
+		"tile sources the map offers, the first by default: osm, tianditu, amap, tencent, intranet; empty: intranet/tianditu when configured, else no tiles (a plain map with a grid) (env FLEETMON_BASE_MAPS)")
+	fs.StringVar(&bm.TiandituKey, "tianditu-key", envOr("FLEETMON_TIANDITU_KEY", ""), "the operator's Tianditu (天地图) key (env FLEETMON_TIANDITU_KEY)")
+	fs.StringVar(&bm.TileURL, "tile-url", envOr("FLEETMON_TILE_URL", ""), "an intranet tile server's URL template, e.g. http://tiles.example/{z}/{x}/{y}.png (env FLEETMON_TILE_URL)")
+	fs.StringVar(&bm.TileCRS, "tile-crs", envOr("FLEETMON_TILE_CRS", "wgs84"), "the datum of --tile-url's tiles: wgs84 or gcj02 (env FLEETMON_TILE_CRS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,6 +104,14 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 			return nil, usageError{fmt.Sprintf("--metrics-allow %q: want CIDRs such as 10.0.0.0/8,::1/128", v)}
 		}
 		c.api.MetricsAllow = append(c.api.MetricsAllow, p.Masked())
+	}
+	for _, v := range strings.Split(*baseMaps, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			bm.Sources = append(bm.Sources, v)
+		}
+	}
+	if c.api.BaseMaps, err = api.BaseMaps(bm); err != nil {
+		return nil, usageError{err.Error()}
 	}
 	c.gateway.OpenRegistration = c.open
 	return c, nil
