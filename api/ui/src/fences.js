@@ -68,12 +68,18 @@ export function createFences(L, map, { project, unproject }) {
   return { load, render, count: () => fences.length };
 }
 
-// enableFenceDrawing adds leaflet-geoman's drawing tools; each shape drawn
-// opens dialog (a <dialog> with the form fields) and is saved through the
-// API. units are the units the user may give the fence to.
-export async function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, notify }) {
+// loadFenceDrawing loads leaflet-geoman (only for those who may draw). It
+// must be loaded before the map is made: it hooks into map creation.
+export async function loadFenceDrawing() {
   await import("@geoman-io/leaflet-geoman-free");
   await import("@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css");
+}
+
+// enableFenceDrawing adds leaflet-geoman's drawing tools (loadFenceDrawing
+// first); each shape drawn opens dialog (a <dialog> with the form fields)
+// and is saved through the API. units are the units the user may give the
+// fence to.
+export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, notify }) {
   map.pm.setLang(document.documentElement.lang === "en" ? "en" : "zh");
   map.pm.addControls({
     position: "topleft",

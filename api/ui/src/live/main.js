@@ -10,7 +10,7 @@ import { apply, t, toggle } from "../i18n.js";
 import { formatTime, toRFC3339 } from "../time.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
-import { createFences, enableFenceDrawing } from "../fences.js";
+import { createFences, enableFenceDrawing, loadFenceDrawing } from "../fences.js";
 import { STATES, accOn, fixed, stateOf } from "./state.js";
 import { createVehicleLayer } from "./layer.js";
 import { createAlertFeed } from "./alerts.js";
@@ -358,6 +358,8 @@ async function main() {
   for (const a of openAlerts.items) vehicles.get(a.vehicle.id)?.openAlerts.add(a.id);
   for (const v of vehicles.values()) restate(v, Date.now());
 
+  const canDraw = user.role === "admin" || user.role === "supervisor";
+  if (canDraw) await loadFenceDrawing();
   // preferCanvas: geofences are drawn on a canvas too.
   map = L.map("map", { preferCanvas: true, zoomControl: true, attributionControl: true }).setView([30.6, 114.3], 7);
   map.attributionControl.setPrefix("");
@@ -380,9 +382,9 @@ async function main() {
   apply();
   renderList();
   fences.load().catch((e) => toast(t("error", { msg: e.message })));
-  if (user.role === "admin" || user.role === "supervisor") {
+  if (canDraw) {
     enableFenceDrawing(L, map, { unproject: (lat, lon) => unproject(lat, lon), dialog: $("fence-dialog"), units,
-      onSaved: () => fences.load(), notify: toast }).catch((e) => toast(t("error", { msg: e.message })));
+      onSaved: () => fences.load(), notify: toast });
   }
   // Vehicles go offline with time alone: look again every 15 s.
   setInterval(() => {
