@@ -124,3 +124,22 @@ func Screenshot(ctx context.Context, t testing.TB, dir, name string) {
 		t.Fatal(err)
 	}
 }
+
+// Login logs name in through fleetd's login page at base with a one-time
+// password, sets newPassword when asked, and waits for the live map.
+func Login(ctx context.Context, t testing.TB, base, name, otp, newPassword string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#password"), otp),
+		chromedp.Click(chromedp.CSS("#login button")),
+		chromedp.WaitVisible(chromedp.CSS("#newpw")),
+		chromedp.SendKeys(chromedp.CSS("#newpw"), newPassword),
+		chromedp.Click(chromedp.CSS("#change button")),
+		chromedp.WaitVisible(chromedp.CSS("#map")))
+	if err != nil {
+		t.Fatalf("uitest: log %s in: %v", name, err)
+	}
+}

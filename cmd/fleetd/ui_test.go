@@ -154,15 +154,7 @@ func TestLiveMapInBrowser(t *testing.T) {
 	}
 
 	// Log in: the one-time password, then a new one; the live map opens.
-	do(chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#name")),
-		chromedp.SendKeys(chromedp.CSS("#name"), "hs_super"),
-		chromedp.SendKeys(chromedp.CSS("#password"), otp),
-		chromedp.Click(chromedp.CSS("#login button")),
-		chromedp.WaitVisible(chromedp.CSS("#newpw")),
-		chromedp.SendKeys(chromedp.CSS("#newpw"), "Huangshi-Fleet-2026!"),
-		chromedp.Click(chromedp.CSS("#change button")),
-		chromedp.WaitVisible(chromedp.CSS("#map")))
+	uitest.Login(ctx, t, base, "hs_super", otp, "Huangshi-Fleet-2026!")
 	poll("the 黄石市 vehicles listed", rows+` === '鄂B10001,鄂B10002,鄂B10003'`)
 	poll("the stream connected", `document.querySelector('#conn').classList.contains('ok')`)
 	poll("both drivers moving", `document.querySelectorAll('#vehicles li[data-state=moving]').length === 2`)

@@ -122,11 +122,12 @@ function connect() {
     const m = JSON.parse(ev.data);
     if (m.type === "snapshot" || m.type === "positions") {
       const ids = applyPositions(m.positions || []);
-      if (m.type === "snapshot" && !connect.fitted) {
+      changed(ids);
+      // The first positions seen set the view.
+      if (!connect.fitted && points().length > 0) {
         connect.fitted = true;
         fitAll();
       }
-      changed(ids);
     } else if (m.type === "events") {
       for (const e of m.events || []) if (e.kind === "alert") onAlert(e.data);
     }
