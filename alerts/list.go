@@ -189,3 +189,48 @@ func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApp
 	}
 	return out, total, nil
 }
+
+// FenceHit names a fence that contains a place.
+type FenceHit struct {
+	ID       int64
+	Name     string
+	Kind     FenceKind
+	Category PlaceCategory
+}
+
+// FencesAt returns, for each of places, the fences that apply to the
+// vehicle (its own, its unit's and those of the units above it) and
+// contain the place, by fence id. The caller owns the slices.
+func (s *Store) FencesAt(ctx context.Context, vehicleID int64, places []Point) ([][]FenceHit, error) {
+	out := make([][]FenceHit, len(places))
+	if len(places) == 0 {
+		return out, nil
+	}
+	lats, lons := make([]float64, len(places)), make([]float64, len(places))
+	for i, p := range places {
+		lats[i], lons[i] = p.Lat, p.Lon
+	}
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE up AS (
+			SELECT u.id, u.parent_id FROM units u JOIN vehicles v ON v.unit_id = u.id WHERE v.id = $1
+			UNION ALL SELECT u.id, u.parent_id FROM units u JOIN up ON u.id = up.parent_id)
+		SELECT p.i - 1, f.id, f.name, f.kind, COALESCE(f.category, '')
+		FROM unnest($2::float8[], $3::float8[]) WITH ORDINALITY AS p(lat, lon, i)
+		JOIN alert_fences f ON ST_Intersects(f.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+		WHERE f.vehicle_id = $1 OR f.unit_id IN (SELECT id FROM up)
+		ORDER BY p.i, f.id`, vehicleID, lats, lons)
+	if err != nil {
+		return nil, fmt.Errorf("fences at %d places of vehicle %d: %w", len(places), vehicleID, err)
+	}
+	var i int
+	var h FenceHit
+	var kind, cat string
+	_, err = pgx.ForEachRow(rows, []any{&i, &h.ID, &h.Name, &kind, &cat}, func() error {
+		h.Kind, h.Category = FenceKind(kind), PlaceCategory(cat)
+		out[i] = append(out[i], h)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fences at %d places of vehicle %d: %w", len(places), vehicleID, err)
+	}
+	return out, nil
+}

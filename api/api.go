@@ -216,7 +216,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// One year, the value HSTS preload lists ask for.
 		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes*8)
+	if r.Method == http.MethodPost && r.URL.Path == verifyPath {
+		// An evidence export to verify: tens of MB for a month at 10 s.
+		r.Body = http.MaxBytesReader(w, r.Body, maxEvidenceBytes+1)
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes*8)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -698,6 +698,22 @@ type feature struct {
 // maxReason bounds the reason given for a track view (characters).
 const maxReason = 500
 
+// reasonOf returns the request's ?reason=, or answers 400 when it is too
+// long, or missing where one is required: of inspectors always, and of
+// everyone when reasonAlways.
+func reasonOf(w http.ResponseWriter, r *http.Request, reasonAlways bool) (string, bool) {
+	reason := strings.TrimSpace(r.URL.Query().Get("reason"))
+	if utf8.RuneCountInString(reason) > maxReason {
+		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: at most 500 characters")
+		return "", false
+	}
+	if reason == "" && (principal(r).Role == RoleInspector || reasonAlways) {
+		writeError(w, r, http.StatusBadRequest, "reason_required", "give the reason for viewing this history in ?reason=")
+		return "", false
+	}
+	return reason, true
+}
+
 // trackRequest is the start of every request for a vehicle's history: the
 // vehicle within the caller's jurisdiction, the period (?from=&to=), the
 // reason (?reason=: required of inspectors, and of everyone when
@@ -718,13 +734,8 @@ func (s *Server) trackRequest(w http.ResponseWriter, r *http.Request, action str
 	if !ok {
 		return v, from, to, false
 	}
-	reason := strings.TrimSpace(r.URL.Query().Get("reason"))
-	if utf8.RuneCountInString(reason) > maxReason {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: at most 500 characters")
-		return v, from, to, false
-	}
-	if reason == "" && (p.Role == RoleInspector || reasonAlways) {
-		writeError(w, r, http.StatusBadRequest, "reason_required", "give the reason for viewing this track in ?reason=")
+	reason, ok := reasonOf(w, r, reasonAlways)
+	if !ok {
 		return v, from, to, false
 	}
 	if err := s.audit(r, Entry{Action: action, VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -9,17 +10,24 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
+	"fleetmon/alerts"
 	"fleetmon/track"
 )
 
 // historyRoutes registers the replay and evidence endpoints (issue 6).
 func (s *Server) historyRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.replay)
+	p.HandleFunc("GET /api/v1/replay", s.replayMany)
 	p.HandleFunc("GET /api/v1/vehicles/{id}/export", s.export)
+	p.HandleFunc("POST "+verifyPath, s.verifyEvidence)
 }
+
+// verifyPath is the evidence verification endpoint (verify.go).
+const verifyPath = "/api/v1/evidence/verify"
 
 const (
 	// replayMaxPoints bounds the points a replay loads (a month at 10 s is
@@ -28,112 +36,6 @@ const (
 	// replayDisplayPoints is the default display budget.
 	replayDisplayPoints = 2000
 )
-
-type replayPoint struct {
-	Time     string  `json:"time"`
-	Lat      float64 `json:"lat"`
-	Lon      float64 `json:"lon"`
-	SpeedKmh float32 `json:"speed_kmh"`
-	Heading  int16   `json:"heading"`
-	Acc      bool    `json:"acc"`
-	Alarm    uint32  `json:"alarm"`
-	Backfill bool    `json:"backfill"`
-}
-
-type replayTrip struct {
-	Start, End         string
-	StartLat, StartLon float64
-	EndLat, EndLon     float64
-	DistanceM          float64
-	OdometerKm         *float64
-	DurationS          float64
-	MaxSpeedKmh        float32
-	AvgSpeedKmh        float64
-	HasGap             bool
-}
-
-type replayStop struct {
-	From, To  string
-	Lat, Lon  float64
-	DurationS float64
-}
-
-type replayGap struct {
-	From, To  string
-	DistanceM float64
-}
-
-// replay answers the replay page: a display track simplified to at most
-// ?max_points= (default 2,000; the shape kept, gaps never bridged), the
-// trips, stops and gaps of the period, and its mileage along the reports
-// and from the odometer. Audited as a track view.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
-	budget := replayDisplayPoints
-	if q := r.URL.Query().Get("max_points"); q != "" {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 2 || n > 100000 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "max_points: want 2 to 100000")
-			return
-		}
-		budget = n
-	}
-	v, from, to, ok := s.trackRequest(w, r, "track.view", false)
-	if !ok {
-		return
-	}
-	var pts []track.TrackPoint
-	_, err := s.store.Track(r.Context(), v.ID, from, to, func(p *track.TrackPoint) error {
-		if len(pts) >= replayMaxPoints {
-			return errTooLong
-		}
-		pts = append(pts, *p)
-		return nil
-	})
-	if err == errTooLong {
-		writeError(w, r, http.StatusBadRequest, "period_too_long", "more than 2,000,000 positions: choose a shorter period")
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a := track.Analyze(pts, track.AnalysisParams{})
-	idx := track.Simplify(pts, budget, 2, a.Gaps)
-	out := struct {
-		VehicleID    int64         `json:"vehicle_id"`
-		Plate        string        `json:"plate"`
-		From         string        `json:"from"`
-		To           string        `json:"to"`
-		TotalPoints  int           `json:"total_points"`
-		Points       []replayPoint `json:"points"`
-		Trips        []replayTrip  `json:"trips"`
-		Stops        []replayStop  `json:"stops"`
-		Gaps         []replayGap   `json:"gaps"`
-		DistanceM    float64       `json:"distance_m"`
-		GapDistanceM float64       `json:"gap_distance_m"`
-		OdometerKm   *float64      `json:"odometer_km"`
-	}{VehicleID: v.ID, Plate: v.Plate, From: formatTime(from), To: formatTime(to), TotalPoints: len(pts),
-		Points: make([]replayPoint, 0, len(idx)), Trips: []replayTrip{}, Stops: []replayStop{}, Gaps: []replayGap{},
-		DistanceM: a.DistanceM, GapDistanceM: a.GapDistanceM, OdometerKm: finite(a.OdometerKm)}
-	for _, i := range idx {
-		p := &pts[i]
-		out.Points = append(out.Points, replayPoint{Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh,
-			Heading: p.Heading, Acc: p.Acc(), Alarm: p.Alarm, Backfill: p.Backfill})
-	}
-	for _, t := range a.Trips {
-		out.Trips = append(out.Trips, replayTrip{Start: formatTime(t.Start), End: formatTime(t.End), StartLat: t.StartLat,
-			StartLon: t.StartLon, EndLat: t.EndLat, EndLon: t.EndLon, DistanceM: t.DistanceM, OdometerKm: finite(t.OdometerKm),
-			DurationS: t.Duration().Seconds(), MaxSpeedKmh: t.MaxSpeedKmh, AvgSpeedKmh: t.AvgSpeedKmh, HasGap: t.HasGap})
-	}
-	for _, st := range a.Stops {
-		out.Stops = append(out.Stops, replayStop{From: formatTime(st.From), To: formatTime(st.To), Lat: st.Lat, Lon: st.Lon,
-			DurationS: st.Duration().Seconds()})
-	}
-	for _, g := range a.Gaps {
-		out.Gaps = append(out.Gaps, replayGap{From: formatTime(g.From), To: formatTime(g.To), DistanceM: g.DistanceM})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
 
 type errString string
 
@@ -196,9 +98,116 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// exportStream writes the row formats: head, one entry per position as it
-// is read, and the manifest at the end (it covers exactly these rows).
+// appendExportRow appends one position as the row format writes it: one
+// line per position in every row format, so that verifying a file can
+// compare it line by line with the stored rows (verify.go). first is true
+// for the first row (GeoJSON separates features with commas).
+func appendExportRow(buf []byte, format string, e *track.ExportRow, first bool) []byte {
+	switch format {
+	case "csv":
+		buf = e.DeviceTime.In(cst).AppendFormat(buf, time.RFC3339)
+		buf = append(buf, ',')
+		buf = e.ReceivedAt.In(cst).AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, e.SpeedKmh, 'f', -1, 32)
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, e.Heading, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, e.AltitudeM, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, e.Alarm, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, e.Status, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendBool(buf, e.Status&1 != 0)
+		buf = append(buf, ',')
+		if e.MileageKm != nil {
+			buf = strconv.AppendFloat(buf, *e.MileageKm, 'f', -1, 64)
+		}
+		buf = append(buf, ',')
+		buf = strconv.AppendBool(buf, e.Backfill)
+	case "geojson":
+		if !first {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"type":"Feature","geometry":{"type":"Point","coordinates":[`...)
+		buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
+		buf = append(buf, `]},"properties":{"time":"`...)
+		buf = e.DeviceTime.In(cst).AppendFormat(buf, time.RFC3339)
+		buf = append(buf, `","speed_kmh":`...)
+		buf = strconv.AppendFloat(buf, e.SpeedKmh, 'f', -1, 32)
+		buf = append(buf, `,"heading":`...)
+		buf = strconv.AppendInt(buf, e.Heading, 10)
+		buf = append(buf, `,"status":`...)
+		buf = strconv.AppendInt(buf, e.Status, 10)
+		buf = append(buf, `,"alarm":`...)
+		buf = strconv.AppendInt(buf, e.Alarm, 10)
+		buf = append(buf, `,"backfill":`...)
+		buf = strconv.AppendBool(buf, e.Backfill)
+		buf = append(buf, "}}"...)
+	case "gpx":
+		buf = append(buf, `<trkpt lat="`...)
+		buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
+		buf = append(buf, `" lon="`...)
+		buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
+		buf = append(buf, `"><ele>`...)
+		buf = strconv.AppendInt(buf, e.AltitudeM, 10)
+		buf = append(buf, `</ele><time>`...)
+		buf = e.DeviceTime.UTC().AppendFormat(buf, time.RFC3339)
+		buf = append(buf, "</time></trkpt>"...)
+	case "kml":
+		buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, e.AltitudeM, 10)
+	}
+	return append(buf, '\n')
+}
+
+// periodAlerts returns the alerts on a vehicle's period (retracted ones
+// left out), oldest first.
+func (s *Server) periodAlerts(ctx context.Context, vehicleID int64, from, to time.Time) ([]alertJSON, error) {
+	eps, _, err := s.alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, VehicleID: vehicleID, From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(eps)
+	return s.alertsJSON(ctx, eps)
+}
+
+// alertLine is one alert as a line of text (CSV comments, descriptions).
+func alertLine(a *alertJSON) string {
+	line := a.Rule.Name + " (" + a.Rule.ID + ") " + a.Start
+	if a.End != "" {
+		line += " – " + a.End
+	}
+	line += ", " + a.Status
+	if a.Verification != "" {
+		line += ", " + a.Verification
+	}
+	if a.Detail != "" {
+		line += ": " + a.Detail
+	}
+	return line
+}
+
+// exportStream writes the row formats: head (with the period's alerts
+// where the format has a place for them), one line per position as it is
+// read, and the manifest at the end (it covers exactly these rows). The
+// alerts are the rules engine's verdicts at the time of the export; the
+// manifest covers the positions only.
 func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v track.Vehicle, from, to time.Time, by, reason string, at time.Time) error {
+	als, err := s.periodAlerts(r.Context(), v.ID, from, to)
+	if err != nil {
+		return err
+	}
 	var buf []byte
 	n := 0
 	switch format {
@@ -206,87 +215,38 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 		w.WriteString("\ufeffdevice_time,received_at,lat,lon,speed_kmh,heading,altitude_m,alarm,status,acc,mileage_km,backfill\n")
 	case "geojson":
 		head, _ := json.Marshal(map[string]any{"vehicle_id": v.ID, "plate": v.Plate, "from": formatTime(from), "to": formatTime(to)})
-		fmt.Fprintf(w, `{"type":"FeatureCollection","properties":%s,"features":[`, head)
+		fmt.Fprintf(w, `{"type":"FeatureCollection","properties":%s,"features":[`+"\n", head)
 	case "gpx":
-		w.WriteString(xml.Header + `<gpx version="1.1" creator="fleetmon" xmlns="http://www.topografix.com/GPX/1/1"><trk><name>`)
+		w.WriteString(xml.Header + `<gpx version="1.1" creator="fleetmon" xmlns="http://www.topografix.com/GPX/1/1">` + "\n")
+		for i := range als { // GPX 1.1: waypoints come before tracks
+			a := &als[i]
+			fmt.Fprintf(w, `<wpt lat="%s" lon="%s"><time>%s</time><name>`, ftoa(a.StartPlace.Lat), ftoa(a.StartPlace.Lon), a.Start)
+			xml.EscapeText(w, []byte(a.Rule.Name))
+			w.WriteString("</name><desc>")
+			xml.EscapeText(w, []byte(alertLine(a)))
+			w.WriteString("</desc><type>alert</type></wpt>\n")
+		}
+		w.WriteString("<trk><name>")
 		xml.EscapeText(w, []byte(v.Plate))
 		w.WriteString("</name><trkseg>\n")
 	case "kml":
 		w.WriteString(xml.Header + `<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>`)
 		xml.EscapeText(w, []byte(v.Plate))
-		w.WriteString("</name><Placemark><name>")
+		w.WriteString("</name>\n")
+		for i := range als {
+			a := &als[i]
+			w.WriteString("<Placemark><name>")
+			xml.EscapeText(w, []byte(a.Rule.Name))
+			w.WriteString("</name><description>")
+			xml.EscapeText(w, []byte(alertLine(a)))
+			fmt.Fprintf(w, "</description><Point><coordinates>%s,%s</coordinates></Point></Placemark>\n", ftoa(a.StartPlace.Lon), ftoa(a.StartPlace.Lat))
+		}
+		w.WriteString("<Placemark><name>")
 		xml.EscapeText(w, []byte(v.Plate+" "+from.In(cst).Format("2006-01-02 15:04")+" – "+to.In(cst).Format("2006-01-02 15:04")))
 		w.WriteString("</name><LineString><tessellate>1</tessellate><coordinates>\n")
 	}
 	m, err := s.store.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
-		buf = buf[:0]
-		switch format {
-		case "csv":
-			buf = e.DeviceTime.In(cst).AppendFormat(buf, time.RFC3339)
-			buf = append(buf, ',')
-			buf = e.ReceivedAt.In(cst).AppendFormat(buf, time.RFC3339Nano)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, e.SpeedKmh, 'f', -1, 32)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, e.Heading, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, e.AltitudeM, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, e.Alarm, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, e.Status, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendBool(buf, e.Status&1 != 0)
-			buf = append(buf, ',')
-			if e.MileageKm != nil {
-				buf = strconv.AppendFloat(buf, *e.MileageKm, 'f', -1, 64)
-			}
-			buf = append(buf, ',')
-			buf = strconv.AppendBool(buf, e.Backfill)
-			buf = append(buf, '\n')
-		case "geojson":
-			if n > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, `{"type":"Feature","geometry":{"type":"Point","coordinates":[`...)
-			buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
-			buf = append(buf, `]},"properties":{"time":"`...)
-			buf = e.DeviceTime.In(cst).AppendFormat(buf, time.RFC3339)
-			buf = append(buf, `","speed_kmh":`...)
-			buf = strconv.AppendFloat(buf, e.SpeedKmh, 'f', -1, 32)
-			buf = append(buf, `,"heading":`...)
-			buf = strconv.AppendInt(buf, e.Heading, 10)
-			buf = append(buf, `,"status":`...)
-			buf = strconv.AppendInt(buf, e.Status, 10)
-			buf = append(buf, `,"alarm":`...)
-			buf = strconv.AppendInt(buf, e.Alarm, 10)
-			buf = append(buf, `,"backfill":`...)
-			buf = strconv.AppendBool(buf, e.Backfill)
-			buf = append(buf, "}}\n"...)
-		case "gpx":
-			buf = append(buf, `<trkpt lat="`...)
-			buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
-			buf = append(buf, `" lon="`...)
-			buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
-			buf = append(buf, `"><ele>`...)
-			buf = strconv.AppendInt(buf, e.AltitudeM, 10)
-			buf = append(buf, `</ele><time>`...)
-			buf = e.DeviceTime.UTC().AppendFormat(buf, time.RFC3339)
-			buf = append(buf, "</time></trkpt>\n"...)
-		case "kml":
-			buf = strconv.AppendFloat(buf, e.Lon, 'f', -1, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, e.Lat, 'f', -1, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, e.AltitudeM, 10)
-			buf = append(buf, '\n')
-		}
+		buf = appendExportRow(buf[:0], format, e, n == 0)
 		n++
 		_, err := w.Write(buf)
 		return err
@@ -300,10 +260,14 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 	}
 	switch format {
 	case "csv":
+		for i := range als {
+			fmt.Fprintf(w, "# alert: %s\n", alertLine(&als[i]))
+		}
 		fmt.Fprintf(w, "# %s\n", line)
 	case "geojson":
 		b, _ := json.Marshal(m)
-		fmt.Fprintf(w, `],"fleetmon_evidence":%s}`+"\n", b)
+		a, _ := json.Marshal(als)
+		fmt.Fprintf(w, "],\n"+`"fleetmon_alerts":%s,`+"\n"+`"fleetmon_evidence":%s}`+"\n", a, b)
 	case "gpx":
 		fmt.Fprintf(w, "</trkseg></trk></gpx>\n<!-- %s -->\n", line)
 	case "kml":
@@ -312,13 +276,16 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 	return nil
 }
 
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
 // exportHTML writes the printable evidence report: the map of the track
-// (an SVG drawn from the positions, needing no tile server), its trips,
-// stops and gaps, who exported it, when and why, and the manifest.
+// (an SVG drawn from the positions, needing no tile server), its trips
+// with their approvals, stops with their geofences, gaps and alerts, who
+// exported it, when and why, and the manifest.
 func (s *Server) exportHTML(r *http.Request, w io.Writer, v track.Vehicle, from, to time.Time, by, reason string, at time.Time) error {
-	var pts []track.TrackPoint
+	h := &periodHistory{V: v, From: from, To: to}
 	m, err := s.store.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
-		if len(pts) >= replayMaxPoints {
+		if len(h.Pts) >= replayMaxPoints {
 			return errTooLong
 		}
 		tp := track.TrackPoint{Time: e.DeviceTime, Lat: e.Lat, Lon: e.Lon, SpeedKmh: float32(e.SpeedKmh),
@@ -326,20 +293,23 @@ func (s *Server) exportHTML(r *http.Request, w io.Writer, v track.Vehicle, from,
 		if e.MileageKm != nil {
 			tp.MileageKm, tp.HasMileage = *e.MileageKm, true
 		}
-		pts = append(pts, tp)
+		h.Pts = append(h.Pts, tp)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	a := track.Analyze(pts, track.AnalysisParams{})
+	if err := s.enrichHistory(r.Context(), h); err != nil {
+		return err
+	}
 	line, err := m.TextLine()
 	if err != nil {
 		return err
 	}
-	return reportTemplate.Execute(w, reportData{V: v, From: from.In(cst), To: to.In(cst), By: by, Reason: reason,
-		At: at.In(cst), M: m, A: a, Points: len(pts), Path: svgPath(pts, track.Simplify(pts, 3000, 2, a.Gaps)),
-		Manifest: template.HTML("<!-- " + line + " -->")})
+	rd := reportData{V: v, From: from.In(cst), To: to.In(cst), By: by, Reason: reason,
+		At: at.In(cst), M: m, H: h.json(2), Points: len(h.Pts), Path: svgPath(h.Pts, track.Simplify(h.Pts, 3000, 2, h.A.Gaps)),
+		Manifest: template.HTML("<!-- " + line + " -->")}
+	return reportTemplate.Execute(w, rd)
 }
 
 type reportData struct {
@@ -349,7 +319,7 @@ type reportData struct {
 	Reason   string
 	At       time.Time
 	M        *track.Manifest
-	A        track.Analysis
+	H        replayJSON
 	Points   int
 	Path     template.HTML
 	Manifest template.HTML
@@ -390,9 +360,19 @@ func svgPath(pts []track.TrackPoint, idx []int) template.HTML {
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"t":   func(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") },
+	"t": func(s string) string {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return s
+		}
+		return t.In(cst).Format("2006-01-02 15:04:05")
+	},
+	"tt":  func(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") },
 	"km":  func(m float64) string { return strconv.FormatFloat(m/1000, 'f', 2, 64) },
-	"dur": func(d time.Duration) string { return d.Round(time.Minute).String() },
+	"dur": func(s float64) string { return (time.Duration(s) * time.Second).Round(time.Minute).String() },
+	"approved": func(s string) string {
+		return map[string]string{"full": "有 covered", "partial": "部分 partly", "none": "无 none"}[s]
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>轨迹证据报告 {{.V.Plate}}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .6em;font-size:90%}
@@ -400,26 +380,31 @@ svg{border:1px solid #999;background:#fafafa}@media print{body{margin:0}}</style
 <h1>车辆轨迹证据报告 Vehicle track evidence report</h1>
 <table>
 <tr><th>车牌 Plate</th><td>{{.V.Plate}}</td><th>单位 Unit</th><td>{{.V.UnitPath}}</td></tr>
-<tr><th>时段 Period</th><td colspan="3">{{t .From}} – {{t .To}} (北京时间 GMT+8)</td></tr>
-<tr><th>导出人 Exported by</th><td>{{.By}}</td><th>导出时间 Exported at</th><td>{{t .At}}</td></tr>
+<tr><th>时段 Period</th><td colspan="3">{{tt .From}} – {{tt .To}} (北京时间 GMT+8)</td></tr>
+<tr><th>导出人 Exported by</th><td>{{.By}}</td><th>导出时间 Exported at</th><td>{{tt .At}}</td></tr>
 <tr><th>事由 Reason</th><td colspan="3">{{.Reason}}</td></tr>
-<tr><th>定位点 Positions</th><td>{{.Points}}</td><th>里程 Distance</th><td>{{km .A.DistanceM}} km</td></tr>
+<tr><th>定位点 Positions</th><td>{{.Points}} (补传 back-filled: {{.H.BackfillPoints}})</td><th>里程 Distance</th><td>{{km .H.DistanceM}} km</td></tr>
 <tr><th>摘要 Digest (SHA-256)</th><td colspan="3"><code>{{.M.Digest}}</code></td></tr>
 </table>
 <svg width="800" height="500" viewBox="0 0 800 500" role="img" aria-label="track">{{.Path}}</svg>
-<h2>行程 Trips</h2>
-<table><tr><th>开始 Start</th><th>结束 End</th><th>里程 km</th><th>时长</th><th>最高 km/h</th><th>平均 km/h</th></tr>
-{{range .A.Trips}}<tr><td>{{t .Start}}</td><td>{{t .End}}</td><td>{{km .DistanceM}}</td><td>{{dur .Duration}}</td><td>{{.MaxSpeedKmh}}</td><td>{{printf "%.1f" .AvgSpeedKmh}}</td></tr>
+<h2>告警 Alerts</h2>
+<table><tr><th>规则 Rule</th><th>开始 Start</th><th>结束 End</th><th>状态 Status</th><th>核查 Verification</th><th>说明 Detail</th></tr>
+{{range .H.Alerts}}<tr><td>{{.Rule.Name}}</td><td>{{t .Start}}</td><td>{{if .End}}{{t .End}}{{else}}进行中 open{{end}}</td><td>{{.Status}}</td><td>{{.Verification}}</td><td>{{.Detail}}</td></tr>
 {{else}}<tr><td colspan="6">无 none</td></tr>{{end}}</table>
+<h2>行程 Trips</h2>
+<table><tr><th>开始 Start</th><th>结束 End</th><th>里程 km</th><th>时长</th><th>最高 km/h</th><th>平均 km/h</th><th>派车单 Approval</th></tr>
+{{range .H.Trips}}<tr><td>{{t .Start}}</td><td>{{t .End}}</td><td>{{km .DistanceM}}</td><td>{{dur .DurationS}}</td><td>{{.MaxSpeedKmh}}</td><td>{{printf "%.1f" .AvgSpeedKmh}}</td><td>{{approved .Approved}}{{range .Approvals}} #{{.ID}} {{.Driver}} {{.Purpose}}{{end}}</td></tr>
+{{else}}<tr><td colspan="7">无 none</td></tr>{{end}}</table>
 <h2>停留 Stops</h2>
-<table><tr><th>开始 From</th><th>结束 To</th><th>时长</th><th>位置 Position</th></tr>
-{{range .A.Stops}}<tr><td>{{t .From}}</td><td>{{t .To}}</td><td>{{dur .Duration}}</td><td>{{printf "%.6f, %.6f" .Lat .Lon}}</td></tr>
-{{else}}<tr><td colspan="4">无 none</td></tr>{{end}}</table>
+<table><tr><th>开始 From</th><th>结束 To</th><th>时长</th><th>位置 Position</th><th>所在围栏 Geofences</th></tr>
+{{range .H.Stops}}<tr><td>{{t .From}}</td><td>{{t .To}}</td><td>{{dur .DurationS}}</td><td>{{printf "%.6f, %.6f" .Lat .Lon}}</td><td>{{range .Fences}}{{.Name}} ({{.Kind}}) {{end}}</td></tr>
+{{else}}<tr><td colspan="5">无 none</td></tr>{{end}}</table>
 <h2>数据中断 Gaps in the data</h2>
-<table><tr><th>从 From</th><th>到 To</th></tr>
-{{range .A.Gaps}}<tr><td>{{t .From}}</td><td>{{t .To}}</td></tr>{{else}}<tr><td colspan="2">无 none</td></tr>{{end}}</table>
-<p>本报告所含每个定位点的摘要记录于文件内，可用 <code>fleetd verify</code> 核验是否与平台存储一致。
-Every position's digest is recorded in this file; <code>fleetd verify FILE</code> checks it against the platform's records.</p>
+<table><tr><th>从 From</th><th>到 To</th><th>时长</th></tr>
+{{range .H.Gaps}}<tr><td>{{t .From}}</td><td>{{t .To}}</td><td>{{dur .DurationS}}</td></tr>{{else}}<tr><td colspan="3">无 none</td></tr>{{end}}</table>
+<p>告警为导出时规则引擎的结论；摘要只覆盖定位数据。Alerts are the rules engine's verdicts at the time of the export; the digest covers the positions.</p>
+<p>本报告所含每个定位点的摘要记录于文件内，可用 <code>fleetd verify</code> 或 <code>POST /api/v1/evidence/verify</code> 核验是否与平台存储一致。
+Every position's digest is recorded in this file; <code>fleetd verify FILE</code> (or the verify API) checks it against the platform's records.</p>
 {{.Manifest}}
 </body></html>
 `))

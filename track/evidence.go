@@ -56,6 +56,8 @@ type ExportRow struct {
 	Alarm, Status          int64
 	MileageKm              *float64
 	Backfill               bool
+	// Digest is the row's canonical digest (the manifest's entry).
+	Digest RowDigest
 }
 
 // Export streams a vehicle's positions in [from, to) to fn, in time order,
@@ -73,7 +75,7 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 			h.Write(d[:])
 			row = ExportRow{DeviceTime: v[1].(time.Time), FixHash: v[2].(int64), ReceivedAt: v[3].(time.Time),
 				Lat: v[5].(float64), Lon: v[6].(float64), SpeedKmh: v[7].(float64), Heading: v[8].(int64),
-				AltitudeM: v[9].(int64), Alarm: v[10].(int64), Status: v[11].(int64), Backfill: v[18].(bool)}
+				AltitudeM: v[9].(int64), Alarm: v[10].(int64), Status: v[11].(int64), Backfill: v[18].(bool), Digest: d}
 			if km, ok := v[12].(float64); ok {
 				row.MileageKm = &km
 			}
@@ -106,6 +108,10 @@ func (m *Manifest) TextLine() (string, error) {
 // ErrNoManifest is returned for a file that carries no evidence manifest.
 var ErrNoManifest = errors.New("track: no fleetmon evidence manifest in the file")
 
+// ErrBadManifest is returned for a manifest that cannot be read or is not
+// self-consistent in its form (counts, digests' syntax).
+var ErrBadManifest = errors.New("track: unreadable evidence manifest")
+
 // ReadManifest finds the manifest in an export file of any format.
 func ReadManifest(file []byte) (*Manifest, error) {
 	if i := bytes.Index(file, []byte(ManifestMarker)); i >= 0 {
@@ -118,7 +124,7 @@ func ReadManifest(file []byte) (*Manifest, error) {
 		}
 		b, err := base64.StdEncoding.DecodeString(string(rest[:end]))
 		if err != nil {
-			return nil, fmt.Errorf("evidence manifest: %w", err)
+			return nil, fmt.Errorf("%w: %w", ErrBadManifest, err)
 		}
 		return decodeManifest(b)
 	}
@@ -134,13 +140,13 @@ func ReadManifest(file []byte) (*Manifest, error) {
 func decodeManifest(b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("evidence manifest: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrBadManifest, err)
 	}
 	if m.Format != 1 {
-		return nil, fmt.Errorf("evidence manifest: format %d not understood", m.Format)
+		return nil, fmt.Errorf("%w: format %d not understood", ErrBadManifest, m.Format)
 	}
 	if m.Rows != len(m.RowDigests) {
-		return nil, fmt.Errorf("evidence manifest: %d rows announced, %d listed", m.Rows, len(m.RowDigests))
+		return nil, fmt.Errorf("%w: %d rows announced, %d listed", ErrBadManifest, m.Rows, len(m.RowDigests))
 	}
 	return &m, nil
 }
@@ -158,13 +164,21 @@ type Verification struct {
 
 // Verify recomputes the manifest's rows from the database and compares.
 func (s *Store) Verify(ctx context.Context, m *Manifest) (*Verification, error) {
+	return s.VerifyWith(ctx, m, nil)
+}
+
+// VerifyWith is Verify that also hands every row stored now in the
+// manifest's period to fn (when not nil), in export order, so that a caller
+// can compare an export file's own lines with what the rows render to. fn's
+// argument is reused for the next row.
+func (s *Store) VerifyWith(ctx context.Context, m *Manifest, fn func(*ExportRow) error) (*Verification, error) {
 	v := &Verification{ManifestConsistent: true}
 	h := sha256.New()
 	exported := make([]PositionRow, 0, len(m.RowDigests))
 	for _, r := range m.RowDigests {
 		d, err := hex.DecodeString(r.Digest)
 		if err != nil || len(d) != 32 {
-			return nil, fmt.Errorf("evidence manifest: row %s: bad digest", r.Time.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: row %s: bad digest", ErrBadManifest, r.Time.Format(time.RFC3339))
 		}
 		h.Write(d)
 		exported = append(exported, PositionRow{VehicleID: m.VehicleID, DeviceTime: r.Time, FixHash: r.FixHash, Digest: RowDigest(d)})
@@ -172,7 +186,14 @@ func (s *Store) Verify(ctx context.Context, m *Manifest) (*Verification, error) 
 	if hex.EncodeToString(h.Sum(nil)) != m.Digest {
 		v.ManifestConsistent = false
 	}
-	stored, err := s.PositionDigests(ctx, m.VehicleID, m.From, m.To)
+	var stored []PositionRow
+	_, err := s.Export(ctx, m.VehicleID, m.Plate, m.From, m.To, "", "", time.Time{}, func(e *ExportRow) error {
+		stored = append(stored, PositionRow{VehicleID: m.VehicleID, DeviceTime: e.DeviceTime, FixHash: e.FixHash, Digest: e.Digest})
+		if fn != nil {
+			return fn(e)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

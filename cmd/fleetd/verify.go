@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"fleetmon/api"
 	"fleetmon/track"
 )
 
@@ -27,16 +28,16 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var m *track.Manifest
+	var file []byte
 	if !*seals {
 		if fs.NArg() != 1 {
 			return usageError{"verify takes one export FILE, or --seals --from DAY --to DAY"}
 		}
-		file, err := os.ReadFile(fs.Arg(0))
-		if err != nil {
+		var err error
+		if file, err = os.ReadFile(fs.Arg(0)); err != nil {
 			return err
 		}
-		if m, err = track.ReadManifest(file); err != nil {
+		if _, err = track.ReadManifest(file); err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
 	}
@@ -75,24 +76,37 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return errTampered{fmt.Sprintf("%d sealed days no longer match", len(problems))}
 	}
-	v, err := st.Verify(ctx, m)
+	ck, err := api.VerifyExport(ctx, st, file, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
-	fmt.Fprintf(stdout, "export of %s (vehicle %d), %s to %s, %d positions; exported %s by %s, reason: %s\n",
-		m.Plate, m.VehicleID, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339), m.Rows,
+	m := ck.Manifest
+	format := ck.Format
+	if format == "" {
+		format = "unrecognised"
+	}
+	fmt.Fprintf(stdout, "%s export of %s (vehicle %d), %s to %s, %d positions; exported %s by %s, reason: %s\n",
+		format, m.Plate, m.VehicleID, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339), m.Rows,
 		m.ExportedAt.Format(time.RFC3339), m.ExportedBy, m.Reason)
-	if v.Intact {
-		fmt.Fprintln(stdout, "OK: every position in the export matches what is stored")
+	if ck.Intact() {
+		if ck.FileChecked {
+			fmt.Fprintln(stdout, "OK: every position in the export matches what is stored, and so does every line of the file")
+		} else {
+			fmt.Fprintln(stdout, "OK: every position in the export's manifest matches what is stored")
+		}
 		return nil
 	}
-	if !v.ManifestConsistent {
+	if !ck.ManifestConsistent {
 		fmt.Fprintln(stdout, "ALTERED: the export's own manifest does not match its digest (the file was edited)")
 	}
+	if ck.FileChecked && ck.FileRows != m.Rows {
+		fmt.Fprintf(stdout, "ALTERED: the file has %d position lines, its manifest %d\n", ck.FileRows, m.Rows)
+	}
 	cst := time.FixedZone("CST", 8*3600)
-	for _, d := range v.Differences {
+	diffs := append(ck.Differences, ck.FileAltered...)
+	for _, d := range diffs {
 		fmt.Fprintf(stdout, "ALTERED: vehicle %d, position at %s (fix %d): %s\n", d.VehicleID,
 			d.DeviceTime.In(cst).Format("2006-01-02 15:04:05 MST"), d.FixHash, d.What)
 	}
-	return errTampered{fmt.Sprintf("%d positions differ from the export", len(v.Differences))}
+	return errTampered{fmt.Sprintf("%d positions differ from the export", len(diffs))}
 }
