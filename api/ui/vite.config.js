@@ -17,6 +17,8 @@ export default defineConfig({
     rollupOptions: {
       input: {
         live: page("live.html"),
+        replay: page("replay.html"),
+        verify: page("verify.html"),
       },
     },
   },

@@ -73,3 +73,19 @@ export function liveSocket() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return new WebSocket(`${scheme}//${location.host}/api/v1/live`);
 }
+
+// postRaw sends a file or any Blob as the request body (an upload the
+// server reads whole, such as an evidence export to verify); it answers
+// like request().
+export async function postRaw(path, blob) {
+  const headers = { "Content-Type": "application/octet-stream" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const resp = await fetch(path, { method: "POST", headers, body: blob, credentials: "same-origin" });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const code = data.error && data.error.code;
+    if (resp.status === 401 || code === "password_change_required") toLogin();
+    throw new ApiError(resp.status, code, data.error && data.error.message);
+  }
+  return data;
+}

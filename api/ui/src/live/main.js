@@ -261,6 +261,7 @@ function renderDetail() {
     dd.textContent = value;
     dl.append(dt, dd);
   }
+  $("d-replay").href = `/ui/replay.html?vehicle=${v.id}`;
   const btn = $("follow");
   btn.textContent = t(following ? "detail.unfollow" : "detail.follow");
   btn.classList.toggle("on", following);
