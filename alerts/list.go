@@ -234,3 +234,20 @@ func (s *Store) FencesAt(ctx context.Context, vehicleID int64, places []Point) (
 	}
 	return out, nil
 }
+
+// FenceArea returns a fence's owner (UnitID or VehicleID set, with ID and
+// Name) and its area as GeoJSON (circles and corridors already buffered),
+// for area search. An unknown id is track.ErrNotFound.
+func (s *Store) FenceArea(ctx context.Context, id int64) (Fence, string, error) {
+	f := Fence{ID: id}
+	var gj string
+	err := s.pool.QueryRow(ctx, `SELECT name, COALESCE(unit_id, 0), COALESCE(vehicle_id, 0), ST_AsGeoJSON(geom)
+		FROM alert_fences WHERE id = $1`, id).Scan(&f.Name, &f.UnitID, &f.VehicleID, &gj)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, "", track.ErrNotFound
+	}
+	if err != nil {
+		return f, "", fmt.Errorf("fence %d: %w", id, err)
+	}
+	return f, gj, nil
+}

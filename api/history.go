@@ -18,12 +18,14 @@ import (
 	"fleetmon/track"
 )
 
-// historyRoutes registers the replay and evidence endpoints (issue 6).
+// historyRoutes registers the replay, evidence and area search endpoints
+// (issue 6).
 func (s *Server) historyRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.replay)
 	p.HandleFunc("GET /api/v1/replay", s.replayMany)
 	p.HandleFunc("GET /api/v1/vehicles/{id}/export", s.export)
 	p.HandleFunc("POST "+verifyPath, s.verifyEvidence)
+	p.HandleFunc("POST /api/v1/area-search", s.areaSearch)
 }
 
 // verifyPath is the evidence verification endpoint (verify.go).

@@ -476,13 +476,14 @@ type TrackPoint struct {
 }
 
 // Track calls fn for every stored position of the vehicle with from <= time
-// < to, in time order, streaming rows from the database: nothing is
-// accumulated. The *TrackPoint is reused between calls. The caller checks
+// < to, in time order (two reports of the same second by fix hash, the
+// primary key's order: no sort), streaming rows from the database: nothing
+// is accumulated. The *TrackPoint is reused between calls. The caller checks
 // the vehicle's scope first (VehicleIn).
 func (s *Store) Track(ctx context.Context, vehicleID int64, from, to time.Time, fn func(*TrackPoint) error) (int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT device_time, ST_Y(geom), ST_X(geom), speed_kmh, heading, alarm, status, backfill, mileage_km
 		FROM positions WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3
-		ORDER BY device_time, received_at`, vehicleID, from, to)
+		ORDER BY device_time, fix_hash`, vehicleID, from, to)
 	if err != nil {
 		return 0, fmt.Errorf("track of vehicle %d: %w", vehicleID, err)
 	}

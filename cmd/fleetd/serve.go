@@ -238,6 +238,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go pruneLoop(ctx, store, cfg.rawRetention, log)
 	}
 	go sealLoop(ctx, store, log)
+	go footprintLoop(ctx, store, log)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
@@ -281,6 +282,26 @@ func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Hour):
+		}
+	}
+}
+
+// footprintLoop keeps the area search's footprints up to date
+// (track.SummariseFootprints) every minute: an area search reads the
+// positions stored since the last run directly, so the shorter the
+// interval, the less it reads.
+func footprintLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
+	for {
+		n, err := store.SummariseFootprints(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Error("summarise footprints", "err", err)
+		} else if n > 0 {
+			log.Debug("summarised footprints", "footprints", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
 		}
 	}
 }

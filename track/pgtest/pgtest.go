@@ -58,14 +58,27 @@ func New(t testing.TB) *Schema {
 	return NewOn(t, ConnString(t))
 }
 
+// Keep is New for a schema that outlives the test: made and migrated if
+// missing, never dropped, so that a benchmark can generate a large data set
+// once and measure it over many runs (and across PostgreSQL restarts). The
+// caller drops it when done (DROP SCHEMA name CASCADE).
+func Keep(t testing.TB, name string) *Schema {
+	t.Helper()
+	return open(t, ConnString(t), name, true)
+}
+
 // NewOn is New on the server named by connString.
 func NewOn(t testing.TB, connString string) *Schema {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
+	return open(t, connString, "t_"+hex.EncodeToString(b[:]), false)
+}
+
+func open(t testing.TB, connString, name string, keep bool) *Schema {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 
 	admin, err := pgx.Connect(ctx, connString)
 	if err != nil {
@@ -75,10 +88,13 @@ func NewOn(t testing.TB, connString string) *Schema {
 	if _, err := admin.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public"); err != nil {
 		t.Fatalf("pgtest: postgis: %v", err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create schema: %v", err)
 	}
 	t.Cleanup(func() {
+		if keep {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c, err := pgx.Connect(ctx, connString)
