@@ -19,6 +19,7 @@ export default defineConfig({
         live: page("live.html"),
         replay: page("replay.html"),
         verify: page("verify.html"),
+        area: page("area.html"),
       },
     },
   },

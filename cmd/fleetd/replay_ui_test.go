@@ -166,8 +166,10 @@ func sendTrack(t *testing.T, addr, phone, plate string, pts []sim.Point, backfil
 // blind-zone back-fill), an inspector logs in, opens the replay from the
 // live map, replays last weekend with a reason, and finds the trips and
 // stops the simulator drove; plays, scrubs and steps; compares a second
-// car; exports every format, and each verifies with fleetd verify, the
-// report also on the verify page, where a hand-edited file fails.
+// car; exports every format, and each verifies with fleetd verify; asks
+// who else was at a Saturday-night stop (area search) and opens the visit's
+// replay; and verifies the report on the verify page, where a hand-edited
+// file fails.
 // Screenshots are kept in test-artifacts/TestReplayInBrowser/.
 func TestReplayInBrowser(t *testing.T) {
 	ctx := uitest.Browser(t, 4*time.Minute)
@@ -326,6 +328,7 @@ func TestReplayInBrowser(t *testing.T) {
 			t.Errorf("trip %d shown %s – %s, driven %s – %s", i+1, rows[i]["start"], rows[i]["end"], pts[tr.from].Time, pts[tr.to].Time)
 		}
 	}
+	rows = nil
 	eval(`[...document.querySelectorAll('#stops tr[data-from]')].map(tr => ({...tr.dataset}))`, &rows)
 	if len(rows) != len(stops) {
 		t.Fatalf("%d stops shown, the simulator stood %d times", len(rows), len(stops))
@@ -342,6 +345,7 @@ func TestReplayInBrowser(t *testing.T) {
 		// minute's drive away) with the standing ones.
 		near(fmt.Sprintf("stop %d", i+1), ll, pts[st.from+1], 40)
 	}
+	rows = nil
 	eval(`[...document.querySelectorAll('#gaps tr[data-from]')].map(tr => ({...tr.dataset}))`, &rows)
 	if len(rows) != 1 || !at(rows[0]["from"]).Equal(pts[gaps[0].from].Time) || !at(rows[0]["to"]).Equal(pts[gaps[0].to].Time) {
 		t.Errorf("gaps shown %v, want %s – %s", rows, pts[gaps[0].from].Time, pts[gaps[0].to].Time)
@@ -440,12 +444,41 @@ func TestReplayInBrowser(t *testing.T) {
 	near("鄂B54321 on the shared axis", marker("鄂B54321"), other[len(other)/2], 5)
 	uitest.Screenshot(ctx, t, shots, "4-compare")
 
+	// Who else was at the car's Saturday-night stop? The stop's link opens
+	// the area search with a circle around it over the stop's time: the
+	// car, arriving and leaving as it did, and no other.
+	night := -1
+	for i, st := range stops {
+		if pts[st.from].Time.After(sat.Add(18*time.Hour)) && st.to < len(pts) && pts[st.to].SpeedKmh > 0 {
+			night = i
+			break
+		}
+	}
+	if night < 0 {
+		t.Fatal("the car never stopped on Saturday night: choose another seed")
+	}
+	st = stops[night]
+	do(chromedp.Navigate(str(fmt.Sprintf(`document.querySelector('#stops tr[data-index="%d"] a.who-else').href`, night))),
+		chromedp.WaitVisible(chromedp.CSS("#reason")))
+	poll("the circle drawn", `document.querySelector('#area-desc').textContent.includes('半径 150 米')`)
+	do(chromedp.Click(chromedp.CSS("#reason")), insertText("举报称该车周六晚停在宾馆：同一时段还有谁"), chromedp.Click(chromedp.CSS("#go")))
+	poll("vehicles found", `document.querySelector('#found').textContent !== ''`)
+	rows = nil
+	eval(`[...document.querySelectorAll('#results tr[data-plate]')].map(tr => ({...tr.dataset}))`, &rows)
+	if len(rows) != 1 || rows[0]["plate"] != "鄂B12345" || !at(rows[0]["arrival"]).Equal(pts[st.from].Time) || !at(rows[0]["departure"]).Equal(pts[st.to-1].Time) {
+		t.Errorf("area search around stop %d found %v, want 鄂B12345 from %s to %s", night+1, rows, pts[st.from].Time, pts[st.to-1].Time)
+	}
+	uitest.Screenshot(ctx, t, shots, "5-area-search")
+	do(chromedp.Navigate(str(`document.querySelector('#results tr[data-plate] a.replay-link').href`)), chromedp.WaitVisible(chromedp.CSS("#v-search")))
+	poll("the visit's replay", fmt.Sprintf(`[...document.querySelectorAll('#v-chosen li')].map(li => li.textContent).join() === '鄂B12345×' && document.querySelector('#p-from').value === %q`,
+		strings.TrimSuffix(pts[st.from].Time.Add(-time.Hour).In(cstZone).Format("2006-01-02T15:04:05"), ":00")))
+
 	// The verify page: the report is intact; a CSV edited by hand is not.
 	do(chromedp.Navigate(base+"/ui/verify.html"), chromedp.WaitVisible(chromedp.CSS("#file")),
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{files[4]}),
 		chromedp.Click(chromedp.CSS("#reason")), insertText("核验导出的证据报告"), chromedp.Click(chromedp.CSS("#go")))
 	poll("the report intact", `document.querySelector('#verdict').dataset.intact === 'true'`)
-	uitest.Screenshot(ctx, t, shots, "5-verify-intact")
+	uitest.Screenshot(ctx, t, shots, "6-verify-intact")
 	csvFile, _ := os.ReadFile(files[0])
 	lines := strings.Split(string(csvFile), "\n")
 	cols := strings.Split(lines[5], ",")
@@ -457,7 +490,7 @@ func TestReplayInBrowser(t *testing.T) {
 	}
 	do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{edited}), chromedp.Click(chromedp.CSS("#go")))
 	poll("the edited file caught", `document.querySelector('#verdict').dataset.intact === 'false' && document.querySelector('#differences tr[data-what=file_altered]') !== null`)
-	uitest.Screenshot(ctx, t, shots, "6-verify-edited")
+	uitest.Screenshot(ctx, t, shots, "7-verify-edited")
 }
 
 // waitDownloads waits for one finished download per format in dir and

@@ -65,7 +65,7 @@ export function createFences(L, map, { project, unproject }) {
     render();
   }
 
-  return { load, render, count: () => fences.length };
+  return { load, render, count: () => fences.length, list: () => fences };
 }
 
 // loadFenceDrawing loads leaflet-geoman (only for those who may draw). It

@@ -7,6 +7,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { t } from "../i18n.js";
+import { formatTime } from "../time.js";
 
 // createChart draws replays (points with ms, gapsMs) in el, coloured
 // colors[i]; now() is the playback time (ms); onSeek(ms) on a click.
@@ -35,7 +36,9 @@ export function createChart(el, replays, colors, { now, onSeek }) {
     legend: { show: replays.length > 1 },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(60, Math.ceil((hi || 0) / 20) * 20)] } },
-    axes: [{}, { label: t("replay.speedAxis"), size: 50 }],
+    // Ticks in Beijing time as the tables show it: 11-21 04:00.
+    axes: [{ values: (u, splits) => splits.map((s) => formatTime(new Date(s * 1000)).slice(5, 16)) },
+      { label: t("replay.speedAxis"), size: 50 }],
     series: [{}, ...replays.map((r, i) => ({ label: r.plate, stroke: colors[i], width: 1.5, spanGaps: false,
       value: (u, v) => (v == null ? "—" : `${v.toFixed(0)} km/h`) }))],
     hooks: {

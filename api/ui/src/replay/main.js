@@ -235,7 +235,8 @@ function table(id, heads, items, row) {
     Object.assign(tr.dataset, data);
     for (const c of [String(i + 1), ...cells]) {
       const td = document.createElement("td");
-      if (Array.isArray(c)) [td.textContent, td.className] = c;
+      if (c instanceof Node) td.append(c);
+      else if (Array.isArray(c)) [td.textContent, td.className] = c;
       else td.textContent = c;
       tr.append(td);
     }
@@ -266,10 +267,10 @@ function renderTables() {
         [`${t(`replay.approved.${tr.approved}`)}${who ? ` (${who})` : ""}`, `approved-${tr.approved}`]],
     };
   });
-  table("stops", ["", "replay.start", "replay.end", "replay.duration", "replay.fences"], r.stops, (s) => ({
+  table("stops", ["", "replay.start", "replay.end", "replay.duration", "replay.fences", ""], r.stops, (s) => ({
     at: s.from,
     data: { from: s.from, to: s.to, lat: s.lat.toFixed(6), lon: s.lon.toFixed(6), durationS: Math.round(s.duration_s) },
-    cells: [clock(s.from), clock(s.to), formatDuration(s.duration_s), s.fences.map((f) => f.name).join("、") || "—"],
+    cells: [clock(s.from), clock(s.to), formatDuration(s.duration_s), s.fences.map((f) => f.name).join("、") || "—", whoElse(s)],
   }));
   table("alerts", ["", "replay.rule", "replay.start", "replay.end", "replay.status"], r.alerts, (a) => ({
     at: a.start,
@@ -285,6 +286,20 @@ function renderTables() {
   $("n-stops").textContent = r.stops.length;
   $("n-alerts").textContent = r.alerts.length;
   $("n-gaps").textContent = r.gaps.length;
+}
+
+// WHO_ELSE_M is the radius of "who else was here": a car park, a hotel's
+// forecourt.
+const WHO_ELSE_M = 150;
+
+// whoElse links a stop to the area search around it, over its time.
+function whoElse(s) {
+  const a = document.createElement("a");
+  a.className = "who-else";
+  a.href = `/ui/area.html?lat=${s.lat.toFixed(6)}&lon=${s.lon.toFixed(6)}&radius_m=${WHO_ELSE_M}` +
+    `&from=${encodeURIComponent(s.from)}&to=${encodeURIComponent(s.to)}`;
+  a.textContent = t("area.whoElse");
+  return a;
 }
 
 // renderExports points the export links at the active vehicle, the period

@@ -58,9 +58,11 @@ export function holidays(cal, now) {
   return out.sort((a, b) => (a.first < b.first ? 1 : -1));
 }
 
-// inputValue is a time as a datetime-local input shows it (Beijing).
+// inputValue is a time as a datetime-local input shows it (Beijing), to
+// the minute, or to the second when it has seconds (a stop's start).
 export function inputValue(t) {
-  return formatTime(t).slice(0, 16).replace(" ", "T");
+  const s = formatTime(t).replace(" ", "T");
+  return s.endsWith(":00") ? s.slice(0, 16) : s;
 }
 
 // fromInput reads a datetime-local value as Beijing time.
