@@ -8,14 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -233,42 +229,8 @@ func TestReplayInBrowser(t *testing.T) {
 	sendTrack(t, srv.JT808, "13900000002", "鄂B54321", other, func(int) bool { return false })
 	t.Logf("weekend %s: %d positions stored, %d trips, %d stops, %d back-filled", sat.Format(time.DateOnly), len(pts), len(trips), len(stops), bf.to-bf.from+1)
 
-	poll := func(what, cond string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[any](cond, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			uitest.Screenshot(ctx, t, shots, "failed")
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v (%s); the page shows:\n%s\nfleetd:\n%s", what, err, cond, text, srv.Stderr.String())
-		}
-	}
-	eval := func(js string, v any) {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js))
-		if err == nil {
-			err = json.Unmarshal(got, v)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-	}
-	str := func(js string) string {
-		var s string
-		eval(js, &s)
-		return s
-	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			uitest.Screenshot(ctx, t, shots, "failed")
-			t.Fatal(err)
-		}
-	}
-	insertText := func(text string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
-			return err
-		})
-	}
+	pg := &uitest.Page{Ctx: ctx, T: t, Shots: shots, Detail: func() string { return "fleetd:\n" + srv.Stderr.String() }}
+	poll, do, eval, str, insertText := pg.Poll, pg.Do, pg.Eval, pg.String, uitest.InsertText
 	clockMs := func() int64 {
 		var ms string
 		eval(`document.querySelector('#clock').dataset.ms`, &ms)
@@ -412,16 +374,12 @@ func TestReplayInBrowser(t *testing.T) {
 
 	// Every export, downloaded as the inspector's browser does.
 	dl := t.TempDir()
-	do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl})
-		return err
-	}))
+	do(uitest.DownloadTo(dl))
 	formats := []string{"csv", "geojson", "gpx", "kml", "html"}
 	for _, f := range formats {
 		do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a.export[data-format=%q]`, f))))
 	}
-	files := waitDownloads(t, dl, formats)
+	files := uitest.WaitDownloads(t, dl, formats)
 	for _, f := range files {
 		if code, out, errs := fleetd(t, "verify", "--db", db, f); code != 0 {
 			t.Errorf("fleetd verify %s: %d\n%s%s", filepath.Base(f), code, out, errs)
@@ -491,29 +449,6 @@ func TestReplayInBrowser(t *testing.T) {
 	do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{edited}), chromedp.Click(chromedp.CSS("#go")))
 	poll("the edited file caught", `document.querySelector('#verdict').dataset.intact === 'false' && document.querySelector('#differences tr[data-what=file_altered]') !== null`)
 	uitest.Screenshot(ctx, t, shots, "7-verify-edited")
-}
-
-// waitDownloads waits for one finished download per format in dir and
-// returns their paths in the order of formats.
-func waitDownloads(t *testing.T, dir string, formats []string) []string {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out := make([]string, len(formats))
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if i := slices.Index(formats, strings.TrimPrefix(filepath.Ext(e.Name()), ".")); i >= 0 {
-				out[i] = filepath.Join(dir, e.Name())
-			}
-		}
-		if !slices.Contains(out, "") {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("downloads: %v, want one of each of %v", entries, formats)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // apiGet reads a JSON answer with a bearer token.

@@ -23,7 +23,7 @@ export async function request(method, path, body, contentType = "application/jso
     if (csrf) headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = contentType;
   }
-  const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+  const payload = body === undefined || typeof body === "string" || body instanceof Blob ? body : JSON.stringify(body);
   const resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   if (resp.status === 204) return null;
   const data = await resp.json().catch(() => ({}));
@@ -75,17 +75,5 @@ export function liveSocket() {
 }
 
 // postRaw sends a file or any Blob as the request body (an upload the
-// server reads whole, such as an evidence export to verify); it answers
-// like request().
-export async function postRaw(path, blob) {
-  const headers = { "Content-Type": "application/octet-stream" };
-  if (csrf) headers["X-CSRF-Token"] = csrf;
-  const resp = await fetch(path, { method: "POST", headers, body: blob, credentials: "same-origin" });
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) {
-    const code = data.error && data.error.code;
-    if (resp.status === 401 || code === "password_change_required") toLogin();
-    throw new ApiError(resp.status, code, data.error && data.error.message);
-  }
-  return data;
-}
+// server reads whole, such as an evidence export to verify).
+export const postRaw = (path, blob) => request("POST", path, blob, "application/octet-stream");

@@ -13,34 +13,23 @@ import "../replay/messages.js";
 import { get, logout, me, post } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { formatTime } from "../time.js";
+import { toast } from "../toast.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
 import { createFences, loadFenceDrawing } from "../fences.js";
-import { days, fromInput, holidays, inputValue, lastWeekend, yesterday } from "../replay/period.js";
+import { yesterday } from "../replay/period.js";
+import { setupPeriodPicker } from "../replay/picker.js";
 import { formatDuration } from "../replay/track.js";
 
 const $ = (id) => document.getElementById(id);
 
-function toast(msg) {
-  const el = $("toast");
-  el.textContent = msg;
-  el.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove("show"), 5000);
-}
-
 let map;
 let project = projector("wgs84");
 let unproject = (lat, lon) => [lat, lon];
-let calendar = null;
+let picker;
 // area is the drawn layer (in the map's datum), or null.
 let area = null;
 let last = null;
-
-function setPeriod(p) {
-  $("p-from").value = inputValue(p.from);
-  $("p-to").value = inputValue(p.to);
-}
 
 // setArea makes layer the area searched (replacing any other).
 function setArea(layer) {
@@ -80,8 +69,7 @@ function geometry() {
 
 async function search(ev) {
   ev.preventDefault();
-  const from = fromInput($("p-from").value);
-  const to = fromInput($("p-to").value);
+  const { from, to } = picker.period();
   const reason = $("reason").value.trim();
   const fence = Number($("fence").value);
   if (!area && !fence) return toast(t("area.needArea"));
@@ -153,22 +141,10 @@ function render() {
   $("results").replaceChildren(head, ...rows);
 }
 
-function renderHolidays() {
-  const sel = $("p-holiday");
-  sel.replaceChildren(new Option(t("replay.holiday"), ""),
-    ...holidays(calendar || {}).map((h, i) => new Option(`${h.name} ${h.first} – ${h.last.slice(5)}`, i)));
-}
-
 function setupControls(user) {
   $("user").textContent = `${user.name} · ${user.unit || ""}`;
   $("logout").addEventListener("click", logout);
   $("lang").addEventListener("click", toggle);
-  $("p-yesterday").addEventListener("click", () => setPeriod(yesterday()));
-  $("p-weekend").addEventListener("click", () => setPeriod(lastWeekend()));
-  $("p-holiday").addEventListener("change", (ev) => {
-    const h = holidays(calendar || {})[Number(ev.target.value)];
-    if (h) setPeriod(days(h.first, h.last));
-  });
   $("fence").addEventListener("change", (ev) => {
     if (!ev.target.value) return;
     if (area) area.remove();
@@ -178,7 +154,6 @@ function setupControls(user) {
   $("query").addEventListener("submit", search);
   map.on("pm:create", (ev) => setArea(ev.layer));
   document.addEventListener("langchange", () => {
-    renderHolidays();
     describe();
     render();
   });
@@ -194,8 +169,7 @@ function fromURL() {
     setArea(L.circle(project(lat, lon), { radius: r, color: "#d93025" }).addTo(map));
     map.setView(project(lat, lon), 16);
   }
-  if (q.get("from") && q.get("to")) setPeriod({ from: q.get("from"), to: q.get("to") });
-  else setPeriod(yesterday());
+  picker.set(q.get("from") && q.get("to") ? { from: q.get("from"), to: q.get("to") } : yesterday());
 }
 
 async function main() {
@@ -223,13 +197,10 @@ async function main() {
     editMode: true, dragMode: false, cutPolygon: false, removalMode: false, rotateMode: false,
     drawPolygon: true, drawRectangle: true, drawCircle: true,
   });
+  picker = setupPeriodPicker();
   setupControls(user);
   apply();
   fromURL();
-  get("/api/v1/holidays").then((c) => {
-    calendar = c;
-    renderHolidays();
-  }).catch((e) => toast(t("error", { msg: e.message })));
   try {
     await fences.load();
     $("fence").append(...fences.list().map((f) => new Option(f.name, f.id)));

@@ -12,22 +12,16 @@ import "./messages.js";
 import { get, logout, me } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { formatTime } from "../time.js";
+import { toast } from "../toast.js";
 import { projector, setupBaseMaps } from "../basemap.js";
-import { fromInput, holidays, inputValue, lastWeekend, yesterday, days } from "./period.js";
+import { yesterday } from "./period.js";
+import { setupPeriodPicker } from "./picker.js";
 import { SPEEDS, createPlayer, locate } from "./player.js";
 import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, escapeHTML, formatDuration, ruleName } from "./track.js";
 import { createChart } from "./chart.js";
 
 const MAX_VEHICLES = 8;
 const $ = (id) => document.getElementById(id);
-
-function toast(msg) {
-  const el = $("toast");
-  el.textContent = msg;
-  el.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove("show"), 5000);
-}
 
 let map;
 let project = projector("wgs84");
@@ -40,7 +34,7 @@ let layers = [];
 let chart = null;
 let active = 0;
 let loaded = null; // {from, to, reason} of what is shown
-let calendar = null;
+let picker;
 
 const player = createPlayer({ onTime, onState });
 
@@ -105,16 +99,10 @@ function renderChosen() {
   }));
 }
 
-function setPeriod(p) {
-  $("p-from").value = inputValue(p.from);
-  $("p-to").value = inputValue(p.to);
-}
-
 // Loading and drawing.
 async function load(ev) {
   ev?.preventDefault();
-  const from = fromInput($("p-from").value);
-  const to = fromInput($("p-to").value);
+  const { from, to } = picker.period();
   const reason = $("reason").value.trim();
   if (chosen.length === 0) return toast(t("replay.needVehicle"));
   if (!from || !to) return toast(t("replay.needPeriod"));
@@ -417,12 +405,6 @@ function setupControls(user) {
     const li = ev.target.closest("li[data-vehicle-id]");
     if (li) choose({ id: Number(li.dataset.vehicleId), plate: li.dataset.plate });
   });
-  $("p-yesterday").addEventListener("click", () => setPeriod(yesterday()));
-  $("p-weekend").addEventListener("click", () => setPeriod(lastWeekend()));
-  $("p-holiday").addEventListener("change", (ev) => {
-    const h = holidays(calendar || {})[Number(ev.target.value)];
-    if (h) setPeriod(days(h.first, h.last));
-  });
   $("query").addEventListener("submit", load);
   $("reason").addEventListener("input", () => replays.length && renderExports());
   const speed = $("speed");
@@ -452,19 +434,10 @@ function setupControls(user) {
   }
   document.addEventListener("keydown", onKey);
   document.addEventListener("langchange", () => {
-    renderHolidays();
     renderLegend();
     if (replays.length) renderActive();
     onState();
   });
-}
-
-function renderHolidays() {
-  const sel = $("p-holiday");
-  const keep = sel.value;
-  const opts = holidays(calendar || {}).map((h, i) => new Option(`${h.name} ${h.first} – ${h.last.slice(5)}`, i));
-  sel.replaceChildren(new Option(t("replay.holiday"), ""), ...opts);
-  sel.value = keep;
 }
 
 function renderLegend() {
@@ -489,8 +462,7 @@ async function fromURL() {
       toast(t("error", { msg: e.message }));
     }
   }
-  if (q.get("from") && q.get("to")) setPeriod({ from: q.get("from"), to: q.get("to") });
-  else setPeriod(yesterday());
+  picker.set(q.get("from") && q.get("to") ? { from: q.get("from"), to: q.get("to") } : yesterday());
 }
 
 async function main() {
@@ -509,14 +481,11 @@ async function main() {
     for (const l of layers) l.redraw();
     onTime(player.time());
   }, toast);
+  picker = setupPeriodPicker();
   setupControls(user);
   renderLegend();
   onState();
   apply();
-  get("/api/v1/holidays").then((c) => {
-    calendar = c;
-    renderHolidays();
-  }).catch((e) => toast(t("error", { msg: e.message })));
   await fromURL();
 }
 

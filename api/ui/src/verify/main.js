@@ -9,16 +9,9 @@ import "../replay/messages.js";
 import { ApiError, logout, me, postRaw } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { formatTime } from "../time.js";
+import { toast } from "../toast.js";
 
 const $ = (id) => document.getElementById(id);
-
-function toast(msg) {
-  const el = $("toast");
-  el.textContent = msg;
-  el.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove("show"), 5000);
-}
 
 let last = null;
 
