@@ -52,6 +52,10 @@ type livePosition struct {
 	Heading   int16   `json:"heading"`
 	Alarm     uint32  `json:"alarm"`
 	Status    uint32  `json:"status"`
+	// Received is when fleetd read the report (milliseconds): the UI
+	// shows how late a back-filled report arrived, and a client can
+	// measure the delay from fleetd to itself.
+	Received string `json:"received,omitempty"`
 }
 
 type liveEvent struct {
@@ -166,7 +170,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			for i := range ps {
 				p := &ps[i]
 				m.Positions[i] = livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
-					SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status}
+					SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status,
+					Received: formatMillis(p.Received)}
 			}
 			if liveWrite(conn, m) != nil {
 				return
