@@ -110,7 +110,7 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "clients %d (failed %d, disconnects %d) for %.0f s: %d positions, %.0f/s per client, %d without a received stamp\n",
 		rep.Clients, rep.ClientsFailed, rep.Disconnects, rep.DurationSeconds, rep.Positions, rep.PositionsPerSec, rep.Unstamped)
-	fmt.Fprintf(stdout, "fleetd → client latency: p50 %s ms  p90 %s ms  p99 %s ms  p99.9 %s ms  max %s ms\n",
+	fmt.Fprintf(stdout, "fleetd → client latency: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		ms(rep.P50Ms), ms(rep.P90Ms), ms(rep.P99Ms), ms(rep.P999Ms), ms(rep.MaxMs))
 	if rep.ClientsFailed > 0 {
 		return fmt.Errorf("watch: %d of %d clients could not connect", rep.ClientsFailed, rep.Clients)
