@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -145,8 +147,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	var ps []track.Position
+	var ps []*track.Live
 	var evs []track.Event
+	var buf []byte
 	for {
 		ps, evs, err = sub.Next(ctx, ps[:0], evs[:0])
 		if err != nil {
@@ -166,18 +169,33 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(ps) > 0 {
-			m := liveMessage{Type: "positions", Positions: make([]livePosition, len(ps))}
-			for i := range ps {
-				p := &ps[i]
-				m.Positions[i] = livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
-					SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status,
-					Received: formatMillis(p.Received)}
+			// Each position's JSON is made once for all connections.
+			buf = append(buf[:0], `{"type":"positions","positions":[`...)
+			for i, l := range ps {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, l.Encoded(encodeLivePosition)...)
 			}
-			if liveWrite(conn, m) != nil {
+			buf = append(buf, "]}"...)
+			_ = conn.SetWriteDeadline(time.Now().Add(liveWriteWait))
+			if conn.WriteMessage(websocket.TextMessage, buf) != nil {
 				return
 			}
+			clear(ps) // let delivered positions go
 		}
 	}
+}
+
+// encodeLivePosition is a stream position's JSON.
+func encodeLivePosition(p *track.Position) []byte {
+	b, err := json.Marshal(livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
+		SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status,
+		Received: formatMillis(p.Received)})
+	if err != nil { // only a NaN or infinite number could do this
+		return fmt.Appendf(nil, `{"vehicle_id":%d}`, p.VehicleID)
+	}
+	return b
 }
 
 func liveWrite(conn *websocket.Conn, m liveMessage) error {

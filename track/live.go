@@ -19,6 +19,9 @@ import (
 // lets it overflow is closed (ErrSlowSubscriber) and must reconnect and
 // take a fresh snapshot.
 //
+// A position reaches every subscription as one shared *Live, so whatever a
+// stream derives from it (its JSON) is computed once, not once per client.
+//
 // Hub is safe for concurrent use.
 type Hub struct {
 	mu   sync.RWMutex
@@ -86,6 +89,22 @@ type Event struct {
 	Payload   any
 }
 
+// Live is a committed position as the hub hands it out: one value shared
+// by every subscription that sees it, read-only.
+type Live struct {
+	Position
+	once sync.Once
+	enc  []byte
+}
+
+// Encoded returns encode(&l.Position), calling encode once per position
+// however many subscribers ask: every caller must pass an equivalent
+// function (a stream has one wire format).
+func (l *Live) Encoded(encode func(*Position) []byte) []byte {
+	l.once.Do(func() { l.enc = encode(&l.Position) })
+	return l.enc
+}
+
 // ErrSlowSubscriber ends a subscription whose event queue overflowed.
 var ErrSlowSubscriber = errors.New("track: live subscriber too slow: event queue overflowed")
 
@@ -97,8 +116,8 @@ type Subscription struct {
 	wake   chan struct{} // capacity 1: "something is pending"
 
 	mu      sync.Mutex
-	latest  map[int64]Position // newest undelivered position per vehicle
-	order   []int64            // vehicles in latest, oldest first
+	latest  map[int64]*Live // newest undelivered position per vehicle
+	order   []int64         // vehicles in latest, oldest first
 	events  []Event
 	maxEv   int
 	err     error
@@ -108,7 +127,7 @@ type Subscription struct {
 // Subscribe returns a subscription with filter f; maxEvents bounds its
 // queue of events (not positions). Close it when done.
 func (h *Hub) Subscribe(f Filter, maxEvents int) *Subscription {
-	s := &Subscription{hub: h, wake: make(chan struct{}, 1), latest: map[int64]Position{}, maxEv: maxEvents}
+	s := &Subscription{hub: h, wake: make(chan struct{}, 1), latest: map[int64]*Live{}, maxEv: maxEvents}
 	s.filter.Store(&f)
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
@@ -163,12 +182,20 @@ func (s *Subscription) signal() {
 func (h *Hub) Publish(ps []Position) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if len(h.subs) == 0 || len(ps) == 0 {
+		return
+	}
+	shared := make([]Live, len(ps))
+	for i := range ps {
+		shared[i].Position = ps[i]
+	}
 	for s := range h.subs {
 		f := s.filter.Load()
 		matched := false
 		s.mu.Lock()
-		for i := range ps {
-			p := &ps[i]
+		for i := range shared {
+			l := &shared[i]
+			p := &l.Position
 			if !f.match(p) {
 				continue
 			}
@@ -181,7 +208,7 @@ func (h *Hub) Publish(ps []Position) {
 			} else {
 				s.order = append(s.order, p.VehicleID)
 			}
-			s.latest[p.VehicleID] = *p
+			s.latest[p.VehicleID] = l
 			matched = true
 		}
 		s.mu.Unlock()
@@ -210,7 +237,7 @@ func (h *Hub) PublishEvent(e Event) {
 // change first. The returned slices are appended to ps and evs. It returns
 // the subscription's error once it is closed or overflowed, and ctx's
 // error when ctx ends.
-func (s *Subscription) Next(ctx context.Context, ps []Position, evs []Event) ([]Position, []Event, error) {
+func (s *Subscription) Next(ctx context.Context, ps []*Live, evs []Event) ([]*Live, []Event, error) {
 	for {
 		s.mu.Lock()
 		if s.err != nil {

@@ -26,11 +26,46 @@ func next(t *testing.T, s *track.Subscription) ([]track.Position, []track.Event)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ps, evs, err := s.Next(ctx, nil, nil)
+	ls, evs, err := s.Next(ctx, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ps []track.Position
+	for _, l := range ls {
+		ps = append(ps, l.Position)
+	}
 	return ps, evs
+}
+
+// TestHubEncodesOnce: subscribers share each published position, so what
+// a stream encodes from it is made once however many clients see it.
+func TestHubEncodesOnce(t *testing.T) {
+	h := track.NewHub(nil)
+	var subs []*track.Subscription
+	for range 3 {
+		s := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2)}, 16)
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	h.Publish([]track.Position{livePos(1, 0, 30, 115), livePos(2, 0, 31, 116)})
+	calls := 0
+	encode := func(p *track.Position) []byte { calls++; return []byte{byte(p.VehicleID)} }
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range subs {
+		ls, _, err := s.Next(ctx, nil, nil)
+		if err != nil || len(ls) != 2 {
+			t.Fatalf("next: %d positions, %v", len(ls), err)
+		}
+		for _, l := range ls {
+			if got := l.Encoded(encode); len(got) != 1 || int64(got[0]) != l.VehicleID {
+				t.Errorf("encoded %v for vehicle %d", got, l.VehicleID)
+			}
+		}
+	}
+	if calls != 2 {
+		t.Errorf("encode called %d times for 2 positions seen by 3 subscribers, want 2", calls)
+	}
 }
 
 func TestHubFiltersAndCoalesces(t *testing.T) {
