@@ -224,9 +224,9 @@ func watch(ctx context.Context, cfg watchConfig, wsURL string, log *slog.Logger)
 // A positions message is {"type":"positions","positions":[{…},{…}]} with
 // flat position objects.
 var (
-	positionsType   = []byte(`"type":"positions"`)
-	positionsKey    = []byte(`"positions":[`)
-	stampKey        = []byte(`"received":"`)
+	positionsType = []byte(`"type":"positions"`)
+	positionsKey  = []byte(`"positions":[`)
+	stampKey      = []byte(`"received":"`)
 )
 
 // scanStamps calls f with each position's receive stamp in a positions
