@@ -556,6 +556,9 @@ func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id i
 	}
 	// A seal, category or unit changes how the rules judge the vehicle.
 	s.reload(r)
+	if s.cfg.Live != nil && before.Sealed != after.Sealed {
+		s.cfg.Live.SetSealed(id, after.Sealed)
+	}
 	writeJSON(w, http.StatusOK, toVehicleJSON(after))
 }
 

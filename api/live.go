@@ -58,6 +58,9 @@ type livePosition struct {
 	// shows how late a back-filled report arrived, and a client can
 	// measure the delay from fleetd to itself.
 	Received string `json:"received,omitempty"`
+	// State is the vehicle's state (track.StateMoving, …) with this
+	// position.
+	State string `json:"state,omitempty"`
 }
 
 type liveEvent struct {
@@ -188,10 +191,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 }
 
 // encodeLivePosition is a stream position's JSON.
-func encodeLivePosition(p *track.Position) []byte {
+func encodeLivePosition(l *track.Live) []byte {
+	p := &l.Position
 	b, err := json.Marshal(livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
 		SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status,
-		Received: formatMillis(p.Received)})
+		Received: formatMillis(p.Received), State: l.State})
 	if err != nil { // only a NaN or infinite number could do this
 		return fmt.Appendf(nil, `{"vehicle_id":%d}`, p.VehicleID)
 	}
@@ -243,6 +247,11 @@ func (s *Server) liveSnapshot(ctx context.Context, conn *websocket.Conn, p *Prin
 		s.log.Error("live: snapshot", "err", err)
 		return err
 	}
+	sealed, err := s.store.SealedIn(ctx, p.Scope())
+	if err != nil {
+		s.log.Error("live: snapshot", "err", err)
+		return err
+	}
 	m := liveMessage{Type: "snapshot", Positions: []livePosition{}}
 	for _, st := range ss {
 		if _, ok := f.Vehicles[st.VehicleID]; !ok {
@@ -252,7 +261,8 @@ func (s *Server) liveSnapshot(ctx context.Context, conn *websocket.Conn, p *Prin
 			continue
 		}
 		m.Positions = append(m.Positions, livePosition{VehicleID: st.VehicleID, Time: formatTime(st.Time), Lat: st.Lat,
-			Lon: st.Lon, SpeedKmh: st.SpeedKmh, Heading: st.Heading, Alarm: st.Alarm, Status: st.Status})
+			Lon: st.Lon, SpeedKmh: st.SpeedKmh, Heading: st.Heading, Alarm: st.Alarm, Status: st.Status,
+			State: s.cfg.Live.StateOf(st.VehicleID, st.Time, st.SpeedKmh, st.Alarm, sealed[st.VehicleID])})
 	}
 	return liveWrite(conn, m)
 }

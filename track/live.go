@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,14 +28,40 @@ type Hub struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
 
+	// The vehicles' states (livestate.go), apart from the subscriptions.
+	stMu         sync.Mutex
+	states       map[int64]*vehicleState
+	offlineAfter time.Duration
+	now          func() time.Time
+
 	superseded prometheus.Counter
 	overflowed prometheus.Counter
 	subsGauge  prometheus.GaugeFunc
 }
 
+// HubOption configures a hub.
+type HubOption func(*Hub)
+
+// WithOfflineAfter sets how long without a report makes a vehicle offline
+// (default DefaultOfflineAfter).
+func WithOfflineAfter(d time.Duration) HubOption {
+	return func(h *Hub) {
+		if d > 0 {
+			h.offlineAfter = d
+		}
+	}
+}
+
+// WithClock sets the hub's clock (default time.Now), for tests.
+func WithClock(now func() time.Time) HubOption { return func(h *Hub) { h.now = now } }
+
 // NewHub returns a hub; its metrics are registered on reg when not nil.
-func NewHub(reg prometheus.Registerer) *Hub {
-	h := &Hub{subs: map[*Subscription]struct{}{}}
+func NewHub(reg prometheus.Registerer, opts ...HubOption) *Hub {
+	h := &Hub{subs: map[*Subscription]struct{}{}, states: map[int64]*vehicleState{},
+		offlineAfter: DefaultOfflineAfter, now: time.Now}
+	for _, o := range opts {
+		o(h)
+	}
 	h.superseded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fleetmon_live_positions_superseded_total",
 		Help: "Positions a slow live subscriber never received because a newer one of the same vehicle replaced it.",
@@ -93,15 +120,17 @@ type Event struct {
 // by every subscription that sees it, read-only.
 type Live struct {
 	Position
-	once sync.Once
-	enc  []byte
+	// State is the vehicle's state after this position (StateMoving, …).
+	State string
+	once  sync.Once
+	enc   []byte
 }
 
-// Encoded returns encode(&l.Position), calling encode once per position
+// Encoded returns encode(l), calling encode once per position
 // however many subscribers ask: every caller must pass an equivalent
 // function (a stream has one wire format).
-func (l *Live) Encoded(encode func(*Position) []byte) []byte {
-	l.once.Do(func() { l.enc = encode(&l.Position) })
+func (l *Live) Encoded(encode func(*Live) []byte) []byte {
+	l.once.Do(func() { l.enc = encode(l) })
 	return l.enc
 }
 
@@ -178,17 +207,22 @@ func (s *Subscription) signal() {
 }
 
 // Publish offers committed positions to every subscription whose filter
-// matches. It never blocks on a subscriber.
+// matches, after the state-change events they cause. It never blocks on a
+// subscriber.
 func (h *Hub) Publish(ps []Position) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if len(h.subs) == 0 || len(ps) == 0 {
+	if len(ps) == 0 {
 		return
 	}
 	shared := make([]Live, len(ps))
 	for i := range ps {
 		shared[i].Position = ps[i]
 	}
+	// States change with every position, watched or not.
+	for _, e := range h.observe(shared) {
+		h.PublishEvent(e)
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	for s := range h.subs {
 		f := s.filter.Load()
 		matched := false
