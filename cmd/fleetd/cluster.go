@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"fleetmon/alerts"
-	"fleetmon/relay"
+	"fleetmon/track/relay"
 )
 
 // clusterFlags configure fleetd serve as one node of several.

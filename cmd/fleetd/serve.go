@@ -22,7 +22,7 @@ import (
 	"fleetmon/alerts"
 	"fleetmon/api"
 	"fleetmon/ingest"
-	"fleetmon/relay"
+	"fleetmon/track/relay"
 	"fleetmon/track"
 )
 
