@@ -34,6 +34,17 @@
 // returns (and optionally applies) the difference with the stored
 // episodes.
 //
+// With several fleetd nodes on one database, Cluster (cluster.go) runs
+// each vehicle's rules on exactly one node: vehicles are split into shards
+// by id, a shard is leased through a PostgreSQL session advisory lock held
+// on a connection of the node's own, and the holder runs one Runner per
+// shard that reads the shard's positions from the database in commit order
+// (positions.commit_xid below the oldest running transaction) instead of
+// OnCommit, and writes episodes and state only through the lease's
+// connection after checking the lock (a fence). States are saved with the
+// transaction id they include, so the next holder replays exactly what
+// follows.
+//
 // alerts imports track for its domain types; it must not import ingest or
 // api.
 package alerts

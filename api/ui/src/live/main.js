@@ -100,6 +100,7 @@ function applyPositions(ps) {
     p.ms = Date.parse(p.time);
     if (v.pos && v.pos.ms > p.ms) continue; // an older report (a back-fill) arriving late
     v.pos = p;
+    if (p.state) v.serverState = p.state;
     reproject(v);
     restate(v, now);
     ids.add(v.id);
@@ -129,7 +130,10 @@ function connect() {
         fitAll();
       }
     } else if (m.type === "events") {
-      for (const e of m.events || []) if (e.kind === "alert") onAlert(e.data);
+      for (const e of m.events || []) {
+        if (e.kind === "alert") onAlert(e.data);
+        else if (e.kind === "state") onState(e.vehicle_id, e.data);
+      }
     }
   };
   ws.onclose = () => {
@@ -146,6 +150,18 @@ function fitAll() {
   if (pts.length === 0) return;
   const b = L.latLngBounds(pts.map((p) => [p.lat, p.lon]));
   map.fitBounds(b.pad(0.2), { maxZoom: 14 });
+}
+
+// onState takes a state change the server noticed (a vehicle fell silent,
+// was sealed or unsealed).
+function onState(id, data) {
+  const v = vehicles.get(id);
+  if (!v || !data || !data.state) return;
+  v.serverState = data.state;
+  if (data.state === "sealed") v.sealed = true;
+  else if (data.state !== "alarm") v.sealed = false;
+  restate(v, Date.now());
+  changed(new Set([id]));
 }
 
 function onAlert(a) {
@@ -356,7 +372,7 @@ async function main() {
     get("/api/v1/alerts?state=open&limit=100"),
   ]);
   units = unitList.items;
-  for (const v of vehicleList) vehicles.set(v.id, { ...v, pos: null, openAlerts: new Set(), state: "nodata" });
+  for (const v of vehicleList) vehicles.set(v.id, { ...v, pos: null, openAlerts: new Set(), state: "nodata", serverState: "" });
   for (const a of openAlerts.items) vehicles.get(a.vehicle.id)?.openAlerts.add(a.id);
   for (const v of vehicles.values()) restate(v, Date.now());
 

@@ -1,6 +1,8 @@
-// Vehicle state as the live map shows it, derived from the vehicle (sealed)
-// and its latest position: alarm (the terminal's alarm flags or an open
-// alert), sealed, offline (no report for OFFLINE_AFTER_MS), moving, parked.
+// Vehicle state as the live map shows it: the server's (positions and
+// "state" events of the live stream carry it), with an open alert shown as
+// alarm; until the server has said, derived from the vehicle (sealed) and
+// its latest position: alarm (the terminal's alarm flags), sealed, offline
+// (no report for OFFLINE_AFTER_MS), moving, parked.
 
 // OFFLINE_AFTER_MS: terminals report at least every few minutes while on
 // (and heartbeat in between); ten minutes without a position is offline.
@@ -24,9 +26,13 @@ export const STATE_COLORS = {
 export const accOn = (status) => (status & 1) !== 0;
 export const fixed = (status) => (status & 2) !== 0;
 
+// stateOf is the state to show: alarm while an alert is open, else the
+// state the server last sent (v.serverState), else derived here.
 export function stateOf(v, now) {
   const p = v.pos;
-  if (v.openAlerts.size > 0 || (p && p.alarm !== 0)) return "alarm";
+  if (v.openAlerts.size > 0) return "alarm";
+  if (v.serverState) return v.serverState;
+  if (p && p.alarm !== 0) return "alarm";
   if (v.sealed) return "sealed";
   if (!p) return "nodata";
   if (now - p.ms > OFFLINE_AFTER_MS) return "offline";
