@@ -37,7 +37,7 @@ export function createChart(el, replays, colors, { now, onSeek }) {
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(60, Math.ceil((hi || 0) / 20) * 20)] } },
     // Ticks in Beijing time as the tables show it: 11-21 04:00.
-    axes: [{ values: (u, splits) => splits.map((s) => formatTime(new Date(s * 1000)).slice(5, 16)) },
+    axes: [{ space: 110, values: (u, splits) => splits.map((s) => formatTime(new Date(s * 1000)).slice(5, 16)) },
       { label: t("replay.speedAxis"), size: 50 }],
     series: [{}, ...replays.map((r, i) => ({ label: r.plate, stroke: colors[i], width: 1.5, spanGaps: false,
       value: (u, v) => (v == null ? "—" : `${v.toFixed(0)} km/h`) }))],
