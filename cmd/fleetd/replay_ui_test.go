@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -227,6 +228,7 @@ func TestReplayInBrowser(t *testing.T) {
 	// The car compared with it drove on Saturday morning only.
 	other := driveWeekend(sat.Add(8*time.Hour), sat.Add(12*time.Hour), 7)
 	sendTrack(t, srv.JT808, "13900000002", "鄂B54321", other, func(int) bool { return false })
+	waitRulesEngine(t, base, len(pts)+len(other))
 	t.Logf("weekend %s: %d positions stored, %d trips, %d stops, %d back-filled", sat.Format(time.DateOnly), len(pts), len(trips), len(stops), bf.to-bf.from+1)
 
 	pg := &uitest.Page{Ctx: ctx, T: t, Shots: shots, Detail: func() string { return "fleetd:\n" + srv.Stderr.String() }}
@@ -449,6 +451,37 @@ func TestReplayInBrowser(t *testing.T) {
 	do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{edited}), chromedp.Click(chromedp.CSS("#go")))
 	poll("the edited file caught", `document.querySelector('#verdict').dataset.intact === 'false' && document.querySelector('#differences tr[data-what=file_altered]') !== null`)
 	uitest.Screenshot(ctx, t, shots, "7-verify-edited")
+}
+
+// waitRulesEngine waits (a minute at most) until fleetd's rules engine has
+// evaluated n positions (fleetmon_alerts_positions_total on /metrics, open
+// to loopback), so that the alerts of what was sent are stored.
+func waitRulesEngine(t *testing.T, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var done float64
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "fleetmon_alerts_positions_total") {
+				var v float64
+				fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+				done += v
+			}
+		}
+		if done >= float64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rules engine evaluated %.0f positions of %d", done, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // apiGet reads a JSON answer with a bearer token.
