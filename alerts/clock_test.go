@@ -19,7 +19,7 @@ type event struct {
 }
 
 func deliver(ps []track.Position) event { return event{fixes: ps} }
-func tickAt(s string) event           { return event{tick: at(s)} }
+func tickAt(s string) event             { return event{tick: at(s)} }
 
 var restart = event{restart: true}
 
