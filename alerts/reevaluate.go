@@ -51,7 +51,10 @@ type Diff struct {
 //
 // Positions from ReevaluateLead before from to ReevaluateLead after to are
 // read, so that a drive under way at from is seen from its beginning. An
-// episode still open at the end of that data is compared as open. Episode
+// episode still open at the end of that data is compared as open. The
+// clock-driven checks are judged as of the end of that data (or now, if
+// earlier): a dwell longer than ReevaluateLead that ends in silence is
+// not seen. Episode
 // fields that only record what a verdict was judged with (parameter JSON,
 // versions) are not compared.
 //
@@ -93,6 +96,16 @@ func (r *Runner) Reevaluate(ctx context.Context, vehicleID int64, from, to time.
 		for _, ep := range out {
 			view[ep.ID] = ep
 		}
+	}
+	// The clock has judged the vehicle too (a night check of a silent
+	// car): judge it as of the end of the data read, or now when that is
+	// later than the clock has got.
+	asOf := hi
+	if now := r.cfg.Clock.Now().Add(-r.cfg.Clock.Lag); now.Before(asOf) {
+		asOf = now
+	}
+	for _, ep := range eng.TickVehicle(out[:0], vehicleID, asOf) {
+		view[ep.ID] = ep
 	}
 	stored, err := r.store.Episodes(ctx, EpisodeFilter{VehicleID: vehicleID, From: from, To: to})
 	if err != nil {

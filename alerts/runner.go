@@ -61,6 +61,8 @@ type RunnerConfig struct {
 	// beginning and an episode running past its end gets its end.
 	// Default 6 h.
 	ReevaluateLead time.Duration
+	// Clock: see ClockConfig (runner_clock.go).
+	Clock ClockConfig
 }
 
 func (c *RunnerConfig) defaults() {
@@ -97,6 +99,7 @@ func (c *RunnerConfig) defaults() {
 	if c.ReevaluateLead <= 0 {
 		c.ReevaluateLead = 6 * time.Hour
 	}
+	c.Clock.defaults()
 }
 
 // maxStepPositions bounds the positions one shard evaluates between two
@@ -159,7 +162,8 @@ func NewRunner(store *Store, cfg RunnerConfig, log *slog.Logger, reg prometheus.
 	r := &Runner{store: store, cfg: cfg, log: log, stopped: make(chan struct{})}
 	r.shards = make([]*shard, cfg.Shards)
 	for i := range r.shards {
-		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1)}
+		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1),
+			tick: make(chan tickRequest)}
 	}
 	m := &runnerMetrics{
 		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
@@ -446,6 +450,7 @@ type shard struct {
 	q      chan []track.Position
 	queued atomic.Int64
 	reload chan *Loaded
+	tick   chan tickRequest
 
 	// Owned by the shard's goroutine.
 	eng     *Engine
@@ -476,11 +481,19 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 		}
 	}
 	s.catchUp(ctx, l.Vehicles, start)
+	s.clockTick(ctx, r.cfg.Clock.Now())
 
 	tick := time.NewTicker(r.cfg.StateEvery)
 	defer tick.Stop()
+	clock := time.NewTicker(r.cfg.Clock.Every)
+	defer clock.Stop()
 	for {
 		select {
+		case <-clock.C:
+			s.clockTick(ctx, r.cfg.Clock.Now())
+		case req := <-s.tick:
+			s.clockTick(ctx, req.now)
+			close(req.done)
 		case b := <-s.q:
 			s.take(b)
 			s.collect()

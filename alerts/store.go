@@ -672,7 +672,9 @@ type SavedState struct {
 	UpdatedAt      time.Time
 }
 
-// SaveStates upserts the vehicles' states in one statement.
+// SaveStates upserts the vehicles' states in one statement. A stored
+// processed_until never moves back: a state saved because only the clock
+// changed it (ProcessedUntil zero) keeps the one stored.
 func (s *Store) SaveStates(ctx context.Context, sts []SavedState) error {
 	if len(sts) == 0 {
 		return nil
@@ -686,7 +688,8 @@ func (s *Store) SaveStates(ctx context.Context, sts []SavedState) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO alert_engine_state (vehicle_id, state, processed_until)
 		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[]) ORDER BY 1
 		ON CONFLICT (vehicle_id) DO UPDATE SET state = excluded.state,
-			processed_until = excluded.processed_until, updated_at = now()`, ids, blobs, until)
+			processed_until = GREATEST(alert_engine_state.processed_until, excluded.processed_until),
+			updated_at = now()`, ids, blobs, until)
 	if err != nil {
 		return fmt.Errorf("save state of %d vehicles: %w", len(sts), err)
 	}
