@@ -58,7 +58,7 @@ func (e *Engine) tickVehicle(dst []Episode, v *vehicle, asOf time.Time) []Episod
 		return dst
 	}
 	v.out = v.out[:0]
-	v.settle()
+	v.settle(true)
 	for i := range v.out {
 		v.log = append(v.log, logEntry{At: asOf, Ep: v.out[i]})
 	}
@@ -66,19 +66,21 @@ func (e *Engine) tickVehicle(dst []Episode, v *vehicle, asOf time.Time) []Episod
 }
 
 // settle recomputes the clock's view at v.ticked after the state moved
-// (a fix, a tick) and reconciles it with the previous view. The
-// episodes in v.out (emitted by the fix path meanwhile) carry on those of
-// the previous view they confirm; one emitted again unchanged is dropped
-// from v.out, said once already. The difference with the previous view is
-// appended: new view episodes, and retractions of old ones neither the
-// fix path nor the new view holds.
-func (v *vehicle) settle() {
+// and reconciles it with the previous view. The episodes in v.out
+// (emitted by the fix path meanwhile) carry on those of the previous view
+// they confirm; one emitted again unchanged is dropped from v.out, said
+// once already. Old view episodes neither the fix path nor the new view
+// holds are retracted. With open (a tick), new view episodes are emitted;
+// without (a fix), they wait for the next tick: a terminal uploading an
+// hour of buffered reports in order would otherwise see the clock open
+// and retract a silence at every one of them.
+func (v *vehicle) settle(open bool) {
 	old := v.clock
 	var view []Episode
 	if v.st.Last != nil && v.ticked.After(v.st.Last.Time) {
 		view = v.clockView(nil, v.ticked)
 	}
-	if len(old) == 0 && len(view) == 0 {
+	if len(old) == 0 && (len(view) == 0 || !open) {
 		v.clock = nil
 		return
 	}
@@ -109,13 +111,18 @@ func (v *vehicle) settle() {
 		ep.Status = EpisodeRetracted
 		v.out = append(v.out, ep)
 	}
+	keep := view[:0]
 	for i := range view {
-		if k := idIn(old, view[i].ID); k >= 0 && sameEpisode(&old[k], &view[i]) {
-			continue
+		k := idIn(old, view[i].ID)
+		switch {
+		case k < 0 && !open:
+			continue // for the next tick
+		case k < 0 || !sameEpisode(&old[k], &view[i]):
+			v.out = append(v.out, view[i])
 		}
-		v.out = append(v.out, view[i])
+		keep = append(keep, view[i])
 	}
-	v.clock = view
+	v.clock = keep
 }
 
 // clockView appends to dst the episodes the next fix would open if it

@@ -116,6 +116,8 @@ type clockCase struct {
 	// settles it).
 	want      []string
 	wantAfter map[int][]string
+	// maxEmitted, when set, bounds the emissions (no flapping).
+	maxEmitted int
 }
 
 func clockCases() []clockCase {
@@ -195,6 +197,17 @@ func clockCases() []clockCase {
 			want: []string{"after_hours 03-10 21:29:30–03-10 21:49:00"},
 		},
 		{
+			name: "buffered reports uploaded in order after the clock said silent",
+			events: func() []event {
+				b := newTrack(1, "2026-03-10 10:00").park(5*time.Minute, false, 0).drive(5*time.Minute, 40, 45)
+				n := len(b.out)
+				b.drive(50*time.Minute, 40, 45).park(5*time.Minute, false, 0)
+				return []event{deliver(b.out[:n]), tickAt("2026-03-10 10:25"), deliver(b.out[n:]), tickAt("2026-03-10 11:30")}
+			},
+			wantAfter:  map[int][]string{1: {"silent 03-10 10:09:30–open"}},
+			maxEmitted: 2, // the silence, then its retraction: nothing per report
+		},
+		{
 			name: "silent at a hotel beyond the dwell time",
 			events: func() []event {
 				b := newTrack(1, "2026-03-10 09:00").park(5*time.Minute, false, 0).drive(6*time.Minute, 30, 0).
@@ -270,6 +283,9 @@ func (c clockCase) check(t *testing.T, w *world, v track.Vehicle) {
 	}
 	if !slices.Equal(names(got), want) {
 		t.Errorf("at the end:\n\t%s\nwant\n\t%s", strings.Join(names(got), "\n\t"), strings.Join(want, "\n\t"))
+	}
+	if c.maxEmitted > 0 && len(emitted) > c.maxEmitted {
+		t.Errorf("%d emissions, want at most %d: %v", len(emitted), c.maxEmitted, names(emitted))
 	}
 	// The clock only says earlier what the data says: the same data in
 	// order, without a clock, followed by the last tick, ends the same.

@@ -273,7 +273,7 @@ func (e *Engine) Feed(dst []Episode, p *track.Position) ([]Episode, error) {
 	v.out = v.out[:0]
 	e.step(v, p)
 	if len(v.clock) > 0 || v.ticked.After(p.Time) {
-		v.settle()
+		v.settle(false)
 	}
 	for i := range v.out {
 		v.log = append(v.log, logEntry{At: p.Time, Ep: v.out[i]})

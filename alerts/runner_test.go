@@ -99,7 +99,11 @@ func newRig(t *testing.T) *rig {
 
 func testRunnerConfig() RunnerConfig {
 	// The labelled tracks are in March 2026: load their approvals.
-	return RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour, RetryMax: time.Second}
+	// The clock stands at their start: the clock-driven checks judge
+	// nothing (TestRunnerClock moves it).
+	start := at("2026-03-10 00:00")
+	return RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour, RetryMax: time.Second,
+		Clock: ClockConfig{Now: func() time.Time { return start }}}
 }
 
 // start runs a new runner wired to the writer; stop cancels it and waits
