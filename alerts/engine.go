@@ -141,6 +141,7 @@ type vehicle struct {
 	parking   []*fence
 	approvals []Approval
 	fences    *FenceSet
+	drives    *[]Drive
 	st        VehicleState
 	cps       []checkpoint
 	log       []logEntry
@@ -162,6 +163,9 @@ type Engine struct {
 	cfg Config
 	src Source
 	vs  map[int64]*vehicle
+	// drives, when not nil, collects the real drives as they end
+	// (RecordDrives).
+	drives *[]Drive
 }
 
 // NewEngine returns an engine. src may be nil when late fixes need not be
@@ -239,6 +243,7 @@ func (e *Engine) SetVehicle(info track.Vehicle) {
 	v.permitted = e.cfg.Fences.nearest(FencePermitted, info.ID, v.chain)
 	v.parking = e.cfg.Fences.nearest(FenceParking, info.ID, v.chain)
 	v.fences = e.cfg.Fences
+	v.drives = e.drives
 	v.approvals = nil
 	if e.cfg.Approvals != nil {
 		v.approvals = e.cfg.Approvals.byVehicle[info.ID]
@@ -714,6 +719,9 @@ func (v *vehicle) driveBecameReal(f Fix) {
 func (v *vehicle) driveEnded(end time.Time, at Fix) {
 	st := &v.st
 	d := &st.Drive
+	if d.Real && v.drives != nil {
+		*v.drives = append(*v.drives, v.driveOf(end, at))
+	}
 	if r := st.TimeRun; r != nil {
 		if d.Real {
 			r.DistanceM = max(0, r.DistanceM-(d.DistM-d.StillDistM))
