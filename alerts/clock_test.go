@@ -191,8 +191,7 @@ func clockCases() []clockCase {
 			},
 			wantAfter: map[int][]string{
 				1: {"after_hours 03-10 21:29:30–open", "silent 03-10 21:44:30–open", "night_parking 03-10 22:00:00–open"},
-				// Live, the drive seems to go on over the silence.
-				2: {"after_hours 03-10 21:29:30–03-11 07:50:00", "night_parking 03-10 22:00:00–03-11 07:50:00"},
+				2: {"after_hours 03-10 21:29:30–03-10 21:44:30", "night_parking 03-10 22:00:00–03-11 07:50:00"},
 			},
 			want: []string{"after_hours 03-10 21:29:30–03-10 21:49:00"},
 		},

@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -216,4 +218,40 @@ func DrivesOf(cfg Config, v track.Vehicle, ps []track.Position) ([]Drive, error)
 		}
 	}
 	return e.Drives(nil), nil
+}
+
+// dispatchLead is how much data around the day DispatchReport reads: a
+// drive under way at midnight is seen whole, from its start the evening
+// before to its end the morning after.
+const dispatchLead = 12 * time.Hour
+
+// DispatchReport is the dispatch report of one day (local time of the
+// vehicles' calendars, the default's for the day's bounds) for the
+// vehicles given: their drives as the rules see them, against the stored
+// approvals. It reads each vehicle's positions once, in device order.
+func (s *Store) DispatchReport(ctx context.Context, day Date, vehicles []track.Vehicle) (DispatchDay, error) {
+	lo, hi := day.In(time.UTC).Add(-dispatchLead-24*time.Hour), day.AddDays(1).In(time.UTC).Add(dispatchLead+24*time.Hour)
+	l, err := s.LoadConfig(ctx, LoadOptions{ApprovalsFrom: lo, ApprovalsTo: hi})
+	if err != nil {
+		return DispatchDay{}, fmt.Errorf("dispatch report %s: %w", day, err)
+	}
+	loc := l.Config.Calendars.For(0).loc
+	start, end := day.In(loc), day.AddDays(1).In(loc)
+	var drives []Drive
+	var approvals []Approval
+	for _, v := range vehicles {
+		ps, err := s.Positions(ctx, v.ID, start.Add(-dispatchLead), end.Add(dispatchLead))
+		if err != nil {
+			return DispatchDay{}, fmt.Errorf("dispatch report %s: %w", day, err)
+		}
+		ds, err := DrivesOf(l.Config, v, ps)
+		if err != nil {
+			return DispatchDay{}, fmt.Errorf("dispatch report %s: vehicle %d: %w", day, v.ID, err)
+		}
+		drives = append(drives, ds...)
+		if l.Config.Approvals != nil {
+			approvals = append(approvals, l.Config.Approvals.byVehicle[v.ID]...)
+		}
+	}
+	return JudgeDispatch(day, loc, drives, approvals), nil
 }

@@ -648,6 +648,15 @@ func (v *vehicle) drive(f Fix) {
 	st := &v.st
 	d := &st.Drive
 	P := v.par.Drive
+	if d.Active {
+		// Silent for longer than a stop and hardly moved meanwhile (not a
+		// tunnel): the car stopped at its last fix, whatever comes next.
+		last := *st.Last
+		gap := f.Time.Sub(last.Time)
+		if gap > P.StopDuration && DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)/gap.Seconds()*3.6 < float64(P.MovingKmh) {
+			v.driveEnded(last.Time, last)
+		}
+	}
 	if !d.Active {
 		if st.Last == nil || !f.Acc {
 			return
