@@ -717,6 +717,12 @@ const positionColumns = `vehicle_id, terminal_id, device_time, received_at, ST_Y
 
 func scanPositions(rows pgx.Rows) ([]track.Position, error) {
 	var out []track.Position
+	err := forEachPosition(rows, func(p *track.Position) error { out = append(out, *p); return nil })
+	return out, err
+}
+
+// forEachPosition calls fn for each row of positionColumns; p is reused.
+func forEachPosition(rows pgx.Rows, fn func(p *track.Position) error) error {
 	var p track.Position
 	var alarm, status int64
 	_, err := pgx.ForEachRow(rows, []any{&p.VehicleID, &p.TerminalID, &p.Time, &p.Received, &p.Lat, &p.Lon,
@@ -725,10 +731,9 @@ func scanPositions(rows pgx.Rows) ([]track.Position, error) {
 			return fmt.Errorf("vehicle %d at %s: alarm or status out of range", p.VehicleID, p.Time)
 		}
 		p.Alarm, p.Status = uint32(alarm), uint32(status)
-		out = append(out, p)
-		return nil
+		return fn(&p)
 	})
-	return out, err
+	return err
 }
 
 // Positions returns a vehicle's stored positions with after < device time
@@ -746,6 +751,23 @@ func (s *Store) Positions(ctx context.Context, vehicleID int64, after, through t
 		return nil, fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
 	}
 	return ps, nil
+}
+
+// eachPosition streams a vehicle's stored positions with after < device
+// time <= through to fn, in (device time, fix hash) order, with the
+// fields the rules read; p is reused after fn returns. An error from fn
+// stops the read and is returned.
+func (s *Store) eachPosition(ctx context.Context, vehicleID int64, after, through time.Time, fn func(p *track.Position) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT `+positionColumns+` FROM positions
+		WHERE vehicle_id = $1 AND device_time > $2 AND device_time <= $3
+		ORDER BY device_time, fix_hash`, vehicleID, after, through)
+	if err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	if err := forEachPosition(rows, fn); err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	return nil
 }
 
 // positionsReceivedAfter returns a vehicle's positions received after
