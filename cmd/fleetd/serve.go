@@ -42,6 +42,7 @@ type serveConfig struct {
 	api          api.Config
 	tlsCert      string
 	tlsKey       string
+	offlineAfter time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -70,7 +71,15 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
+	offline := fs.String("offline-after", envOr("FLEETMON_OFFLINE_AFTER", track.DefaultOfflineAfter.String()),
+		"the live map shows a vehicle offline after this long without a report; keep it above the terminals' parked reporting interval (env FLEETMON_OFFLINE_AFTER)")
 	registerMQTT(fs, &c.mqtt)
+	var bm api.BaseMapOptions
+	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
+		"tile sources the map offers, the first by default: osm, tianditu, amap, tencent, intranet; empty: intranet/tianditu when configured, else no tiles (a plain map with a grid) (env FLEETMON_BASE_MAPS)")
+	fs.StringVar(&bm.TiandituKey, "tianditu-key", envOr("FLEETMON_TIANDITU_KEY", ""), "the operator's Tianditu (天地图) key (env FLEETMON_TIANDITU_KEY)")
+	fs.StringVar(&bm.TileURL, "tile-url", envOr("FLEETMON_TILE_URL", ""), "an intranet tile server's URL template, e.g. http://tiles.example/{z}/{x}/{y}.png (env FLEETMON_TILE_URL)")
+	fs.StringVar(&bm.TileCRS, "tile-crs", envOr("FLEETMON_TILE_CRS", "wgs84"), "the datum of --tile-url's tiles: wgs84 or gcj02 (env FLEETMON_TILE_CRS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -82,6 +91,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, usageError{fmt.Sprintf("--raw-retention %q: want a duration such as 4320h, or 0", *retention)}
 	}
 	c.rawRetention = d
+	if c.offlineAfter, err = time.ParseDuration(*offline); err != nil || c.offlineAfter <= 0 {
+		return nil, usageError{fmt.Sprintf("--offline-after %q: want a positive duration such as 10m", *offline)}
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, usageError{"--tls-cert and --tls-key go together"}
 	}
@@ -98,6 +110,14 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 			return nil, usageError{fmt.Sprintf("--metrics-allow %q: want CIDRs such as 10.0.0.0/8,::1/128", v)}
 		}
 		c.api.MetricsAllow = append(c.api.MetricsAllow, p.Masked())
+	}
+	for _, v := range strings.Split(*baseMaps, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			bm.Sources = append(bm.Sources, v)
+		}
+	}
+	if c.api.BaseMaps, err = api.BaseMaps(bm); err != nil {
+		return nil, usageError{err.Error()}
 	}
 	c.gateway.OpenRegistration = c.open
 	return c, nil
@@ -130,7 +150,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runner := alerts.NewRunner(alerts.NewStore(db.pool), alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
 	// The live hub fans committed positions out to websocket clients
 	// (GET /api/v1/live) without ever waiting for them.
-	hub := track.NewHub(reg)
+	// It also derives each vehicle's state (moving, parked, offline, alarm,
+	// sealed), starting from what is stored.
+	hub := track.NewHub(reg, track.WithOfflineAfter(cfg.offlineAfter))
+	seeds, err := store.LiveSeeds(ctx)
+	if err != nil {
+		return err
+	}
+	hub.Seed(seeds)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	go hub.WatchStates(hubCtx)
 	cfg.api.Live = hub
 	// Configuration edits through the API reload the engines; the episodes
 	// they store reach the live stream as "alert" events.
