@@ -61,6 +61,8 @@ type RunnerConfig struct {
 	// beginning and an episode running past its end gets its end.
 	// Default 6 h.
 	ReevaluateLead time.Duration
+	// Clock: see ClockConfig (runner_clock.go).
+	Clock ClockConfig
 }
 
 func (c *RunnerConfig) defaults() {
@@ -97,6 +99,7 @@ func (c *RunnerConfig) defaults() {
 	if c.ReevaluateLead <= 0 {
 		c.ReevaluateLead = 6 * time.Hour
 	}
+	c.Clock.defaults()
 }
 
 // maxStepPositions bounds the positions one shard evaluates between two
@@ -176,7 +179,8 @@ func newRunner(store *Store, cfg RunnerConfig, log *slog.Logger, m *runnerMetric
 	r := &Runner{store: store, cfg: cfg, log: log, m: m, stopped: make(chan struct{})}
 	r.shards = make([]*shard, cfg.Shards)
 	for i := range r.shards {
-		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1)}
+		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1),
+			tick: make(chan tickRequest)}
 	}
 	return r
 }
@@ -475,6 +479,7 @@ type shard struct {
 	q      chan []track.Position
 	queued atomic.Int64
 	reload chan *Loaded
+	tick   chan tickRequest
 
 	// Owned by the shard's goroutine.
 	eng     *Engine
@@ -528,13 +533,21 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 		poll = t.C
 	}
 	s.catchUp(ctx, l.Vehicles, start)
+	s.clockTick(ctx, r.cfg.Clock.Now())
 
 	tick := time.NewTicker(r.cfg.StateEvery)
 	defer tick.Stop()
+	clock := time.NewTicker(r.cfg.Clock.Every)
+	defer clock.Stop()
 	for {
 		select {
 		case <-poll:
 			s.pollFeed(ctx)
+		case <-clock.C:
+			s.clockTick(ctx, r.cfg.Clock.Now())
+		case req := <-s.tick:
+			s.clockTick(ctx, req.now)
+			close(req.done)
 		case b := <-s.q:
 			s.take(b)
 			s.collect()

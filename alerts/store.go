@@ -689,7 +689,9 @@ type SavedState struct {
 	UpdatedAt    time.Time
 }
 
-// SaveStates upserts the vehicles' states in one statement.
+// SaveStates upserts the vehicles' states in one statement. A stored
+// processed_until never moves back: a state saved because only the clock
+// changed it (ProcessedUntil zero) keeps the one stored.
 func (s *Store) SaveStates(ctx context.Context, sts []SavedState) error {
 	return saveStatesOn(ctx, s.pool, sts)
 }
@@ -711,8 +713,8 @@ func saveStatesOn(ctx context.Context, q querier, sts []SavedState) error {
 	_, err := q.Exec(ctx, `INSERT INTO alert_engine_state (vehicle_id, state, processed_until, processed_xid)
 		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[], $4::bigint[]) ORDER BY 1
 		ON CONFLICT (vehicle_id) DO UPDATE SET state = excluded.state,
-			processed_until = excluded.processed_until, processed_xid = excluded.processed_xid,
-			updated_at = now()`, ids, blobs, until, xids)
+			processed_until = GREATEST(alert_engine_state.processed_until, excluded.processed_until),
+			processed_xid = COALESCE(excluded.processed_xid, alert_engine_state.processed_xid), updated_at = now()`, ids, blobs, until, xids)
 	if err != nil {
 		return fmt.Errorf("save state of %d vehicles: %w", len(sts), err)
 	}
@@ -770,6 +772,33 @@ func (s *Store) Positions(ctx context.Context, vehicleID int64, after, through t
 		return nil, fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
 	}
 	return ps, nil
+}
+
+// eachPosition streams a vehicle's stored positions with after < device
+// time <= through to fn, in (device time, fix hash) order, with only the
+// fields a fix is made of (device time, place, speed, alarm, status: less
+// to send and decode for a month of a fleet); p is reused after fn
+// returns. An error from fn stops the read and is returned.
+func (s *Store) eachPosition(ctx context.Context, vehicleID int64, after, through time.Time, fn func(p *track.Position) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT device_time, ST_Y(geom), ST_X(geom), speed_kmh, alarm, status FROM positions
+		WHERE vehicle_id = $1 AND device_time > $2 AND device_time <= $3
+		ORDER BY device_time, fix_hash`, vehicleID, after, through)
+	if err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	p := track.Position{VehicleID: vehicleID}
+	var alarm, status int64
+	_, err = pgx.ForEachRow(rows, []any{&p.Time, &p.Lat, &p.Lon, &p.SpeedKmh, &alarm, &status}, func() error {
+		if alarm < 0 || alarm > math.MaxUint32 || status < 0 || status > math.MaxUint32 {
+			return fmt.Errorf("at %s: alarm or status out of range", p.Time)
+		}
+		p.Alarm, p.Status = uint32(alarm), uint32(status)
+		return fn(&p)
+	})
+	if err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	return nil
 }
 
 // positionsReceivedAfter returns a vehicle's positions received after

@@ -179,6 +179,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
 	s.alertRoutes(p)
+	s.reportRoutes(p)
 	s.historyRoutes(p)
 	s.uiRoutes(p)
 }
