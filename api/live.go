@@ -185,6 +185,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if conn.WriteMessage(websocket.TextMessage, buf) != nil {
 				return
 			}
+			sub.Delivered(ps)
 			clear(ps) // let delivered positions go
 		}
 	}

@@ -100,6 +100,25 @@ echo
 if [ -n "$watcher" ]; then
 	wait "$watcher" || true
 	cat "$data/watch.txt"
+	# fleetd's own view (fleetmon_live_delivery_seconds): from reading a report to writing its
+	# position to a client's socket, without the clients' scheduling; quantiles as bucket bounds.
+	curl -fsS http://127.0.0.1:18080/metrics | awk '
+		/^fleetmon_live_delivery_seconds_bucket/ {
+			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+			n++; bound[n] = le; cum[n] = $NF
+		}
+		/^fleetmon_live_delivery_seconds_count/ { total = $NF }
+		END {
+			if (total == 0) exit
+			split("0.5 0.9 0.99 0.999", qs, " ")
+			line = "fleetd delivery (in-server, bucket bounds):"
+			for (i = 1; i <= 4; i++) {
+				for (j = 1; j <= n; j++) if (cum[j] >= qs[i] * total) break
+				b = bound[j]; if (b != "+Inf") b = (b * 1000) "ms"
+				line = line sprintf("  p%s ≤ %s", qs[i] * 100, b)
+			}
+			print line sprintf("  (%d positions)", total)
+		}'
 fi
 # Every acknowledged fix once: rows = positions acknowledged − fixes that
 # repeat the terminal's previous one (the platform keeps one row for those).

@@ -36,6 +36,7 @@ type Hub struct {
 
 	superseded prometheus.Counter
 	overflowed prometheus.Counter
+	delivery   prometheus.Histogram
 	subsGauge  prometheus.GaugeFunc
 }
 
@@ -78,8 +79,13 @@ func NewHub(reg prometheus.Registerer, opts ...HubOption) *Hub {
 		defer h.mu.RUnlock()
 		return float64(len(h.subs))
 	})
+	h.delivery = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "fleetmon_live_delivery_seconds",
+		Help:    "From fleetd reading a report to its position being written to a live client's connection.",
+		Buckets: []float64{.001, .0025, .005, .01, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10},
+	})
 	if reg != nil {
-		reg.MustRegister(h.superseded, h.overflowed, h.subsGauge)
+		reg.MustRegister(h.superseded, h.overflowed, h.subsGauge, h.delivery)
 	}
 	return h
 }
@@ -296,6 +302,17 @@ func (s *Subscription) Next(ctx context.Context, ps []*Live, evs []Event) ([]*Li
 		case <-s.wake:
 		case <-ctx.Done():
 			return ps, evs, ctx.Err()
+		}
+	}
+}
+
+// Delivered records how long positions a stream has just written to its
+// client took from fleetd reading their reports.
+func (s *Subscription) Delivered(ls []*Live) {
+	now := s.hub.now()
+	for _, l := range ls {
+		if !l.Received.IsZero() {
+			s.hub.delivery.Observe(now.Sub(l.Received).Seconds())
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fleetmon/track"
 )
 
@@ -41,7 +43,8 @@ func next(t *testing.T, s *track.Subscription) ([]track.Position, []track.Event)
 // TestHubEncodesOnce: subscribers share each published position, so what
 // a stream encodes from it is made once however many clients see it.
 func TestHubEncodesOnce(t *testing.T) {
-	h := track.NewHub(nil)
+	reg := prometheus.NewRegistry()
+	h := track.NewHub(reg)
 	var subs []*track.Subscription
 	for range 3 {
 		s := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2)}, 16)
@@ -66,6 +69,29 @@ func TestHubEncodesOnce(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("encode called %d times for 2 positions seen by 3 subscribers, want 2", calls)
+	}
+	// Delivery delays are observed for stamped positions only.
+	stamped := livePos(1, 5, 30, 115)
+	stamped.Received = time.Now().Add(-time.Second)
+	h.Publish([]track.Position{stamped, livePos(2, 5, 31, 116)})
+	ls, _, err := subs[0].Next(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs[0].Delivered(ls)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == "fleetmon_live_delivery_seconds" {
+			n, sum = mf.GetMetric()[0].GetHistogram().GetSampleCount(), mf.GetMetric()[0].GetHistogram().GetSampleSum()
+		}
+	}
+	if n != 1 || sum < 1 {
+		t.Errorf("delivery histogram: %d samples summing %.3f s, want 1 of at least 1 s", n, sum)
 	}
 }
 
