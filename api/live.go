@@ -14,7 +14,8 @@ import (
 
 // The live stream, GET /api/v1/live (websocket): on connect a snapshot of
 // the latest state of every vehicle in the caller's jurisdiction, then the
-// positions and events as they are committed. Messages are JSON text:
+// positions as fleetd queues them for storage and events as they happen.
+// Messages are JSON text:
 //
 //	server → client  {"type":"snapshot","positions":[…]}
 //	                 {"type":"positions","positions":[…]}

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Hub fans committed positions out to live subscribers (the web map's
+// Hub fans positions out to live subscribers (the web map's
 // stream). Publishing never blocks and never waits for a subscriber: each
 // subscription keeps only the newest undelivered position of each vehicle,
 // so a slow client skips intermediate positions (counted) but always gets

@@ -22,8 +22,8 @@ import (
 	"fleetmon/alerts"
 	"fleetmon/api"
 	"fleetmon/ingest"
-	"fleetmon/track/relay"
 	"fleetmon/track"
+	"fleetmon/track/relay"
 )
 
 // serveConfig is fleetd serve's configuration.
@@ -149,10 +149,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := track.NewStore(db.pool)
 
 	writer := track.NewWriter(db.pool, cfg.writer, log.With("component", "writer"), reg)
-	// The live hub fans committed positions out to websocket clients
-	// (GET /api/v1/live) without ever waiting for them.
-	// It also derives each vehicle's state (moving, parked, offline, alarm,
-	// sealed), starting from what is stored.
+	// The live hub fans positions out to websocket clients (GET
+	// /api/v1/live) as the gateway queues them for storage, not after their
+	// commit: the map moves with the terminals however busy the database
+	// is, and never waits for a client. (A report whose commit fails is
+	// not acknowledged; its terminal resends it.) Other nodes' committed
+	// positions reach it through the relay. It also derives each vehicle's
+	// state (moving, parked, offline, alarm, sealed), starting from what
+	// is stored.
 	hub := track.NewHub(reg, track.WithOfflineAfter(cfg.offlineAfter))
 	seeds, err := store.LiveSeeds(ctx)
 	if err != nil {
@@ -163,6 +167,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stopHub()
 	go hub.WatchStates(hubCtx)
 	cfg.api.Live = hub
+	writer.OnQueue = hub.Publish
 	// The rules engine judges every committed position (issue 5). On a
 	// single node it takes them from the writer: it starts before the
 	// writer and stops after it, so that nothing committed is left
@@ -184,10 +189,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		apiSrv = api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
 			log.With("component", "api"))
 		runner.OnEpisodes = apiSrv.PublishAlerts
-		writer.OnCommit = func(ps []track.Position) {
-			hub.Publish(ps)
-			runner.OnCommit(ps)
-		}
+		writer.OnCommit = runner.OnCommit
 		rules = runner
 	} else {
 		cl, err := alerts.NewCluster(alertStore, alerts.ClusterConfig{NodeID: cfg.cluster.nodeID}, log.With("component", "alerts"), reg)
@@ -208,10 +210,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		rel.OnAlerts = apiSrv.PublishAlertIDs
 		rel.OnReload = reloadFromPeer(cl, log)
-		writer.OnCommit = func(ps []track.Position) {
-			hub.Publish(ps)
-			rel.OnCommit(ps)
-		}
+		writer.OnCommit = rel.OnCommit
 		rules = cl
 		relayCtx, stopRelay := context.WithCancel(context.Background())
 		relayDone := make(chan struct{})
