@@ -6,20 +6,27 @@ GO      ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 BIN     := bin
 
-.PHONY: all build run test test-go vet deps bench fuzz clean
+.PHONY: all ui build run test test-go vet deps bench fuzz clean
 
 all: build
 
-build:
+# The web UI (api/ui): npm packages from the committed lockfile, built by Vite
+# into api/ui/dist/app, which the api package embeds. Needs Node.js 20 and npm.
+ui:
+	scripts/ui.sh
+
+build: ui
 	$(GO) build -o $(BIN)/ ./cmd/fleetd ./cmd/fleetsim
 
 deps:
-	scripts/deps.sh pg mqtt
+	scripts/deps.sh pg mqtt browser
 
-run: deps build
+# make run needs no browser: only the database it manages itself.
+run: build
+	scripts/deps.sh pg
 	scripts/run-demo.sh
 
-test: deps
+test: deps ui
 	scripts/test.sh
 
 bench:
@@ -33,4 +40,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN) .testdb
+	rm -rf $(BIN) .testdb api/ui/dist/app api/ui/node_modules

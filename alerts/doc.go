@@ -19,6 +19,19 @@
 // back through a Source; the engine then emits the difference: changed
 // episodes and retracted ones (EpisodeRetracted).
 //
+// Clock-driven checks (clock.go): rules that depend on the absence of
+// data — 夜间未入库 for a car whose terminal sleeps, a terminal silent
+// while the car was in use, a car asleep at a sensitive place — are
+// judged by Engine.Tick as of a time, not only when the next fix comes.
+// What the clock says is a view computed from the state, never part of
+// it: checkpoints stay a pure function of the fixes, and late data
+// re-evaluates and retracts what the clock said as it does for every
+// rule.
+//
+// The engine also reports the drives it sees (RecordDrives, DrivesOf), so
+// that the daily dispatch report (dispatch.go: 无单出车, 有单无车) uses the
+// rules' own idea of a drive.
+//
 // Around the core, Store (store.go) keeps the configuration, the episodes
 // and the engines' saved state in PostgreSQL (migration 0004_alerts.sql)
 // and reads positions back; Runner (runner.go) is the runtime: OnCommit,
@@ -32,7 +45,19 @@
 // harmlessly. Reload hands a re-read configuration to the engines;
 // Reevaluate recomputes a vehicle's period with a private engine and
 // returns (and optionally applies) the difference with the stored
-// episodes.
+// episodes; ReevaluateAll does it for a fleet, streaming, one vehicle per
+// CPU. Every Clock.Every (runner_clock.go) each shard ticks its engine.
+//
+// With several fleetd nodes on one database, Cluster (cluster.go) runs
+// each vehicle's rules on exactly one node: vehicles are split into shards
+// by id, a shard is leased through a PostgreSQL session advisory lock held
+// on a connection of the node's own, and the holder runs one Runner per
+// shard that reads the shard's positions from the database in commit order
+// (positions.commit_xid below the oldest running transaction) instead of
+// OnCommit, and writes episodes and state only through the lease's
+// connection after checking the lock (a fence). States are saved with the
+// transaction id they include, so the next holder replays exactly what
+// follows.
 //
 // alerts imports track for its domain types; it must not import ingest or
 // api.

@@ -141,9 +141,15 @@ type vehicle struct {
 	parking   []*fence
 	approvals []Approval
 	fences    *FenceSet
+	drives    *[]Drive
 	st        VehicleState
 	cps       []checkpoint
 	log       []logEntry
+	// ticked is the latest time the clock judged the vehicle at (Tick),
+	// and clock what it said then: episodes opened by the passing of
+	// time alone, not (yet) by a fix. See clock.go.
+	ticked time.Time
+	clock  []Episode
 
 	// Scratch, rebuilt at will.
 	cs      calStatus
@@ -157,6 +163,9 @@ type Engine struct {
 	cfg Config
 	src Source
 	vs  map[int64]*vehicle
+	// drives, when not nil, collects the real drives as they end
+	// (RecordDrives).
+	drives *[]Drive
 }
 
 // NewEngine returns an engine. src may be nil when late fixes need not be
@@ -234,6 +243,7 @@ func (e *Engine) SetVehicle(info track.Vehicle) {
 	v.permitted = e.cfg.Fences.nearest(FencePermitted, info.ID, v.chain)
 	v.parking = e.cfg.Fences.nearest(FenceParking, info.ID, v.chain)
 	v.fences = e.cfg.Fences
+	v.drives = e.drives
 	v.approvals = nil
 	if e.cfg.Approvals != nil {
 		v.approvals = e.cfg.Approvals.byVehicle[info.ID]
@@ -267,6 +277,9 @@ func (e *Engine) Feed(dst []Episode, p *track.Position) ([]Episode, error) {
 	}
 	v.out = v.out[:0]
 	e.step(v, p)
+	if len(v.clock) > 0 || v.ticked.After(p.Time) {
+		v.settle(false)
+	}
 	for i := range v.out {
 		v.log = append(v.log, logEntry{At: p.Time, Ep: v.out[i]})
 	}
@@ -335,6 +348,8 @@ func (e *Engine) reevaluate(dst []Episode, v *vehicle, from time.Time, late *tra
 		return dst, fmt.Errorf("vehicle %d: checkpoint: %w", v.info.ID, err)
 	}
 	v.st, v.cps, v.csValid = st, v.cps[:i+1], false
+	// What the clock said is in the log (old); it is said again below.
+	v.clock = nil
 
 	nw := map[string]Episode{}
 	var order []string
@@ -346,6 +361,16 @@ func (e *Engine) reevaluate(dst []Episode, v *vehicle, from time.Time, late *tra
 		e.step(v, &ps[k])
 		for _, ep := range v.out {
 			v.log = append(v.log, logEntry{At: ps[k].Time, Ep: ep})
+			if _, seen := nw[ep.ID]; !seen {
+				order = append(order, ep.ID)
+			}
+			nw[ep.ID] = ep
+		}
+	}
+	if v.st.Last != nil && v.ticked.After(v.st.Last.Time) {
+		v.clock = v.clockView(nil, v.ticked)
+		for _, ep := range v.clock {
+			v.log = append(v.log, logEntry{At: v.ticked, Ep: ep})
 			if _, seen := nw[ep.ID]; !seen {
 				order = append(order, ep.ID)
 			}
@@ -407,7 +432,7 @@ func (v *vehicle) open(dst []Episode) []Episode {
 	add(st.Power)
 	add(st.Antenna)
 	add(st.Speed)
-	return dst
+	return append(dst, v.clock...)
 }
 
 // State returns a copy of the vehicle's state.
@@ -425,6 +450,8 @@ type savedVehicle struct {
 	State       VehicleState `json:"state"`
 	Checkpoints []checkpoint `json:"checkpoints"`
 	Log         []logEntry   `json:"log"`
+	Ticked      time.Time    `json:"ticked,omitzero"`
+	Clock       []Episode    `json:"clock,omitempty"`
 }
 
 // MarshalState serialises every vehicle's state, checkpoints and recent
@@ -432,7 +459,7 @@ type savedVehicle struct {
 func (e *Engine) MarshalState() ([]byte, error) {
 	m := map[int64]savedVehicle{}
 	for id, v := range e.vs {
-		m[id] = savedVehicle{v.st, v.cps, v.log}
+		m[id] = savedVehicle{v.st, v.cps, v.log, v.ticked, v.clock}
 	}
 	return json.Marshal(m)
 }
@@ -447,6 +474,7 @@ func (e *Engine) RestoreState(b []byte) error {
 	for id, s := range m {
 		if v := e.vs[id]; v != nil {
 			v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
+			v.ticked, v.clock = s.Ticked, s.Clock
 		}
 	}
 	return nil
@@ -460,7 +488,7 @@ func (e *Engine) MarshalVehicle(vehicleID int64) ([]byte, bool, error) {
 	if v == nil {
 		return nil, false, nil
 	}
-	b, err := json.Marshal(savedVehicle{v.st, v.cps, v.log})
+	b, err := json.Marshal(savedVehicle{v.st, v.cps, v.log, v.ticked, v.clock})
 	return b, true, err
 }
 
@@ -479,6 +507,7 @@ func (e *Engine) RestoreVehicle(vehicleID int64, b []byte) error {
 		return fmt.Errorf("alerts: restore vehicle %d: no checkpoint", vehicleID)
 	}
 	v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
+	v.ticked, v.clock = s.Ticked, s.Clock
 	return nil
 }
 
@@ -534,6 +563,13 @@ func (e *Engine) checkpointMaybe(v *vehicle, t time.Time) {
 // emit stamps ep with the common fields, marks it with status and appends
 // a copy to v.out.
 func (v *vehicle) emit(ep *Episode, status EpisodeStatus) {
+	v.stamp(ep, status)
+	v.out = append(v.out, *ep)
+}
+
+// stamp sets ep's status and the fields every episode of the vehicle
+// carries: ids, its deterministic ID and what it was judged with.
+func (v *vehicle) stamp(ep *Episode, status EpisodeStatus) {
 	ep.Status = status
 	ep.VehicleID = v.info.ID
 	ep.UnitID = v.info.UnitID
@@ -544,7 +580,6 @@ func (v *vehicle) emit(ep *Episode, status EpisodeStatus) {
 	case RuleAfterHours, RuleHolidayUse, RuleNightParking:
 		ep.CalendarVersion = v.cal.version
 	}
-	v.out = append(v.out, *ep)
 }
 
 func (v *vehicle) enabled(r RuleID) bool { return v.par.enabled(r, v.info.Category) }
@@ -593,12 +628,18 @@ func (v *vehicle) silent(last, f Fix, d float64) {
 	if !v.enabled(RuleSilent) || ev.SilentAfter <= 0 {
 		return
 	}
-	if f.Time.Sub(last.Time) > ev.SilentAfter && last.Acc && last.SpeedKmh >= v.par.Drive.MovingKmh && d >= ev.SilentMinDistanceM {
+	if f.Time.Sub(last.Time) > ev.SilentAfter && v.inUse(last) && d >= ev.SilentMinDistanceM {
 		ep := newEpisode(RuleSilent, last, last.Time)
 		ep.DistanceM = d
 		ep.MaxSpeedKmh = max(last.SpeedKmh, f.SpeedKmh)
 		v.closeEp(ep, f.Time, f)
 	}
+}
+
+// inUse says whether the vehicle was evidently in use at fix f (ACC on
+// and moving), so that a terminal falling silent then is suspect.
+func (v *vehicle) inUse(f Fix) bool {
+	return f.Acc && f.SpeedKmh >= v.par.Drive.MovingKmh
 }
 
 // drive follows drives and runs the rules that judge them: after-hours,
@@ -607,6 +648,15 @@ func (v *vehicle) drive(f Fix) {
 	st := &v.st
 	d := &st.Drive
 	P := v.par.Drive
+	if d.Active {
+		// Silent for longer than a stop and hardly moved meanwhile (not a
+		// tunnel): the car stopped at its last fix, whatever comes next.
+		last := *st.Last
+		gap := f.Time.Sub(last.Time)
+		if gap > P.StopDuration && DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)/gap.Seconds()*3.6 < float64(P.MovingKmh) {
+			v.driveEnded(last.Time, last)
+		}
+	}
 	if !d.Active {
 		if st.Last == nil || !f.Acc {
 			return
@@ -678,6 +728,9 @@ func (v *vehicle) driveBecameReal(f Fix) {
 func (v *vehicle) driveEnded(end time.Time, at Fix) {
 	st := &v.st
 	d := &st.Drive
+	if d.Real && v.drives != nil {
+		*v.drives = append(*v.drives, v.driveOf(end, at))
+	}
 	if r := st.TimeRun; r != nil {
 		if d.Real {
 			r.DistanceM = max(0, r.DistanceM-(d.DistM-d.StillDistM))
@@ -928,9 +981,8 @@ func (v *vehicle) places(fs *FenceSet, f Fix) {
 				}
 			}
 		}
-		if p.In && c.Kind == FenceSensitive && p.Ep == nil && f.Time.Sub(p.Enter.Time) >= v.dwell(c) {
-			p.Ep = newEpisode(RuleSensitiveDwell, p.Enter, p.Enter.Time)
-			p.Ep.FenceID, p.Ep.Detail = c.ID, c.Name+" ("+string(c.Category)+")"
+		if v.dwelt(p, c, f.Time) {
+			p.Ep = dwellEpisode(p, c)
 			v.emit(p.Ep, EpisodeOpen)
 		}
 		if p.Ep != nil {
@@ -949,6 +1001,12 @@ func (v *vehicle) places(fs *FenceSet, f Fix) {
 		if p.Leave == nil {
 			ff := f
 			p.Leave = &ff
+			// Silent at the place (a terminal asleep in a hotel's car
+			// park), the car was there until this first fix outside.
+			if c := fs.byID[p.FenceID]; c != nil && v.dwelt(&p, c, f.Time) {
+				p.Ep = dwellEpisode(&p, c)
+				v.emit(p.Ep, EpisodeOpen)
+			}
 		}
 		p.Count++
 		if p.Count < P.Fixes {
@@ -961,6 +1019,19 @@ func (v *vehicle) places(fs *FenceSet, f Fix) {
 	}
 	clear(st.Places[len(keep):])
 	st.Places = keep
+}
+
+// dwelt says whether the car, in place p since p.Enter and (as far as
+// the data says) still there at until, has stayed at sensitive place c
+// beyond its dwell time without an episode yet.
+func (v *vehicle) dwelt(p *PlaceState, c *fence, until time.Time) bool {
+	return p.In && c.Kind == FenceSensitive && p.Ep == nil && until.Sub(p.Enter.Time) >= v.dwell(c)
+}
+
+func dwellEpisode(p *PlaceState, c *fence) *Episode {
+	ep := newEpisode(RuleSensitiveDwell, p.Enter, p.Enter.Time)
+	ep.FenceID, ep.Detail = c.ID, c.Name+" ("+string(c.Category)+")"
+	return ep
 }
 
 func (v *vehicle) dwell(c *fence) time.Duration {
@@ -1001,44 +1072,56 @@ func (v *vehicle) speeding(f Fix, limit float32) {
 	}
 }
 
-// parkingCheck runs 夜间未入库: at each check time, judged from the last
-// fix before it.
+// parkingCheck runs 夜间未入库: each check time is judged from the last fix
+// before it (or at it). NextCheck is kept as the first check time after
+// the last fix, so that the clock (clockView) judges a silent vehicle's
+// check exactly as its next fix would. Over a silence of days the first
+// check opens the episode and it stays open until the car is seen inside:
+// the later checks add nothing.
 func (v *vehicle) parkingCheck(f Fix) {
 	st := &v.st
-	if len(v.parking) == 0 || len(v.par.Parking.CheckAt) == 0 || !v.enabled(RuleNightParking) {
+	if !v.parkingApplies() {
 		st.NextCheck = time.Time{}
 		return
 	}
-	in := func(x Fix) bool {
-		for _, c := range v.parking {
-			if c.contains(x.Lat, x.Lon) {
-				return true
-			}
+	if st.Last != nil && !st.NextCheck.IsZero() && !f.Time.Before(st.NextCheck) {
+		last := *st.Last
+		if st.Parking == nil && !v.inParking(last) {
+			st.Parking = v.parkingEpisode(last, st.NextCheck)
+			v.emit(st.Parking, EpisodeOpen)
 		}
-		return false
+		st.NextCheck = time.Time{}
 	}
-	if st.Parking != nil && in(f) {
+	if st.Parking != nil && v.inParking(f) {
 		v.closeEp(st.Parking, f.Time, f)
 		st.Parking = nil
 	}
-	if st.Last == nil || st.NextCheck.IsZero() {
+	if st.NextCheck.IsZero() {
 		st.NextCheck = v.nextCheck(f.Time)
-		return
 	}
-	last := *st.Last
-	// A gap of days is judged for its last check only: one episode says
-	// the car was away.
-	if f.Time.Sub(st.NextCheck) > 24*time.Hour {
-		st.NextCheck = v.nextCheck(f.Time.Add(-24 * time.Hour))
-	}
-	for !f.Time.Before(st.NextCheck) {
-		if st.Parking == nil && !in(last) {
-			st.Parking = newEpisode(RuleNightParking, last, st.NextCheck)
-			st.Parking.Detail = "check at " + st.NextCheck.In(v.cal.loc).Format("15:04")
-			v.emit(st.Parking, EpisodeOpen)
+}
+
+func (v *vehicle) parkingApplies() bool {
+	return len(v.parking) > 0 && len(v.par.Parking.CheckAt) > 0 && v.enabled(RuleNightParking)
+}
+
+// inParking says whether x is inside one of the vehicle's designated
+// parking places.
+func (v *vehicle) inParking(x Fix) bool {
+	for _, c := range v.parking {
+		if c.contains(x.Lat, x.Lon) {
+			return true
 		}
-		st.NextCheck = v.nextCheck(st.NextCheck)
 	}
+	return false
+}
+
+// parkingEpisode is the 夜间未入库 episode of the check at check, judged
+// from the last fix before it.
+func (v *vehicle) parkingEpisode(last Fix, check time.Time) *Episode {
+	ep := newEpisode(RuleNightParking, last, check)
+	ep.Detail = "check at " + check.In(v.cal.loc).Format("15:04")
+	return ep
 }
 
 // nextCheck returns the first check time after t.

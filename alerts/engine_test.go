@@ -248,6 +248,41 @@ func ruleCases() []ruleCase {
 			want: []string{"power_cut 03-10 10:05:00–03-10 10:08:00", "antenna 03-10 10:08:00–03-10 10:10:00"},
 		},
 		{
+			name: "GNSS antenna short (bit 6)",
+			track: func() []track.Position {
+				b := newTrack(1, "2026-03-10 10:00").park(5*time.Minute, false, 0)
+				b.alarm = alarmAntennaShort
+				b.park(4*time.Minute, false, 0)
+				b.alarm = 0
+				return b.park(2*time.Minute, false, 0).out
+			},
+			want: []string{"antenna 03-10 10:05:00–03-10 10:09:00"},
+		},
+		{
+			name:    "sealed vehicle parked with GPS jitter does not move",
+			vehicle: track.Vehicle{ID: 1, UnitID: unitBureau, Category: track.CategoryGeneral, Sealed: true},
+			track: func() []track.Position {
+				return newTrack(1, "2026-03-10 10:00").park(4*time.Hour, true, 80).out
+			},
+		},
+		{
+			name:      "approved trip that leaves its approved area",
+			approvals: []Approval{{ID: 7, VehicleID: 1, Start: at("2026-03-10 18:30"), End: at("2026-03-10 20:00"), FenceID: 2}},
+			track: func() []track.Position {
+				return newTrack(1, "2026-03-10 18:50").park(10*time.Minute, false, 0).
+					drive(20*time.Minute, 40, bearing).park(20*time.Minute, false, 0).out
+			},
+			want: []string{"after_hours 03-10 18:59:30–03-10 19:19:30"},
+		},
+		{
+			name: "a tunnel: a short gap at speed is neither silent nor a stop",
+			track: func() []track.Position {
+				return newTrack(1, "2026-03-10 18:50").park(10*time.Minute, false, 0).drive(10*time.Minute, 60, bearing).
+					blind(6*time.Minute, 60, bearing).drive(10*time.Minute, 60, bearing).park(10*time.Minute, false, 0).out
+			},
+			want: []string{"after_hours 03-10 18:59:30–03-10 19:25:30"},
+		},
+		{
 			name: "silent while driving",
 			track: func() []track.Position {
 				return newTrack(1, "2026-03-10 10:00").park(5*time.Minute, false, 0).drive(5*time.Minute, 40, bearing).

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"fleetmon/track"
@@ -51,7 +54,10 @@ type Diff struct {
 //
 // Positions from ReevaluateLead before from to ReevaluateLead after to are
 // read, so that a drive under way at from is seen from its beginning. An
-// episode still open at the end of that data is compared as open. Episode
+// episode still open at the end of that data is compared as open. The
+// clock-driven checks are judged as of the end of that data (or now, if
+// earlier): a dwell longer than ReevaluateLead that ends in silence is
+// not seen. Episode
 // fields that only record what a verdict was judged with (parameter JSON,
 // versions) are not compared.
 //
@@ -61,38 +67,117 @@ func (r *Runner) Reevaluate(ctx context.Context, vehicleID int64, from, to time.
 	if !to.After(from) {
 		return nil, fmt.Errorf("alerts: re-evaluate: period ends before it starts")
 	}
-	lead := r.cfg.ReevaluateLead
-	lo, hi := from.Add(-lead), to.Add(lead)
-	l, err := r.store.LoadConfig(ctx, LoadOptions{ApprovalsFrom: lo, ApprovalsTo: hi})
+	l, err := r.loadForReevaluate(ctx, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
+		return nil, err
 	}
 	i := slices.IndexFunc(l.Vehicles, func(v track.Vehicle) bool { return v.ID == vehicleID })
 	if i < 0 {
 		return nil, fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
 	}
+	return r.reevaluate(ctx, l, l.Vehicles[i], from, to, apply)
+}
+
+// ReevaluateAll is Reevaluate for many vehicles (every registered one
+// when vehicleIDs is empty), with the configuration read once and
+// workers vehicles at a time (0: one per CPU). Each vehicle's positions
+// are streamed through its engine, never held. It returns the vehicles'
+// differences in vehicle order; on an error it stops and returns it (the
+// differences of vehicles already applied stay applied).
+func (r *Runner) ReevaluateAll(ctx context.Context, vehicleIDs []int64, from, to time.Time, apply bool, workers int) ([]*Diff, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("alerts: re-evaluate: period ends before it starts")
+	}
+	l, err := r.loadForReevaluate(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	vs := l.Vehicles
+	if len(vehicleIDs) > 0 {
+		vs = slices.DeleteFunc(slices.Clone(vs), func(v track.Vehicle) bool { return !slices.Contains(vehicleIDs, v.ID) })
+		if len(vs) != len(vehicleIDs) {
+			return nil, fmt.Errorf("alerts: re-evaluate: %d of %d vehicles: %w", len(vehicleIDs)-len(vs), len(vehicleIDs), ErrUnknownVehicle)
+		}
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	diffs := make([]*Diff, len(vs))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(workers, len(vs)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(vs) || ctx.Err() != nil {
+					return
+				}
+				d, err := r.reevaluate(ctx, l, vs[k], from, to, apply)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				diffs[k] = d
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return diffs, nil
+}
+
+func (r *Runner) loadForReevaluate(ctx context.Context, from, to time.Time) (*Loaded, error) {
+	lead := r.cfg.ReevaluateLead
+	l, err := r.store.LoadConfig(ctx, LoadOptions{ApprovalsFrom: from.Add(-lead), ApprovalsTo: to.Add(lead)})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
+	}
+	return l, nil
+}
+
+// reevaluate is Reevaluate of one vehicle with the configuration l.
+func (r *Runner) reevaluate(ctx context.Context, l *Loaded, veh track.Vehicle, from, to time.Time, apply bool) (*Diff, error) {
+	vehicleID := veh.ID
+	lead := r.cfg.ReevaluateLead
+	lo, hi := from.Add(-lead), to.Add(lead)
 	cfg := l.Config
-	cfg.CheckpointEvery = r.cfg.CheckpointEvery
-	// Fed in order, nothing is late: no checkpoint needs to reach back.
+	// Fed in order from a stream, nothing is late and nothing re-read:
+	// one checkpoint is all the engine needs.
 	cfg.Horizon = hi.Sub(lo) + time.Hour
+	cfg.CheckpointEvery = cfg.Horizon
 	eng, err := NewEngine(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	eng.SetVehicle(l.Vehicles[i])
-	ps, err := r.store.Positions(ctx, vehicleID, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: re-evaluate: %w", err)
-	}
+	eng.SetVehicle(veh)
 	view := map[string]Episode{}
 	var out []Episode
-	for k := range ps {
-		if out, err = eng.Feed(out[:0], &ps[k]); err != nil {
-			return nil, fmt.Errorf("alerts: re-evaluate vehicle %d at %s: %w", vehicleID, ps[k].Time, err)
+	err = r.store.eachPosition(ctx, vehicleID, lo, hi, func(p *track.Position) error {
+		var err error
+		if out, err = eng.Feed(out[:0], p); err != nil {
+			return fmt.Errorf("at %s: %w", p.Time, err)
 		}
 		for _, ep := range out {
 			view[ep.ID] = ep
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: re-evaluate vehicle %d: %w", vehicleID, err)
+	}
+	// The clock has judged the vehicle too (a night check of a silent
+	// car): judge it as of the end of the data read, or now when that is
+	// later than the clock has got.
+	asOf := hi
+	if now := r.cfg.Clock.Now().Add(-r.cfg.Clock.Lag); now.Before(asOf) {
+		asOf = now
+	}
+	for _, ep := range eng.TickVehicle(out[:0], vehicleID, asOf) {
+		view[ep.ID] = ep
 	}
 	stored, err := r.store.Episodes(ctx, EpisodeFilter{VehicleID: vehicleID, From: from, To: to})
 	if err != nil {

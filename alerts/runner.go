@@ -61,6 +61,8 @@ type RunnerConfig struct {
 	// beginning and an episode running past its end gets its end.
 	// Default 6 h.
 	ReevaluateLead time.Duration
+	// Clock: see ClockConfig (runner_clock.go).
+	Clock ClockConfig
 }
 
 func (c *RunnerConfig) defaults() {
@@ -97,6 +99,7 @@ func (c *RunnerConfig) defaults() {
 	if c.ReevaluateLead <= 0 {
 		c.ReevaluateLead = 6 * time.Hour
 	}
+	c.Clock.defaults()
 }
 
 // maxStepPositions bounds the positions one shard evaluates between two
@@ -132,8 +135,11 @@ type Runner struct {
 	OnEpisodes func([]Episode)
 
 	// crash makes Run return at once when its context ends, without
-	// draining or saving state: a crash, for tests.
+	// draining or saving state: a crash (for tests), or a lease lost.
 	crash bool
+	// part, when not nil, confines the runner to one shard of a cluster
+	// (cluster.go); nil: a single node, fed by OnCommit.
+	part *partition
 }
 
 type runnerMetrics struct {
@@ -155,12 +161,33 @@ type runnerMetrics struct {
 // NewRunner returns a runner over store. Metrics are registered on reg
 // when it is not nil.
 func NewRunner(store *Store, cfg RunnerConfig, log *slog.Logger, reg prometheus.Registerer) *Runner {
+	r := newRunner(store, cfg, log, nil)
+	r.m = newRunnerMetrics(reg, func() float64 {
+		n := int64(0)
+		for _, s := range r.shards {
+			n += s.queued.Load()
+		}
+		return float64(n)
+	})
+	return r
+}
+
+// newRunner is NewRunner with the metrics m (shared by a cluster's
+// runners).
+func newRunner(store *Store, cfg RunnerConfig, log *slog.Logger, m *runnerMetrics) *Runner {
 	cfg.defaults()
-	r := &Runner{store: store, cfg: cfg, log: log, stopped: make(chan struct{})}
+	r := &Runner{store: store, cfg: cfg, log: log, m: m, stopped: make(chan struct{})}
 	r.shards = make([]*shard, cfg.Shards)
 	for i := range r.shards {
-		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1)}
+		r.shards[i] = &shard{r: r, id: i, q: make(chan []track.Position, cfg.QueueLen), reload: make(chan *Loaded, 1),
+			tick: make(chan tickRequest)}
 	}
+	return r
+}
+
+// newRunnerMetrics returns the runners' metrics, registered on reg when
+// it is not nil; queued reports the positions waiting.
+func newRunnerMetrics(reg prometheus.Registerer, queued func() float64) *runnerMetrics {
 	m := &runnerMetrics{
 		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fleetmon_alerts_queue_full_total",
@@ -215,19 +242,12 @@ func NewRunner(store *Store, cfg RunnerConfig, log *slog.Logger, reg prometheus.
 	m.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fleetmon_alerts_queue_positions",
 		Help: "Positions handed over and waiting for the rules.",
-	}, func() float64 {
-		n := int64(0)
-		for _, s := range r.shards {
-			n += s.queued.Load()
-		}
-		return float64(n)
-	})
-	r.m = m
+	}, queued)
 	if reg != nil {
 		reg.MustRegister(m.queued, m.queueFull, m.blockedSeconds, m.dropped, m.positions, m.late, m.tooLate,
 			m.unknown, m.episodes, m.rowsWritten, m.statesSaved, m.errors, m.stepSeconds)
 	}
-	return r
+	return m
 }
 
 func (r *Runner) shardOf(vehicleID int64) *shard {
@@ -314,6 +334,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	start := time.Now()
 	var l *Loaded
 	err := r.retry(ctx, "load", dbRetryable, func(ctx context.Context) error {
+		if r.part != nil && r.part.loaded != nil {
+			l = r.part.loaded // the cluster read it once for all its runners
+			return nil
+		}
 		var err error
 		l, err = r.load(ctx, start)
 		return err
@@ -321,14 +345,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerts: start: %w", err)
 	}
-	r.log.Info("alerts runner starting", "shards", len(r.shards), "vehicles", len(l.Vehicles),
-		"fences", l.Config.Fences.Len())
+	if r.part == nil {
+		r.log.Info("alerts runner starting", "shards", len(r.shards), "vehicles", len(l.Vehicles),
+			"fences", l.Config.Fences.Len())
+	}
 	var wg sync.WaitGroup
 	for _, s := range r.shards {
 		wg.Go(func() { s.run(ctx, l, start) })
 	}
 	wg.Wait()
-	r.log.Info("alerts runner stopped")
+	if r.part == nil {
+		r.log.Info("alerts runner stopped")
+	}
 	return nil
 }
 
@@ -368,6 +396,12 @@ func (r *Runner) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerts: reload: %w", err)
 	}
+	r.give(l)
+	return nil
+}
+
+// give hands a loaded configuration to the engines.
+func (r *Runner) give(l *Loaded) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	for _, s := range r.shards {
@@ -377,7 +411,6 @@ func (r *Runner) Reload(ctx context.Context) error {
 		}
 		s.reload <- l
 	}
-	return nil
 }
 
 // sourceError marks a failed read of positions, which is worth retrying.
@@ -418,7 +451,7 @@ func (r *Runner) retry(ctx context.Context, op string, ok func(error) bool, f fu
 // an error from below the protocol. Refused data and bad statements are
 // not retried.
 func dbRetryable(err error) bool {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, errLeaseLost) {
 		return false
 	}
 	var pgErr *pgconn.PgError
@@ -446,6 +479,7 @@ type shard struct {
 	q      chan []track.Position
 	queued atomic.Int64
 	reload chan *Loaded
+	tick   chan tickRequest
 
 	// Owned by the shard's goroutine.
 	eng     *Engine
@@ -456,9 +490,17 @@ type shard struct {
 	notify  []Episode
 	out     []Episode
 	step    []track.Position
+	// cursor, in cluster mode: every position of the shard's vehicles
+	// committed by a transaction below it has been evaluated.
+	cursor int64
 }
 
-func (s *shard) owns(vehicleID int64) bool { return s.r.shardOf(vehicleID) == s }
+func (s *shard) owns(vehicleID int64) bool {
+	if p := s.r.part; p != nil && uint64(vehicleID)%uint64(p.shards) != uint64(p.shard) {
+		return false
+	}
+	return s.r.shardOf(vehicleID) == s
+}
 
 func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	r := s.r
@@ -475,12 +517,37 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 			eng.SetVehicle(v)
 		}
 	}
+	var poll <-chan time.Time
+	if r.part != nil {
+		// The feed: what any node commits, read back in commit order.
+		err := r.retry(ctx, "feed", dbRetryable, func(ctx context.Context) error {
+			var err error
+			s.cursor, err = r.store.feedHorizon(ctx)
+			return err
+		})
+		if err != nil {
+			return // ctx ended
+		}
+		t := time.NewTicker(r.part.poll)
+		defer t.Stop()
+		poll = t.C
+	}
 	s.catchUp(ctx, l.Vehicles, start)
+	s.clockTick(ctx, r.cfg.Clock.Now())
 
 	tick := time.NewTicker(r.cfg.StateEvery)
 	defer tick.Stop()
+	clock := time.NewTicker(r.cfg.Clock.Every)
+	defer clock.Stop()
 	for {
 		select {
+		case <-poll:
+			s.pollFeed(ctx)
+		case <-clock.C:
+			s.clockTick(ctx, r.cfg.Clock.Now())
+		case req := <-s.tick:
+			s.clockTick(ctx, req.now)
+			close(req.done)
 		case b := <-s.q:
 			s.take(b)
 			s.collect()
@@ -688,14 +755,14 @@ func (s *shard) flush(ctx context.Context) {
 	var written []string
 	store := func(eps []Episode) error {
 		return r.retry(ctx, "store_episodes", dbRetryable, func(ctx context.Context) error {
-			ids, err := r.store.upsertEpisodes(ctx, eps)
+			ids, err := r.upsertEpisodes(ctx, eps)
 			r.m.rowsWritten.Add(float64(len(ids)))
 			written = append(written, ids...)
 			return err
 		})
 	}
 	err := store(s.pending)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errLeaseLost) {
 		for i := range s.pending {
 			if err1 := store(s.pending[i : i+1]); err1 != nil {
 				r.log.Error("alerts: episode rejected by the database", "episode", s.pending[i].ID,
@@ -751,9 +818,9 @@ func (s *shard) saveStates(ctx context.Context) {
 			s.r.log.Error("alerts: vehicle state does not marshal", "vehicle_id", vid, "err", err)
 			continue
 		}
-		sts = append(sts, SavedState{VehicleID: vid, State: b, ProcessedUntil: until})
+		sts = append(sts, SavedState{VehicleID: vid, State: b, ProcessedUntil: until, ProcessedXID: s.cursor})
 	}
-	if err := s.r.store.SaveStates(ctx, sts); err != nil {
+	if err := s.r.saveStates(ctx, sts); err != nil {
 		s.r.m.errors.WithLabelValues("save_state").Inc()
 		s.r.log.Warn("alerts: save engine state", "vehicles", len(sts), "err", err)
 		return // the next tick tries again
@@ -808,7 +875,7 @@ func (s *shard) catchUp(ctx context.Context, vehicles []track.Vehicle, start tim
 		var ps []track.Position
 		err = r.retry(ctx, "catch_up", dbRetryable, func(ctx context.Context) error {
 			var err error
-			ps, err = r.store.positionsReceivedAfter(ctx, v.ID, received, device)
+			ps, err = r.store.positionsReceivedAfter(ctx, v.ID, received, device, st.ProcessedXID, s.cursor)
 			return err
 		})
 		if err != nil {

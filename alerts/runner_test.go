@@ -99,7 +99,11 @@ func newRig(t *testing.T) *rig {
 
 func testRunnerConfig() RunnerConfig {
 	// The labelled tracks are in March 2026: load their approvals.
-	return RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour, RetryMax: time.Second}
+	// The clock stands at their start: the clock-driven checks judge
+	// nothing (TestRunnerClock moves it).
+	start := at("2026-03-10 00:00")
+	return RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour, RetryMax: time.Second,
+		Clock: ClockConfig{Now: func() time.Time { return start }}}
 }
 
 // start runs a new runner wired to the writer; stop cancels it and waits
@@ -208,6 +212,23 @@ func (g *rig) waitFor(vid int64, want []Episode) {
 		if time.Now().After(deadline) {
 			g.t.Fatalf("vehicle %d: stored episodes\n\t%s\nwant\n\t%s", vid,
 				strings.Join(storedNames(got), "\n\t"), strings.Join(episodeNames(want), "\n\t"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitNames polls the vehicle's stored episodes until they are want (as
+// describe names them), or fails at the deadline.
+func (g *rig) waitNames(vid int64, want []string) {
+	g.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := storedNames(g.stored(vid))
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("vehicle %d: stored episodes %v, want %v", vid, got, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -469,5 +490,80 @@ func TestReevaluate(t *testing.T) {
 	d, err = r.Reevaluate(ctx, g.car, from, to, false)
 	if err != nil || len(d.Changes) != 0 || d.Unchanged != 1 {
 		t.Fatalf("after applying: %+v, %v", d, err)
+	}
+}
+
+// TestRunnerClock: the car parks outside the garage in the afternoon and
+// its terminal sleeps. The clock opens 夜间未入库 at 22:00 without a fix;
+// a restart judges it again without a second row or a change; in the
+// morning the car is seen in the garage (closing it), and then the
+// terminal's blind-zone buffer shows it had driven home at 16:35: the
+// alert is retracted, as if the data had come on time.
+func TestRunnerClock(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	cfg := testRunnerConfig()
+	var now atomic.Pointer[time.Time]
+	setNow := func(s string) { tm := at(s); now.Store(&tm) }
+	setNow("2026-03-10 16:00")
+	// The runner's own ticker never fires in the test: ticks are Tick's.
+	cfg.Clock = ClockConfig{Now: func() time.Time { return *now.Load() }, Every: time.Hour, Lag: time.Minute}
+
+	away := newTrack(g.car, "2026-03-10 16:00").park(5*time.Minute, false, 0).drive(10*time.Minute, 30, 90).
+		park(10*time.Minute, false, 0).out
+	r1, stop1 := g.start(cfg)
+	g.write(away)
+	waitCount(t, func() float64 { return g.metric(r1, "fleetmon_alerts_positions_total", "live") }, float64(len(away)))
+	if err := r1.Tick(ctx, at("2026-03-10 21:59")); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedNames(g.stored(g.car)); len(got) != 0 {
+		t.Fatalf("before the check: %v", got)
+	}
+	setNow("2026-03-10 22:02")
+	if err := r1.Tick(ctx, at("2026-03-10 22:02")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"night_parking 03-10 22:00:00–open"}
+	if got := storedNames(g.stored(g.car)); !slices.Equal(got, want) {
+		t.Fatalf("after the check: %v, want %v", got, want)
+	}
+	stop1()
+
+	setNow("2026-03-10 23:30")
+	r2, stop2 := g.start(cfg)
+	if err := r2.Tick(ctx, at("2026-03-10 23:30")); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.metric(r2, "fleetmon_alerts_episode_rows_written_total", ""); n != 0 {
+		t.Errorf("a restart wrote %v episode rows, want 0", n)
+	}
+	if got := storedNames(g.stored(g.car)); !slices.Equal(got, want) {
+		t.Fatalf("after a restart: %v, want %v", got, want)
+	}
+
+	setNow("2026-03-11 08:10")
+	g.write(newTrack(g.car, "2026-03-11 08:00").park(5*time.Minute, false, 0).out)
+	g.waitNames(g.car, []string{"night_parking 03-10 22:00:00–03-11 08:00:00"})
+	// The blind-zone buffer: home at 16:35, parked.
+	b := newTrack(g.car, "2026-03-10 16:25")
+	b.lat, b.lon = away[len(away)-1].Lat, away[len(away)-1].Lon
+	b.drive(10*time.Minute, 30, 270).park(20*time.Minute, false, 0)
+	for i := range b.out {
+		b.out[i].Backfill = true
+	}
+	g.write(b.out)
+	all := slices.Concat(away, b.out, newTrack(g.car, "2026-03-11 08:00").park(5*time.Minute, false, 0).out)
+	g.waitFor(g.car, g.expect(all))
+	stop2()
+	rows, err := g.store.Episodes(ctx, EpisodeFilter{VehicleID: g.car, WithRetracted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Other retracted rows are the verdicts of the back-fill's first
+	// chunks, written 4 positions at a time.)
+	rows = slices.DeleteFunc(rows, func(e StoredEpisode) bool { return e.Rule != RuleNightParking })
+	if len(rows) != 1 || rows[0].Status != EpisodeRetracted {
+		t.Errorf("night check rows %v (%v), want it kept as retracted", storedNames(rows), rows)
 	}
 }

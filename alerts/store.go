@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fleetmon/track"
@@ -557,6 +558,19 @@ func (s *Store) UpsertEpisodes(ctx context.Context, eps []Episode) (int64, error
 // upsertEpisodes is UpsertEpisodes returning the ids of the rows inserted
 // or changed.
 func (s *Store) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
+	return upsertEpisodesOn(ctx, s.pool, eps)
+}
+
+// querier is what a statement needs: a pool, a connection or a
+// transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// upsertEpisodesOn is upsertEpisodes on q (a cluster node writes through
+// the connection holding its lease: see cluster.go).
+func upsertEpisodesOn(ctx context.Context, q querier, eps []Episode) ([]string, error) {
 	if len(eps) == 0 {
 		return nil, nil
 	}
@@ -591,7 +605,7 @@ func (s *Store) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, er
 		slat, slon, elat, elon = append(slat, ep.StartLat), append(slon, ep.StartLon), append(elat, ep.EndLat), append(elon, ep.EndLon)
 		dist, speeds = append(dist, ep.DistanceM), append(speeds, ep.MaxSpeedKmh)
 	}
-	rows, err := s.pool.Query(ctx, upsertEpisodes, ids, vids, units, rules, statuses, starts, ends,
+	rows, err := q.Query(ctx, upsertEpisodes, ids, vids, units, rules, statuses, starts, ends,
 		slat, slon, elat, elon, dist, speeds, fences, approvals, details, params, cvs, pvs)
 	if err != nil {
 		return nil, fmt.Errorf("upsert %d episodes: %w", n, err)
@@ -669,24 +683,38 @@ type SavedState struct {
 	// ProcessedUntil is the latest Received of the vehicle's positions
 	// the state includes.
 	ProcessedUntil time.Time
-	UpdatedAt      time.Time
+	// ProcessedXID, when not 0, says that the state includes every
+	// position of the vehicle with a commit_xid below it (cluster mode).
+	ProcessedXID int64
+	UpdatedAt    time.Time
 }
 
-// SaveStates upserts the vehicles' states in one statement.
+// SaveStates upserts the vehicles' states in one statement. A stored
+// processed_until never moves back: a state saved because only the clock
+// changed it (ProcessedUntil zero) keeps the one stored.
 func (s *Store) SaveStates(ctx context.Context, sts []SavedState) error {
+	return saveStatesOn(ctx, s.pool, sts)
+}
+
+func saveStatesOn(ctx context.Context, q querier, sts []SavedState) error {
 	if len(sts) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(sts))
 	blobs := make([][]byte, len(sts))
 	until := make([]time.Time, len(sts))
+	xids := make([]*int64, len(sts))
 	for i, st := range sts {
 		ids[i], blobs[i], until[i] = st.VehicleID, st.State, st.ProcessedUntil
+		if st.ProcessedXID > 0 {
+			xids[i] = &sts[i].ProcessedXID
+		}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO alert_engine_state (vehicle_id, state, processed_until)
-		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[]) ORDER BY 1
+	_, err := q.Exec(ctx, `INSERT INTO alert_engine_state (vehicle_id, state, processed_until, processed_xid)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[], $4::bigint[]) ORDER BY 1
 		ON CONFLICT (vehicle_id) DO UPDATE SET state = excluded.state,
-			processed_until = excluded.processed_until, updated_at = now()`, ids, blobs, until)
+			processed_until = GREATEST(alert_engine_state.processed_until, excluded.processed_until),
+			processed_xid = COALESCE(excluded.processed_xid, alert_engine_state.processed_xid), updated_at = now()`, ids, blobs, until, xids)
 	if err != nil {
 		return fmt.Errorf("save state of %d vehicles: %w", len(sts), err)
 	}
@@ -696,8 +724,9 @@ func (s *Store) SaveStates(ctx context.Context, sts []SavedState) error {
 // State reads one vehicle's saved state; false when it has none.
 func (s *Store) State(ctx context.Context, vehicleID int64) (SavedState, bool, error) {
 	st := SavedState{VehicleID: vehicleID}
-	err := s.pool.QueryRow(ctx, "SELECT state, processed_until, updated_at FROM alert_engine_state WHERE vehicle_id = $1",
-		vehicleID).Scan(&st.State, &st.ProcessedUntil, &st.UpdatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT state, processed_until, COALESCE(processed_xid, 0), updated_at
+		FROM alert_engine_state WHERE vehicle_id = $1`,
+		vehicleID).Scan(&st.State, &st.ProcessedUntil, &st.ProcessedXID, &st.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, false, nil
 	}
@@ -745,19 +774,77 @@ func (s *Store) Positions(ctx context.Context, vehicleID int64, after, through t
 	return ps, nil
 }
 
+// eachPosition streams a vehicle's stored positions with after < device
+// time <= through to fn, in (device time, fix hash) order, with only the
+// fields a fix is made of (device time, place, speed, alarm, status: less
+// to send and decode for a month of a fleet); p is reused after fn
+// returns. An error from fn stops the read and is returned.
+func (s *Store) eachPosition(ctx context.Context, vehicleID int64, after, through time.Time, fn func(p *track.Position) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT device_time, ST_Y(geom), ST_X(geom), speed_kmh, alarm, status FROM positions
+		WHERE vehicle_id = $1 AND device_time > $2 AND device_time <= $3
+		ORDER BY device_time, fix_hash`, vehicleID, after, through)
+	if err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	p := track.Position{VehicleID: vehicleID}
+	var alarm, status int64
+	_, err = pgx.ForEachRow(rows, []any{&p.Time, &p.Lat, &p.Lon, &p.SpeedKmh, &alarm, &status}, func() error {
+		if alarm < 0 || alarm > math.MaxUint32 || status < 0 || status > math.MaxUint32 {
+			return fmt.Errorf("at %s: alarm or status out of range", p.Time)
+		}
+		p.Alarm, p.Status = uint32(alarm), uint32(status)
+		return fn(&p)
+	})
+	if err != nil {
+		return fmt.Errorf("read positions of vehicle %d: %w", vehicleID, err)
+	}
+	return nil
+}
+
 // positionsReceivedAfter returns a vehicle's positions received after
 // received with a device time after device, in (device time, fix hash)
 // order: what a restart must replay.
-func (s *Store) positionsReceivedAfter(ctx context.Context, vehicleID int64, received, device time.Time) ([]track.Position, error) {
+//
+// In cluster mode (below > 0) it returns only positions committed before
+// the transaction id below (the feed takes the rest), and, when xid is not
+// 0, selects by commit_xid >= xid instead of received_at.
+func (s *Store) positionsReceivedAfter(ctx context.Context, vehicleID int64, received, device time.Time, xid, below int64) ([]track.Position, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+positionColumns+` FROM positions
-		WHERE vehicle_id = $1 AND received_at > $2 AND device_time > $3
-		ORDER BY device_time, fix_hash`, vehicleID, received, device)
+		WHERE vehicle_id = $1 AND device_time > $3
+			AND CASE WHEN $4::bigint > 0 THEN commit_xid >= $4 ELSE received_at > $2 END
+			AND ($5::bigint = 0 OR commit_xid IS NULL OR commit_xid < $5)
+		ORDER BY device_time, fix_hash`, vehicleID, received, device, xid, below)
 	if err != nil {
 		return nil, fmt.Errorf("read positions of vehicle %d received after %s: %w", vehicleID, received, err)
 	}
 	ps, err := scanPositions(rows)
 	if err != nil {
 		return nil, fmt.Errorf("read positions of vehicle %d received after %s: %w", vehicleID, received, err)
+	}
+	return ps, nil
+}
+
+// feedHorizon returns the id of the oldest transaction still running:
+// every position with a lower commit_xid is committed (or never will be).
+func (s *Store) feedHorizon(ctx context.Context) (int64, error) {
+	var x int64
+	if err := s.pool.QueryRow(ctx, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").Scan(&x); err != nil {
+		return 0, fmt.Errorf("read the oldest running transaction: %w", err)
+	}
+	return x, nil
+}
+
+// feedPositions returns the positions of the vehicles with id % shards ==
+// shard committed by transactions from <= id < to, in no particular order.
+func (s *Store) feedPositions(ctx context.Context, shard, shards int, from, to int64) ([]track.Position, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+positionColumns+` FROM positions
+		WHERE commit_xid >= $1 AND commit_xid < $2 AND vehicle_id % $3 = $4`, from, to, shards, shard)
+	if err != nil {
+		return nil, fmt.Errorf("read positions of shard %d committed in [%d, %d): %w", shard, from, to, err)
+	}
+	ps, err := scanPositions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read positions of shard %d committed in [%d, %d): %w", shard, from, to, err)
 	}
 	return ps, nil
 }

@@ -415,12 +415,18 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 // It reads the episodes back (one query, bounded by 5 s) and never blocks
 // on a websocket client.
 func (s *Server) PublishAlerts(eps []alerts.Episode) {
-	if s.cfg.Live == nil || len(eps) == 0 {
-		return
-	}
 	ids := make([]string, len(eps))
 	for i := range eps {
 		ids[i] = eps[i].ID
+	}
+	s.PublishAlertIDs(ids)
+}
+
+// PublishAlertIDs is PublishAlerts by the episodes' ids: for alerts another
+// fleetd node stored (see package relay).
+func (s *Server) PublishAlertIDs(ids []string) {
+	if s.cfg.Live == nil || len(ids) == 0 {
+		return
 	}
 	// A slow database must not hold the rules engine up for long.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -435,7 +441,7 @@ func (s *Server) PublishAlerts(eps []alerts.Episode) {
 			return
 		}
 	}
-	s.log.Warn("api: alerts not sent to the live stream", "alerts", len(eps), "err", err)
+	s.log.Warn("api: alerts not sent to the live stream", "alerts", len(ids), "err", err)
 }
 
 // reload hands changed configuration to the running engines. The change

@@ -57,6 +57,9 @@ type Config struct {
 	// /api/v1/alerts/reevaluate asks it. Nil: changes are stored and taken
 	// up at the next start, and re-evaluation answers 503.
 	Rules Rules
+	// BaseMaps are the tile sources the map pages offer (see BaseMaps);
+	// none: the map draws no tiles. Their hosts are let into the CSP.
+	BaseMaps []BaseMap
 }
 
 func (c *Config) defaults() {
@@ -102,6 +105,10 @@ type Server struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+
+	// csp is the Content-Security-Policy, with the tile hosts of the
+	// base maps.
+	csp string
 }
 
 // New returns the API server on store. metrics (may be nil) is served at
@@ -113,6 +120,7 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 		public: http.NewServeMux(), private: http.NewServeMux()}
 	s.acct = &Accounts{pool: s.pool, kdf: cfg.KDF, now: cfg.Now}
 	s.alerts = alerts.NewStore(s.pool)
+	s.csp = "default-src 'self'; img-src " + imgSources(cfg.BaseMaps) + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	s.routes()
 	return s
 }
@@ -171,7 +179,9 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
 	s.alertRoutes(p)
+	s.reportRoutes(p)
 	s.historyRoutes(p)
+	s.uiRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
@@ -198,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	h := w.Header()
 	h.Set("X-Request-Id", id)
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

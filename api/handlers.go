@@ -23,6 +23,14 @@ var cst = time.FixedZone("CST", 8*3600)
 
 func formatTime(t time.Time) string { return t.In(cst).Format(time.RFC3339) }
 
+// formatMillis is formatTime to the millisecond; "" for the zero time.
+func formatMillis(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(cst).Format("2006-01-02T15:04:05.000Z07:00")
+}
+
 // allow answers 403 unless the caller has one of roles.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, roles ...Role) bool {
 	if slices.Contains(roles, principal(r).Role) {
@@ -548,6 +556,9 @@ func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id i
 	}
 	// A seal, category or unit changes how the rules judge the vehicle.
 	s.reload(r)
+	if s.cfg.Live != nil && before.Sealed != after.Sealed {
+		s.cfg.Live.SetSealed(id, after.Sealed)
+	}
 	writeJSON(w, http.StatusOK, toVehicleJSON(after))
 }
 

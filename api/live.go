@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -12,7 +14,8 @@ import (
 
 // The live stream, GET /api/v1/live (websocket): on connect a snapshot of
 // the latest state of every vehicle in the caller's jurisdiction, then the
-// positions and events as they are committed. Messages are JSON text:
+// positions as fleetd queues them for storage and events as they happen.
+// Messages are JSON text:
 //
 //	server → client  {"type":"snapshot","positions":[…]}
 //	                 {"type":"positions","positions":[…]}
@@ -52,6 +55,13 @@ type livePosition struct {
 	Heading   int16   `json:"heading"`
 	Alarm     uint32  `json:"alarm"`
 	Status    uint32  `json:"status"`
+	// Received is when fleetd read the report (milliseconds): the UI
+	// shows how late a back-filled report arrived, and a client can
+	// measure the delay from fleetd to itself.
+	Received string `json:"received,omitempty"`
+	// State is the vehicle's state (track.StateMoving, …) with this
+	// position.
+	State string `json:"state,omitempty"`
 }
 
 type liveEvent struct {
@@ -141,8 +151,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	var ps []track.Position
+	var ps []*track.Live
 	var evs []track.Event
+	var buf []byte
 	for {
 		ps, evs, err = sub.Next(ctx, ps[:0], evs[:0])
 		if err != nil {
@@ -162,17 +173,35 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(ps) > 0 {
-			m := liveMessage{Type: "positions", Positions: make([]livePosition, len(ps))}
-			for i := range ps {
-				p := &ps[i]
-				m.Positions[i] = livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
-					SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status}
+			// Each position's JSON is made once for all connections.
+			buf = append(buf[:0], `{"type":"positions","positions":[`...)
+			for i, l := range ps {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, l.Encoded(encodeLivePosition)...)
 			}
-			if liveWrite(conn, m) != nil {
+			buf = append(buf, "]}"...)
+			_ = conn.SetWriteDeadline(time.Now().Add(liveWriteWait))
+			if conn.WriteMessage(websocket.TextMessage, buf) != nil {
 				return
 			}
+			sub.Delivered(ps)
+			clear(ps) // let delivered positions go
 		}
 	}
+}
+
+// encodeLivePosition is a stream position's JSON.
+func encodeLivePosition(l *track.Live) []byte {
+	p := &l.Position
+	b, err := json.Marshal(livePosition{VehicleID: p.VehicleID, Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon,
+		SpeedKmh: p.SpeedKmh, Heading: p.Heading, Alarm: p.Alarm, Status: p.Status,
+		Received: formatMillis(p.Received), State: l.State})
+	if err != nil { // only a NaN or infinite number could do this
+		return fmt.Appendf(nil, `{"vehicle_id":%d}`, p.VehicleID)
+	}
+	return b
 }
 
 func liveWrite(conn *websocket.Conn, m liveMessage) error {
@@ -220,6 +249,11 @@ func (s *Server) liveSnapshot(ctx context.Context, conn *websocket.Conn, p *Prin
 		s.log.Error("live: snapshot", "err", err)
 		return err
 	}
+	sealed, err := s.store.SealedIn(ctx, p.Scope())
+	if err != nil {
+		s.log.Error("live: snapshot", "err", err)
+		return err
+	}
 	m := liveMessage{Type: "snapshot", Positions: []livePosition{}}
 	for _, st := range ss {
 		if _, ok := f.Vehicles[st.VehicleID]; !ok {
@@ -229,7 +263,8 @@ func (s *Server) liveSnapshot(ctx context.Context, conn *websocket.Conn, p *Prin
 			continue
 		}
 		m.Positions = append(m.Positions, livePosition{VehicleID: st.VehicleID, Time: formatTime(st.Time), Lat: st.Lat,
-			Lon: st.Lon, SpeedKmh: st.SpeedKmh, Heading: st.Heading, Alarm: st.Alarm, Status: st.Status})
+			Lon: st.Lon, SpeedKmh: st.SpeedKmh, Heading: st.Heading, Alarm: st.Alarm, Status: st.Status,
+			State: s.cfg.Live.StateOf(st.VehicleID, st.Time, st.SpeedKmh, st.Alarm, sealed[st.VehicleID])})
 	}
 	return liveWrite(conn, m)
 }

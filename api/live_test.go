@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -113,5 +114,41 @@ func TestLiveStream(t *testing.T) {
 	ev := readLive(t, c, "events")
 	if len(ev.Events) != 1 || ev.Events[0].Kind != "alert_opened" {
 		t.Fatalf("events = %+v", ev.Events)
+	}
+}
+
+// TestLiveStates: the snapshot says each vehicle's state, and sealing a
+// vehicle through the API announces its new state on the stream.
+func TestLiveStates(t *testing.T) {
+	hub := track.NewHub(nil)
+	f := newFixture(t, func(c *Config) { c.Live = hub })
+	setupRoles(f)
+	seeds, err := f.srv.store.LiveSeeds(context.Background()) // as fleetd serve does
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Seed(seeds)
+	_, tok, err := f.srv.acct.CreateToken(context.Background(), "hs_inspector", "live test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialLive(t, f, tok)
+	snap := readLive(t, c, "snapshot")
+	for _, p := range snap.Positions {
+		// The fixture's reports are from a past day: offline now.
+		if p.State != track.StateOffline {
+			t.Errorf("snapshot vehicle %d state %q, want offline", p.VehicleID, p.State)
+		}
+	}
+	v1 := f.veh["鄂B00001"]
+	if code, body := f.users["yx_super"].do("POST", fmt.Sprintf("/api/v1/vehicles/%d/seal", v1), nil); code != 200 {
+		t.Fatalf("seal: %d %s", code, body)
+	}
+	ev := readLive(t, c, "events")
+	if len(ev.Events) != 1 || ev.Events[0].Kind != track.EventState || ev.Events[0].VehicleID != v1 {
+		t.Fatalf("events after sealing = %+v", ev.Events)
+	}
+	if d, _ := ev.Events[0].Data.(map[string]any); d["state"] != track.StateSealed || d["previous"] != track.StateOffline {
+		t.Errorf("state change = %v, want offline → sealed", ev.Events[0].Data)
 	}
 }

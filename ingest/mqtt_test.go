@@ -20,7 +20,7 @@ import (
 
 // startSubscriber runs a subscriber with its own writer on pool until the
 // returned stop function is called.
-func startSubscriber(t *testing.T, pool *pgxpool.Pool, cfg ingest.MQTTConfig) (stop func()) {
+func startSubscriber(t testing.TB, pool *pgxpool.Pool, cfg ingest.MQTTConfig) (stop func()) {
 	t.Helper()
 	w := track.NewWriter(pool, track.WriterConfig{RetryMax: 300 * time.Millisecond}, logger(t), nil)
 	wctx, stopWriter := context.WithCancel(context.Background())
@@ -48,7 +48,7 @@ func startSubscriber(t *testing.T, pool *pgxpool.Pool, cfg ingest.MQTTConfig) (s
 	return stop
 }
 
-func publisher(t *testing.T, url string) mqtt.Client {
+func publisher(t testing.TB, url string) mqtt.Client {
 	t.Helper()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("pub-%d", time.Now().UnixNano())))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -58,7 +58,7 @@ func publisher(t *testing.T, url string) mqtt.Client {
 	return c
 }
 
-func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
+func publish(t testing.TB, c mqtt.Client, topic string, payload []byte) {
 	t.Helper()
 	tok := c.Publish(topic, 1, false, payload)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -66,7 +66,7 @@ func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
 	}
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, q string) int {
+func count(t testing.TB, pool *pgxpool.Pool, q string) int {
 	t.Helper()
 	var n int
 	if err := pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
@@ -75,7 +75,7 @@ func count(t *testing.T, pool *pgxpool.Pool, q string) int {
 	return n
 }
 
-func frameOf(t *testing.T, phone string, id jt808.MsgID, body []byte) []byte {
+func frameOf(t testing.TB, phone string, id jt808.MsgID, body []byte) []byte {
 	t.Helper()
 	p, err := jt808.ParsePhone(phone, jt808.Version2013)
 	if err != nil {

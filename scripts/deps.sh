@@ -95,8 +95,9 @@ want_mqtt() {
 
 want_browser() {
 	local pkg
-	# fonts-liberation: without recommended packages Chromium has no fonts to render text with.
-	for pkg in chromium fonts-liberation; do
+	# fonts-liberation: without recommended packages Chromium has no fonts to render text with;
+	# fonts-wqy-microhei: and none for Chinese (plates, units) in the UI tests' screenshots.
+	for pkg in chromium fonts-liberation fonts-wqy-microhei; do
 		installed "$pkg" || missing+=("$pkg")
 	done
 }

@@ -8,6 +8,11 @@
 #   scripts/load.sh [fleetsim load flags...]
 #   e.g. scripts/load.sh --terminals 10000 --rate 2 --duration 5m
 #        scripts/load.sh --terminals 2000 --rate 1 --batch 50 --duration 1m
+#
+# WATCH=N also connects N websocket clients to the live stream (an inspector
+# of 湖北省/黄石市 with an API token) for the load's --duration and prints
+# fleetsim watch's report: the delay from fleetd reading a report to the
+# position reaching a client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -29,6 +34,10 @@ log=$data/fleetd.log
 phone_base=13900000000
 bin/fleetsim csv --count "$terminals" --phone-base "$phone_base" > "$data/load.csv"
 bin/fleetd vehicles import --data-dir "$data" "$data/load.csv"
+if [ -n "${WATCH:-}" ]; then
+	bin/fleetd users add --data-dir "$data" --name watch --role inspector --unit 湖北省/黄石市 > /dev/null
+	token=$(bin/fleetd token create --data-dir "$data" --user watch --label load.sh | awk '{ t = $NF } END { print t }')
+fi
 
 bin/fleetd serve --data-dir "$data" --jt808-addr 127.0.0.1:16808 --http-addr 127.0.0.1:18080 \
 	--log-level warn --pprof > /dev/null 2> "$log" &
@@ -59,6 +68,20 @@ if [ -n "${PROFILE:-}" ]; then
 	(sleep 15; go tool pprof -proto -output "${PROFILE_OUT:-/tmp/fleetd.pprof}" \
 		"http://127.0.0.1:18080/debug/pprof/profile?seconds=$PROFILE" >/dev/null 2>&1) &
 fi
+watcher=
+if [ -n "${WATCH:-}" ]; then
+	duration=1m
+	for ((i = 0; i < ${#args[@]}; i++)); do
+		case "${args[i]}" in
+		--duration) duration=${args[i + 1]} ;;
+		--duration=*) duration=${args[i]#*=} ;;
+		esac
+	done
+	# Measured after the terminals have logged in and reached their rate.
+	(sleep "${WATCH_DELAY:-20}" && bin/fleetsim watch --url http://127.0.0.1:18080 --token "$token" \
+		--clients "$WATCH" --warmup 5s --duration "${WATCH_DURATION:-$duration}" > "$data/watch.txt" 2>&1) &
+	watcher=$!
+fi
 set +e
 bin/fleetsim load --addr 127.0.0.1:16808 --phone-base "$phone_base" --json "$@" > "$data/report.json"
 status=$?
@@ -74,6 +97,29 @@ dups=$(psql -qAt "$db" -c "SELECT count(*) - count(DISTINCT (vehicle_id, device_
 
 cat "$data/report.json"
 echo
+if [ -n "$watcher" ]; then
+	wait "$watcher" || true
+	cat "$data/watch.txt"
+	# fleetd's own view (fleetmon_live_delivery_seconds): from reading a report to writing its
+	# position to a client's socket, without the clients' scheduling; quantiles as bucket bounds.
+	curl -fsS http://127.0.0.1:18080/metrics | awk '
+		/^fleetmon_live_delivery_seconds_bucket/ {
+			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+			n++; bound[n] = le; cum[n] = $NF
+		}
+		/^fleetmon_live_delivery_seconds_count/ { total = $NF }
+		END {
+			if (total == 0) exit
+			split("0.5 0.9 0.99 0.999", qs, " ")
+			line = "fleetd delivery (in-server, bucket bounds):"
+			for (i = 1; i <= 4; i++) {
+				for (j = 1; j <= n; j++) if (cum[j] >= qs[i] * total) break
+				b = bound[j]; if (b != "+Inf") b = (b * 1000) "ms"
+				line = line sprintf("  p%s ≤ %s", qs[i] * 100, b)
+			}
+			print line sprintf("  (%d positions)", total)
+		}'
+fi
 # Every acknowledged fix once: rows = positions acknowledged − fixes that
 # repeat the terminal's previous one (the platform keeps one row for those).
 expected=$(grep -o '"positions_acked": *[0-9]*' "$data/report.json" | grep -o '[0-9]*$')

@@ -24,5 +24,5 @@ fleetd=$!
 trap 'kill $fleetd 2>/dev/null; wait $fleetd 2>/dev/null' EXIT INT TERM
 
 wait_port "${JT808_ADDR%:*}" "${JT808_ADDR##*:}"
-echo "fleetd is up: metrics at http://$HTTP_ADDR/metrics; terminals on $JT808_ADDR"
+echo "fleetd is up: the live map at http://$HTTP_ADDR/ (log in as admin), metrics at http://$HTTP_ADDR/metrics; terminals on $JT808_ADDR"
 bin/fleetsim demo --addr "$JT808_ADDR" --count "$COUNT"

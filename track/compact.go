@@ -28,7 +28,7 @@ var partitionMonth = regexp.MustCompile(`^positions_(\d{4})m(\d{2})$`)
 // CompactHistory lays each finished month of positions out for replay, once:
 // a VACUUM (the visibility map, so replays and area searches are
 // index-only scans, and fresh statistics) and a REINDEX CONCURRENTLY of its
-// primary key, which covers what they read (migration 0007), so that one
+// primary key, which covers what they read (migration 0008), so that one
 // vehicle's month lies in consecutive leaf pages on disk. Neither blocks
 // readers or the writer. Months are done oldest first; each is recorded
 // in history_compacted. It returns the partitions compacted. Several nodes

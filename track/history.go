@@ -235,7 +235,9 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 
 	// Stops: the standstills between trips, at least StopMin long and not
 	// across a gap.
-	cut := func(from, to int) {
+	// to is the next trip's first report when toMoves: the vehicle has
+	// left by then, so it ends the stop's time but not its place.
+	cut := func(from, to int, toMoves bool) {
 		for from < to {
 			// Split at gaps.
 			end := to
@@ -246,12 +248,16 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 				}
 			}
 			if pts[end].Time.Sub(pts[from].Time) >= params.StopMin {
+				last := end
+				if toMoves && end == to && last > from {
+					last--
+				}
 				var lat, lon float64
-				for k := from; k <= end; k++ {
+				for k := from; k <= last; k++ {
 					lat += pts[k].Lat
 					lon += pts[k].Lon
 				}
-				n := float64(end - from + 1)
+				n := float64(last - from + 1)
 				a.Stops = append(a.Stops, Stop{StartIndex: from, EndIndex: end, From: pts[from].Time, To: pts[end].Time,
 					Lat: lat / n, Lon: lon / n})
 			}
@@ -260,10 +266,10 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 	}
 	prevEnd := 0
 	for _, t := range a.Trips {
-		cut(prevEnd, t.StartIndex)
+		cut(prevEnd, t.StartIndex, true)
 		prevEnd = t.EndIndex
 	}
-	cut(prevEnd, len(pts)-1)
+	cut(prevEnd, len(pts)-1, false)
 	return a
 }
 

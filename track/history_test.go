@@ -180,3 +180,31 @@ func TestNearDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeStopPlace: a stop is where the vehicle stood, not pulled
+// towards the first report of the next trip (a terminal reporting once a
+// minute is already far away by then).
+func TestAnalyzeStopPlace(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, beijing)
+	var pts []track.TrackPoint
+	at := func(min int, lat, lon float64, kmh float32) {
+		pts = append(pts, track.TrackPoint{Time: t0.Add(time.Duration(min) * time.Minute), Lat: lat, Lon: lon, SpeedKmh: kmh, Status: 3})
+	}
+	for m := 0; m <= 10; m++ { // a drive east, 1 km a minute
+		at(m, 30.2, 115.0+float64(m)*0.0104, 60)
+	}
+	stand := [2]float64{30.2, 115.0 + 10*0.0104}
+	for m := 11; m <= 18; m++ { // stands 8 minutes
+		at(m, stand[0], stand[1], 0)
+	}
+	for m := 19; m <= 30; m++ { // drives on: the next report is 1 km away
+		at(m, 30.2, stand[1]+float64(m-18)*0.0104, 60)
+	}
+	a := track.Analyze(pts, track.AnalysisParams{})
+	if len(a.Trips) != 2 || len(a.Stops) != 1 {
+		t.Fatalf("%d trips, %d stops; want 2 and 1: %+v", len(a.Trips), len(a.Stops), a.Stops)
+	}
+	if d := track.DistanceM(a.Stops[0].Lat, a.Stops[0].Lon, stand[0], stand[1]); d > 5 {
+		t.Errorf("stop placed %.0f m from where the vehicle stood", d)
+	}
+}

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Hub fans committed positions out to live subscribers (the web map's
+// Hub fans positions out to live subscribers (the web map's
 // stream). Publishing never blocks and never waits for a subscriber: each
 // subscription keeps only the newest undelivered position of each vehicle,
 // so a slow client skips intermediate positions (counted) but always gets
@@ -19,19 +20,49 @@ import (
 // lets it overflow is closed (ErrSlowSubscriber) and must reconnect and
 // take a fresh snapshot.
 //
+// A position reaches every subscription as one shared *Live, so whatever a
+// stream derives from it (its JSON) is computed once, not once per client.
+//
 // Hub is safe for concurrent use.
 type Hub struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
 
+	// The vehicles' states (livestate.go), apart from the subscriptions.
+	stMu         sync.Mutex
+	states       map[int64]*vehicleState
+	offlineAfter time.Duration
+	now          func() time.Time
+
 	superseded prometheus.Counter
 	overflowed prometheus.Counter
+	delivery   prometheus.Histogram
 	subsGauge  prometheus.GaugeFunc
 }
 
+// HubOption configures a hub.
+type HubOption func(*Hub)
+
+// WithOfflineAfter sets how long without a report makes a vehicle offline
+// (default DefaultOfflineAfter).
+func WithOfflineAfter(d time.Duration) HubOption {
+	return func(h *Hub) {
+		if d > 0 {
+			h.offlineAfter = d
+		}
+	}
+}
+
+// WithClock sets the hub's clock (default time.Now), for tests.
+func WithClock(now func() time.Time) HubOption { return func(h *Hub) { h.now = now } }
+
 // NewHub returns a hub; its metrics are registered on reg when not nil.
-func NewHub(reg prometheus.Registerer) *Hub {
-	h := &Hub{subs: map[*Subscription]struct{}{}}
+func NewHub(reg prometheus.Registerer, opts ...HubOption) *Hub {
+	h := &Hub{subs: map[*Subscription]struct{}{}, states: map[int64]*vehicleState{},
+		offlineAfter: DefaultOfflineAfter, now: time.Now}
+	for _, o := range opts {
+		o(h)
+	}
 	h.superseded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fleetmon_live_positions_superseded_total",
 		Help: "Positions a slow live subscriber never received because a newer one of the same vehicle replaced it.",
@@ -48,8 +79,13 @@ func NewHub(reg prometheus.Registerer) *Hub {
 		defer h.mu.RUnlock()
 		return float64(len(h.subs))
 	})
+	h.delivery = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "fleetmon_live_delivery_seconds",
+		Help:    "From fleetd reading a report to its position being written to a live client's connection.",
+		Buckets: []float64{.001, .0025, .005, .01, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10},
+	})
 	if reg != nil {
-		reg.MustRegister(h.superseded, h.overflowed, h.subsGauge)
+		reg.MustRegister(h.superseded, h.overflowed, h.subsGauge, h.delivery)
 	}
 	return h
 }
@@ -86,6 +122,24 @@ type Event struct {
 	Payload   any
 }
 
+// Live is a committed position as the hub hands it out: one value shared
+// by every subscription that sees it, read-only.
+type Live struct {
+	Position
+	// State is the vehicle's state after this position (StateMoving, …).
+	State string
+	once  sync.Once
+	enc   []byte
+}
+
+// Encoded returns encode(l), calling encode once per position
+// however many subscribers ask: every caller must pass an equivalent
+// function (a stream has one wire format).
+func (l *Live) Encoded(encode func(*Live) []byte) []byte {
+	l.once.Do(func() { l.enc = encode(l) })
+	return l.enc
+}
+
 // ErrSlowSubscriber ends a subscription whose event queue overflowed.
 var ErrSlowSubscriber = errors.New("track: live subscriber too slow: event queue overflowed")
 
@@ -97,8 +151,8 @@ type Subscription struct {
 	wake   chan struct{} // capacity 1: "something is pending"
 
 	mu      sync.Mutex
-	latest  map[int64]Position // newest undelivered position per vehicle
-	order   []int64            // vehicles in latest, oldest first
+	latest  map[int64]*Live // newest undelivered position per vehicle
+	order   []int64         // vehicles in latest, oldest first
 	events  []Event
 	maxEv   int
 	err     error
@@ -108,7 +162,7 @@ type Subscription struct {
 // Subscribe returns a subscription with filter f; maxEvents bounds its
 // queue of events (not positions). Close it when done.
 func (h *Hub) Subscribe(f Filter, maxEvents int) *Subscription {
-	s := &Subscription{hub: h, wake: make(chan struct{}, 1), latest: map[int64]Position{}, maxEv: maxEvents}
+	s := &Subscription{hub: h, wake: make(chan struct{}, 1), latest: map[int64]*Live{}, maxEv: maxEvents}
 	s.filter.Store(&f)
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
@@ -159,16 +213,29 @@ func (s *Subscription) signal() {
 }
 
 // Publish offers committed positions to every subscription whose filter
-// matches. It never blocks on a subscriber.
+// matches, after the state-change events they cause. It never blocks on a
+// subscriber.
 func (h *Hub) Publish(ps []Position) {
+	if len(ps) == 0 {
+		return
+	}
+	shared := make([]Live, len(ps))
+	for i := range ps {
+		shared[i].Position = ps[i]
+	}
+	// States change with every position, watched or not.
+	for _, e := range h.observe(shared) {
+		h.PublishEvent(e)
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.subs {
 		f := s.filter.Load()
 		matched := false
 		s.mu.Lock()
-		for i := range ps {
-			p := &ps[i]
+		for i := range shared {
+			l := &shared[i]
+			p := &l.Position
 			if !f.match(p) {
 				continue
 			}
@@ -181,7 +248,7 @@ func (h *Hub) Publish(ps []Position) {
 			} else {
 				s.order = append(s.order, p.VehicleID)
 			}
-			s.latest[p.VehicleID] = *p
+			s.latest[p.VehicleID] = l
 			matched = true
 		}
 		s.mu.Unlock()
@@ -210,7 +277,7 @@ func (h *Hub) PublishEvent(e Event) {
 // change first. The returned slices are appended to ps and evs. It returns
 // the subscription's error once it is closed or overflowed, and ctx's
 // error when ctx ends.
-func (s *Subscription) Next(ctx context.Context, ps []Position, evs []Event) ([]Position, []Event, error) {
+func (s *Subscription) Next(ctx context.Context, ps []*Live, evs []Event) ([]*Live, []Event, error) {
 	for {
 		s.mu.Lock()
 		if s.err != nil {
@@ -235,6 +302,17 @@ func (s *Subscription) Next(ctx context.Context, ps []Position, evs []Event) ([]
 		case <-s.wake:
 		case <-ctx.Done():
 			return ps, evs, ctx.Err()
+		}
+	}
+}
+
+// Delivered records how long positions a stream has just written to its
+// client took from fleetd reading their reports.
+func (s *Subscription) Delivered(ls []*Live) {
+	now := s.hub.now()
+	for _, l := range ls {
+		if !l.Received.IsZero() {
+			s.hub.delivery.Observe(now.Sub(l.Received).Seconds())
 		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/track"
 )
@@ -26,11 +29,70 @@ func next(t *testing.T, s *track.Subscription) ([]track.Position, []track.Event)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ps, evs, err := s.Next(ctx, nil, nil)
+	ls, evs, err := s.Next(ctx, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ps []track.Position
+	for _, l := range ls {
+		ps = append(ps, l.Position)
+	}
 	return ps, evs
+}
+
+// TestHubEncodesOnce: subscribers share each published position, so what
+// a stream encodes from it is made once however many clients see it.
+func TestHubEncodesOnce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := track.NewHub(reg)
+	var subs []*track.Subscription
+	for range 3 {
+		s := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2)}, 16)
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	h.Publish([]track.Position{livePos(1, 0, 30, 115), livePos(2, 0, 31, 116)})
+	calls := 0
+	encode := func(p *track.Live) []byte { calls++; return []byte{byte(p.VehicleID)} }
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range subs {
+		ls, _, err := s.Next(ctx, nil, nil)
+		if err != nil || len(ls) != 2 {
+			t.Fatalf("next: %d positions, %v", len(ls), err)
+		}
+		for _, l := range ls {
+			if got := l.Encoded(encode); len(got) != 1 || int64(got[0]) != l.VehicleID {
+				t.Errorf("encoded %v for vehicle %d", got, l.VehicleID)
+			}
+		}
+	}
+	if calls != 2 {
+		t.Errorf("encode called %d times for 2 positions seen by 3 subscribers, want 2", calls)
+	}
+	// Delivery delays are observed for stamped positions only.
+	stamped := livePos(1, 5, 30, 115)
+	stamped.Received = time.Now().Add(-time.Second)
+	h.Publish([]track.Position{stamped, livePos(2, 5, 31, 116)})
+	ls, _, err := subs[0].Next(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs[0].Delivered(ls)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == "fleetmon_live_delivery_seconds" {
+			n, sum = mf.GetMetric()[0].GetHistogram().GetSampleCount(), mf.GetMetric()[0].GetHistogram().GetSampleSum()
+		}
+	}
+	if n != 1 || sum < 1 {
+		t.Errorf("delivery histogram: %d samples summing %.3f s, want 1 of at least 1 s", n, sum)
+	}
 }
 
 func TestHubFiltersAndCoalesces(t *testing.T) {
@@ -81,7 +143,8 @@ func TestHubEventsAndSlowSubscribers(t *testing.T) {
 	h.PublishEvent(track.Event{VehicleID: 8, Kind: "alert", Payload: "not yours"})
 	h.Publish([]track.Position{livePos(7, 1, 30, 115)})
 	ps, evs := next(t, s)
-	if len(evs) != 1 || evs[0].Payload != "opened" || len(ps) != 1 {
+	// The vehicle's first position also announces its state.
+	if len(evs) != 2 || evs[0].Payload != "opened" || evs[1].Kind != track.EventState || len(ps) != 1 {
 		t.Fatalf("events %+v positions %+v", evs, ps)
 	}
 	// Events are not coalesced: a subscriber that lets them pile up past its
@@ -136,5 +199,72 @@ func BenchmarkHubPublish(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(ps))/b.Elapsed().Seconds(), "positions/s")
 	for _, s := range subs {
 		s.Close()
+	}
+}
+
+// TestHubStates: positions move a vehicle between moving and parked,
+// silence makes it offline, alarms and seals take precedence, a back-fill
+// does not change what it is doing now — each change announced once.
+func TestHubStates(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	h := track.NewHub(nil, track.WithOfflineAfter(10*time.Minute), track.WithClock(clock))
+	s := h.Subscribe(track.Filter{Vehicles: vehicles(7)}, 64)
+	defer s.Close()
+	at := func(sec int, kmh float32, alarm uint32) track.Position {
+		p := livePos(7, sec, 30, 115)
+		p.SpeedKmh, p.Alarm, p.Received = kmh, alarm, now
+		return p
+	}
+	states := func() []string {
+		t.Helper()
+		_, evs := next(t, s)
+		var out []string
+		for _, e := range evs {
+			if e.Kind == track.EventState {
+				c := e.Payload.(track.StateChange)
+				out = append(out, c.Previous+">"+c.State)
+			}
+		}
+		return out
+	}
+	expect := func(what string, want ...string) {
+		t.Helper()
+		if got := states(); !slices.Equal(got, want) {
+			t.Errorf("%s: state changes %v, want %v", what, got, want)
+		}
+	}
+
+	h.Publish([]track.Position{at(0, 40, 0), at(1, 42, 0)})
+	expect("driving", ">moving")
+	h.Publish([]track.Position{at(2, 1.5, 0)}) // jitter speed while parked
+	expect("stopped", "moving>parked")
+	h.Publish([]track.Position{at(-100, 60, 0)}) // a back-fill of an earlier drive
+	expect("back-fill")
+	if got := h.State(7); got != track.StateParked {
+		t.Fatalf("after a back-fill: %q, want parked", got)
+	}
+	now = now.Add(9 * time.Minute)
+	h.Sweep()
+	h.Publish([]track.Position{at(3, 0, 0)}) // something to wake the subscriber
+	expect("9 min")
+	now = now.Add(11 * time.Minute)
+	h.Sweep()
+	h.Sweep()
+	h.PublishEvent(track.Event{VehicleID: 7, Kind: "wake"})
+	expect("silent 11 min", "parked>offline")
+	h.SetSealed(7, true)
+	h.Publish([]track.Position{at(1300, 20, 0)})
+	expect("sealed and moving", "offline>sealed")
+	h.Publish([]track.Position{at(1301, 20, 1<<8)}) // main power cut
+	expect("alarm", "sealed>alarm")
+	h.SetSealed(7, false)
+	h.Publish([]track.Position{at(1302, 20, 0)})
+	expect("unsealed, alarm cleared", "alarm>moving")
+	if got := h.StateOf(8, now.Add(-time.Hour), 0, 0, false); got != track.StateOffline {
+		t.Errorf("a vehicle the hub never saw, last report an hour ago: %q, want offline", got)
+	}
+	if got := h.StateOf(8, time.Time{}, 0, 0, true); got != track.StateSealed {
+		t.Errorf("a sealed vehicle without reports: %q, want sealed", got)
 	}
 }

@@ -635,3 +635,49 @@ func (s *Store) TrackPoints(ctx context.Context, vehicleID int64, from, to time.
 	}
 	return out, nil
 }
+
+// LiveSeeds returns every vehicle's latest stored report and seal, for
+// the live hub's start (Hub.Seed).
+func (s *Store) LiveSeeds(ctx context.Context) ([]Seed, error) {
+	rows, err := s.pool.Query(ctx, `SELECT v.id, st.device_time, st.received_at, COALESCE(st.speed_kmh, 0), COALESCE(st.alarm, 0), v.sealed
+		FROM vehicles v LEFT JOIN vehicle_state st ON st.vehicle_id = v.id`)
+	if err != nil {
+		return nil, fmt.Errorf("track: live seeds: %w", err)
+	}
+	var out []Seed
+	for rows.Next() {
+		var sd Seed
+		var t, r *time.Time
+		var alarm int64
+		if err := rows.Scan(&sd.VehicleID, &t, &r, &sd.SpeedKmh, &alarm, &sd.Sealed); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("track: live seeds: %w", err)
+		}
+		if t != nil {
+			sd.Time, sd.Received = *t, *r
+		}
+		sd.Alarm = uint32(alarm)
+		out = append(out, sd)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("track: live seeds: %w", err)
+	}
+	return out, nil
+}
+
+// SealedIn returns the sealed vehicles in scope.
+func (s *Store) SealedIn(ctx context.Context, sc Scope) (map[int64]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM vehicles WHERE sealed AND unit_id IN (SELECT unit_subtree($1))`, sc.root())
+	if err != nil {
+		return nil, fmt.Errorf("track: sealed vehicles: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("track: sealed vehicles: %w", err)
+	}
+	out := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}

@@ -88,6 +88,11 @@ type Writer struct {
 	// with the positions that were new (not duplicates). The slice is reused
 	// after the call returns. It must not block for long.
 	OnCommit func([]Position)
+	// OnQueue, when set before Run, is called by Write with the positions
+	// it is about to queue, before they are committed (and whether or not
+	// they are duplicates): the live map's path, which must not wait for
+	// the database. It must not block for long, nor keep the slice.
+	OnQueue func([]Position)
 
 	partMu sync.Mutex
 	parts  map[partKey]bool
@@ -181,6 +186,9 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prome
 // writer owns the slices once Write is called.
 func (w *Writer) Write(ctx context.Context, shard int64, positions []Position, frames []RawFrame) error {
 	r := &request{positions: positions, frames: frames, done: make(chan error, 1)}
+	if w.OnQueue != nil && len(positions) > 0 {
+		w.OnQueue(positions)
+	}
 	if err := w.enqueue(ctx, shard, r); err != nil {
 		return err
 	}

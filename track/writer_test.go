@@ -218,3 +218,40 @@ func TestWriterRejectsOnlyTheBadRequest(t *testing.T) {
 
 // beijing is the zone of terminals' clocks and of the users' days.
 var beijing = time.FixedZone("CST", 8*3600)
+
+// TestWriterOnQueue: the live path sees positions as they are queued,
+// before (and whatever the delay of) their commit.
+func TestWriterOnQueue(t *testing.T) {
+	s := pgtest.New(t)
+	vid, tid := seedVehicle(t, s.Pool, "鄂B12345", "13800000001")
+	w := track.NewWriter(s.Pool, track.WriterConfig{}, discard(), nil)
+	var seen []track.Position
+	w.OnQueue = func(ps []track.Position) { seen = append(seen, ps...) }
+	// The writer is not running: nothing can commit yet.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	p := pos(vid, tid, time.Date(2026, 11, 20, 21, 30, 0, 0, time.UTC), 30.2, 115.04)
+	if err := w.Write(ctx, tid, []track.Position{p}, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write without a running writer: %v, want the deadline", err)
+	}
+	if len(seen) != 1 || seen[0].VehicleID != vid || seen[0].Lat != 30.2 {
+		t.Fatalf("queued positions seen: %+v", seen)
+	}
+	// Queued means written once the writer runs.
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(runCtx, 5*time.Second) }()
+	defer func() { stop(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n int
+		if err := s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM positions").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d positions stored, want the queued one", n)
+		}
+	}
+}

@@ -101,21 +101,29 @@ func dialTerminal(t *testing.T, addr, phone string) *terminal {
 // exchange sends one message and returns the platform's reply.
 func (tm *terminal) exchange(id jt808.MsgID, body []byte) jt808.Frame {
 	tm.t.Helper()
+	f, err := tm.tryExchange(id, body)
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	return f
+}
+
+// tryExchange is exchange for goroutines other than the test's: it returns
+// the error.
+func (tm *terminal) tryExchange(id jt808.MsgID, body []byte) (jt808.Frame, error) {
 	h := jt808.Header{ID: id, Phone: tm.phone, Serial: tm.serial}
 	tm.serial++
 	if _, err := tm.c.Write(jt808.AppendFrame(nil, &h, body)); err != nil {
-		tm.t.Fatal(err)
+		return jt808.Frame{}, err
 	}
 	_ = tm.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	raw, err := tm.sp.Next()
 	if err != nil {
-		tm.t.Fatal(err)
+		return jt808.Frame{}, err
 	}
 	var f jt808.Frame
-	if err := jt808.ParseFrame(append([]byte(nil), raw...), &f); err != nil {
-		tm.t.Fatal(err)
-	}
-	return f
+	err = jt808.ParseFrame(append([]byte(nil), raw...), &f)
+	return f, err
 }
 
 // login registers and authenticates.

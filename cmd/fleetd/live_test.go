@@ -38,7 +38,8 @@ func TestServeLive(t *testing.T) {
 	var m struct {
 		Type      string `json:"type"`
 		Positions []struct {
-			Lat float64 `json:"lat"`
+			Lat      float64 `json:"lat"`
+			Received string  `json:"received"`
 		} `json:"positions"`
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -48,6 +49,7 @@ func TestServeLive(t *testing.T) {
 	tm := dialTerminal(t, srv.JT808, "13800000001")
 	tm.login("鄂B12345")
 	loc := jt808.Location{Status: jt808.StatusFixed, LatE6: 30212345, LonE6: 115040000, Time: jt808.NewBCDTime(time.Now())}
+	sent := time.Now().Truncate(time.Millisecond)
 	tm.expectOK("location", jt808.IDLocation, loc.AppendTo(nil, jt808.Version2013))
 	for {
 		if err := ws.ReadJSON(&m); err != nil {
@@ -56,5 +58,10 @@ func TestServeLive(t *testing.T) {
 		if m.Type == "positions" && len(m.Positions) == 1 && m.Positions[0].Lat == 30.212345 {
 			break
 		}
+	}
+	// The stamp says when fleetd read the report: after it was sent, before it arrived here.
+	got, err := time.Parse(time.RFC3339Nano, m.Positions[0].Received)
+	if err != nil || got.Before(sent) || got.After(time.Now()) {
+		t.Errorf("received %q (%v): want a time between %v and now", m.Positions[0].Received, err, sent)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fleetmon/api"
 	"fleetmon/ingest"
 	"fleetmon/track"
+	"fleetmon/track/relay"
 )
 
 // serveConfig is fleetd serve's configuration.
@@ -39,9 +40,11 @@ type serveConfig struct {
 	writer       track.WriterConfig
 	gateway      ingest.Config
 	mqtt         ingest.MQTTConfig
+	cluster      clusterFlags
 	api          api.Config
 	tlsCert      string
 	tlsKey       string
+	offlineAfter time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -70,7 +73,16 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&c.writer.Workers, "write-workers", 2, "storage writer goroutines, each with a database connection")
 	fs.DurationVar(&c.gateway.IdleTimeout, "idle-timeout", 3*time.Minute, "close terminal connections silent for this long")
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
+	offline := fs.String("offline-after", envOr("FLEETMON_OFFLINE_AFTER", track.DefaultOfflineAfter.String()),
+		"the live map shows a vehicle offline after this long without a report; keep it above the terminals' parked reporting interval (env FLEETMON_OFFLINE_AFTER)")
 	registerMQTT(fs, &c.mqtt)
+	registerCluster(fs, &c.cluster)
+	var bm api.BaseMapOptions
+	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
+		"tile sources the map offers, the first by default: osm, tianditu, amap, tencent, intranet; empty: intranet/tianditu when configured, else no tiles (a plain map with a grid) (env FLEETMON_BASE_MAPS)")
+	fs.StringVar(&bm.TiandituKey, "tianditu-key", envOr("FLEETMON_TIANDITU_KEY", ""), "the operator's Tianditu (天地图) key (env FLEETMON_TIANDITU_KEY)")
+	fs.StringVar(&bm.TileURL, "tile-url", envOr("FLEETMON_TILE_URL", ""), "an intranet tile server's URL template, e.g. http://tiles.example/{z}/{x}/{y}.png (env FLEETMON_TILE_URL)")
+	fs.StringVar(&bm.TileCRS, "tile-crs", envOr("FLEETMON_TILE_CRS", "wgs84"), "the datum of --tile-url's tiles: wgs84 or gcj02 (env FLEETMON_TILE_CRS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -82,6 +94,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, usageError{fmt.Sprintf("--raw-retention %q: want a duration such as 4320h, or 0", *retention)}
 	}
 	c.rawRetention = d
+	if c.offlineAfter, err = time.ParseDuration(*offline); err != nil || c.offlineAfter <= 0 {
+		return nil, usageError{fmt.Sprintf("--offline-after %q: want a positive duration such as 10m", *offline)}
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, usageError{"--tls-cert and --tls-key go together"}
 	}
@@ -99,7 +114,18 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		}
 		c.api.MetricsAllow = append(c.api.MetricsAllow, p.Masked())
 	}
+	for _, v := range strings.Split(*baseMaps, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			bm.Sources = append(bm.Sources, v)
+		}
+	}
+	if c.api.BaseMaps, err = api.BaseMaps(bm); err != nil {
+		return nil, usageError{err.Error()}
+	}
 	c.gateway.OpenRegistration = c.open
+	if err := c.checkCluster(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -123,30 +149,87 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := track.NewStore(db.pool)
 
 	writer := track.NewWriter(db.pool, cfg.writer, log.With("component", "writer"), reg)
-	// The rules engine judges every committed position (issue 5); it starts
-	// before the writer and stops after it, so that nothing committed is
-	// left unjudged (and a restart replays what was committed since its
-	// saved state).
-	runner := alerts.NewRunner(alerts.NewStore(db.pool), alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
-	// The live hub fans committed positions out to websocket clients
-	// (GET /api/v1/live) without ever waiting for them.
-	hub := track.NewHub(reg)
+	// The live hub fans positions out to websocket clients (GET
+	// /api/v1/live) as the gateway queues them for storage, not after their
+	// commit: the map moves with the terminals however busy the database
+	// is, and never waits for a client. (A report whose commit fails is
+	// not acknowledged; its terminal resends it.) Other nodes' committed
+	// positions reach it through the relay. It also derives each vehicle's
+	// state (moving, parked, offline, alarm, sealed), starting from what
+	// is stored.
+	hub := track.NewHub(reg, track.WithOfflineAfter(cfg.offlineAfter))
+	seeds, err := store.LiveSeeds(ctx)
+	if err != nil {
+		return err
+	}
+	hub.Seed(seeds)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	go hub.WatchStates(hubCtx)
 	cfg.api.Live = hub
-	// Configuration edits through the API reload the engines; the episodes
-	// they store reach the live stream as "alert" events.
-	cfg.api.Rules = runner
-	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
-		log.With("component", "api"))
-	runner.OnEpisodes = apiSrv.PublishAlerts
-	writer.OnCommit = func(ps []track.Position) {
-		hub.Publish(ps)
-		runner.OnCommit(ps)
+	writer.OnQueue = hub.Publish
+	// The rules engine judges every committed position (issue 5). On a
+	// single node it takes them from the writer: it starts before the
+	// writer and stops after it, so that nothing committed is left
+	// unjudged (and a restart replays what was committed since its saved
+	// state). On one node of several (issue 7) each vehicle's rules run on
+	// the node holding its shard, which reads what any node committed from
+	// the database, and the relay passes live positions and alerts between
+	// the nodes through the broker.
+	var (
+		rules  interface{ Run(context.Context) error }
+		apiSrv *api.Server
+	)
+	alertStore := alerts.NewStore(db.pool)
+	if cfg.cluster.nodeID == "" {
+		runner := alerts.NewRunner(alertStore, alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
+		// Configuration edits through the API reload the engines; the
+		// episodes they store reach the live stream as "alert" events.
+		cfg.api.Rules = runner
+		apiSrv = api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
+			log.With("component", "api"))
+		runner.OnEpisodes = apiSrv.PublishAlerts
+		writer.OnCommit = runner.OnCommit
+		rules = runner
+	} else {
+		cl, err := alerts.NewCluster(alertStore, alerts.ClusterConfig{NodeID: cfg.cluster.nodeID}, log.With("component", "alerts"), reg)
+		if err != nil {
+			return err
+		}
+		rel, err := relay.New(relay.Config{Broker: cfg.mqtt.Broker, Username: cfg.mqtt.Username, Password: cfg.mqtt.Password,
+			NodeID: cfg.cluster.nodeID, Prefix: cfg.cluster.topicPrefix}, hub, log.With("component", "relay"), reg)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		cfg.api.Rules = clusterRules{Cluster: cl, relay: rel}
+		apiSrv = api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
+			log.With("component", "api"))
+		cl.OnEpisodes = func(eps []alerts.Episode) {
+			apiSrv.PublishAlerts(eps)
+			rel.PublishAlerts(episodeIDs(eps))
+		}
+		rel.OnAlerts = apiSrv.PublishAlertIDs
+		rel.OnReload = reloadFromPeer(cl, log)
+		writer.OnCommit = rel.OnCommit
+		rules = cl
+		relayCtx, stopRelay := context.WithCancel(context.Background())
+		relayDone := make(chan struct{})
+		go func() {
+			defer close(relayDone)
+			if err := rel.Run(relayCtx); err != nil && relayCtx.Err() == nil {
+				log.Error("relay stopped", "err", err)
+			}
+		}()
+		// Stopped on return, after the writer (stopped below) handed it
+		// its last commits.
+		defer func() { stopRelay(); <-relayDone }()
+		log.Info("running as a cluster node", "node", cfg.cluster.nodeID)
 	}
 	runnerCtx, stopRunner := context.WithCancel(context.Background())
 	runnerDone := make(chan struct{})
 	go func() {
 		defer close(runnerDone)
-		if err := runner.Run(runnerCtx); err != nil && runnerCtx.Err() == nil {
+		if err := rules.Run(runnerCtx); err != nil && runnerCtx.Err() == nil {
 			log.Error("rules engine stopped", "err", err)
 		}
 	}()

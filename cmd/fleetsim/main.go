@@ -3,6 +3,7 @@
 //	fleetsim csv  --count N [--seed S] [--phone-base B] [--unit PATH]...   vehicles for `fleetd vehicles import`
 //	fleetsim demo --addr HOST:PORT --count N [--v2019-share F] [--interval D] [--seed S] [--phone-base B]
 //	fleetsim load --addr HOST:PORT --terminals N --rate R --duration D [--batch N] [--gap-share F] [--json] ...
+//	fleetsim watch --url URL --token T [--clients N] [--duration D] [--json]
 //
 // The terminals of demo and load are the vehicles of csv with the same --count, --seed and
 // --phone-base: import the CSV into the server first, e.g.
@@ -36,6 +37,7 @@ commands:
   csv    print the simulated vehicles as CSV for "fleetd vehicles import FILE.csv"
   demo   drive simulated vehicles around 黄石市 against a server, until interrupted
   load   load-test a server and report acknowledgements, throughput and latency
+  watch  connect websocket clients to the live stream and report its latency
 
 "fleetsim <command> -h" lists a command's flags. demo and load use the vehicles that csv prints
 for the same --seed and --phone-base; import them first.
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stderr)
 	case "load":
 		err = runLoad(ctx, args[1:], stdout, stderr)
+	case "watch":
+		err = runWatch(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -23,6 +23,7 @@ type Broker struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
+	bin  string
 	t    testing.TB
 }
 
@@ -75,6 +76,7 @@ log_dest file %s
 
 func (b *Broker) start(bin string) {
 	b.t.Helper()
+	b.bin = bin
 	b.cmd = exec.Command(bin, "-c", filepath.Join(b.dir, "mosquitto.conf"))
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)
@@ -109,4 +111,12 @@ func (b *Broker) Stop() {
 		<-done
 	}
 	b.cmd = nil
+}
+
+// Restart stops the broker and starts it again on the same port, with the
+// sessions it saved: a broker briefly away.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	b.Stop()
+	b.start(b.bin)
 }

@@ -1,4 +1,4 @@
--- 0007: lay history out for replay. Rows are stored in arrival order, so a
+-- 0008: lay history out for replay. Rows are stored in arrival order, so a
 -- vehicle's month at 10 s is one heap page per point (measured: 6.8 s to
 -- read 259,000 points cold, 4.0 s warm, among a 1,000-vehicle fleet). The
 -- primary key now carries the columns a replay and an area search read

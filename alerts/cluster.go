@@ -1,0 +1,521 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fleetmon/track"
+)
+
+// ClusterConfig configures a Cluster. Zero values take the defaults.
+type ClusterConfig struct {
+	// NodeID names this node; unique per node (a second node with the same
+	// id waits until the first is gone). Required.
+	NodeID string
+	// Shards is how many parts the vehicles are split into (by id), each
+	// run by one node at a time. Every node of a cluster must use the same
+	// number. Default 32: enough to spread over a dozen nodes.
+	Shards int
+	// Poll is how often the node running a shard reads the positions
+	// committed since (by any node). It is the alerts' added latency.
+	// Default 500 ms.
+	Poll time.Duration
+	// Rebalance is how often the node counts the nodes and takes or hands
+	// back shards so that each runs its share. Default 2 s.
+	Rebalance time.Duration
+	// Runner tunes each shard's runner (its Shards is 1).
+	Runner RunnerConfig
+}
+
+func (c *ClusterConfig) defaults() {
+	if c.Shards <= 0 {
+		c.Shards = 32
+	}
+	if c.Poll <= 0 {
+		c.Poll = 500 * time.Millisecond
+	}
+	if c.Rebalance <= 0 {
+		c.Rebalance = 2 * time.Second
+	}
+	c.Runner.Shards = 1
+	c.Runner.defaults()
+}
+
+// errLeaseLost refuses a write for a shard this node no longer holds.
+var errLeaseLost = errors.New("alerts: this node no longer holds the shard")
+
+// partition confines a Runner to one shard of a cluster: it evaluates
+// the shard's vehicles from the positions table in commit order (a feed,
+// not OnCommit) and writes only through the cluster's lease.
+type partition struct {
+	shard, shards int
+	write         leaseWriter
+	poll          time.Duration
+	loaded        *Loaded
+}
+
+// leaseWriter runs f in a transaction on the connection that holds shard's
+// lease, after checking that it still does; errLeaseLost otherwise.
+type leaseWriter interface {
+	fenced(ctx context.Context, shard int, f func(querier) error) error
+}
+
+// upsertEpisodes stores episodes: through the lease in a cluster.
+func (r *Runner) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
+	if r.part == nil {
+		return r.store.upsertEpisodes(ctx, eps)
+	}
+	var ids []string
+	err := r.part.write.fenced(ctx, r.part.shard, func(q querier) error {
+		var err error
+		ids, err = upsertEpisodesOn(ctx, q, eps)
+		return err
+	})
+	return ids, err
+}
+
+// saveStates saves engine states: through the lease in a cluster.
+func (r *Runner) saveStates(ctx context.Context, sts []SavedState) error {
+	if r.part == nil {
+		return r.store.SaveStates(ctx, sts)
+	}
+	return r.part.write.fenced(ctx, r.part.shard, func(q querier) error { return saveStatesOn(ctx, q, sts) })
+}
+
+// pollFeed evaluates the shard's positions committed since the cursor.
+func (s *shard) pollFeed(ctx context.Context) {
+	r := s.r
+	var (
+		hi int64
+		ps []track.Position
+	)
+	err := r.retry(ctx, "feed", dbRetryable, func(ctx context.Context) error {
+		var err error
+		if hi, err = r.store.feedHorizon(ctx); err != nil || hi <= s.cursor {
+			return err
+		}
+		ps, err = r.store.feedPositions(ctx, r.part.shard, r.part.shards, s.cursor, hi)
+		return err
+	})
+	if err != nil || hi <= s.cursor {
+		return // ctx ended, or nothing committed since
+	}
+	if len(ps) > 0 {
+		s.step = append(s.step[:0], ps...)
+		s.evaluate(ctx, s.step, "live")
+	}
+	s.cursor = hi
+}
+
+// Cluster runs the rules on one of several fleetd nodes sharing a
+// database: the vehicles are split into Shards by id, and each shard is
+// run by the one node holding its lease, a PostgreSQL session advisory
+// lock held on a connection of the node's own. The node evaluates its
+// shards' vehicles from the positions table (whichever node committed
+// them) in commit order, after each vehicle's saved state. Every episode
+// and state it writes goes through that same connection, in a transaction
+// that first checks the lock: a node that lost its lease (its connection
+// broke, or it handed the shard over) cannot write. When a node dies,
+// PostgreSQL ends its session and releases its locks; the others take its
+// shards and resume each vehicle from its saved state, replaying what was
+// committed after it, so nothing is missed, and an episode written twice is
+// the same row (episodes are upserted by their deterministic id).
+//
+// Every Rebalance the node counts the live nodes (each holds a lock of
+// its own) and takes free shards up to its share, ceil(Shards/nodes), or
+// hands back what is beyond it (evaluating what it read, storing episodes
+// and state first).
+//
+// Reload, Reevaluate and Run are safe for concurrent use; Run is called
+// once.
+type Cluster struct {
+	store *Store
+	cfg   ClusterConfig
+	log   *slog.Logger
+	m     *runnerMetrics
+	base  *Runner // for Reevaluate, never run
+
+	// OnEpisodes is the runners' OnEpisodes (see Runner); set before Run.
+	OnEpisodes func([]Episode)
+
+	// mu guards the lease connection and what it holds.
+	mu      sync.Mutex
+	conn    *pgx.Conn
+	broken  bool
+	held    map[int]bool
+	nsShard int64
+	nsNode  int64
+	nodeKey int64
+
+	running map[int]*leased // guarded by mu too
+
+	loadMu  sync.Mutex
+	loaded  *Loaded
+	leases  prometheus.Gauge
+	changes *prometheus.CounterVec
+}
+
+type leased struct {
+	r      *Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewCluster returns a cluster node over store; metrics are registered on
+// reg when not nil.
+func NewCluster(store *Store, cfg ClusterConfig, log *slog.Logger, reg prometheus.Registerer) (*Cluster, error) {
+	cfg.defaults()
+	if cfg.NodeID == "" {
+		return nil, errors.New("alerts: cluster: no node id")
+	}
+	c := &Cluster{store: store, cfg: cfg, log: log, held: map[int]bool{}, running: map[int]*leased{}}
+	c.m = newRunnerMetrics(reg, func() float64 { return 0 }) // a cluster's runners read the database, not a queue
+	c.base = newRunner(store, cfg.Runner, log, c.m)
+	c.leases = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fleetmon_alerts_cluster_shards",
+		Help: "Shards of the vehicles whose rules this node runs.",
+	})
+	c.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetmon_alerts_cluster_lease_changes_total",
+		Help: "Shard leases taken, handed back, or lost with the lease connection.",
+	}, []string{"change"})
+	if reg != nil {
+		reg.MustRegister(c.leases, c.changes)
+	}
+	return c, nil
+}
+
+// Reevaluate is Runner.Reevaluate: it reads and, with apply, writes
+// directly (an administrator's decision, not a running engine's).
+func (c *Cluster) Reevaluate(ctx context.Context, vehicleID int64, from, to time.Time, apply bool) (*Diff, error) {
+	return c.base.Reevaluate(ctx, vehicleID, from, to, apply)
+}
+
+// Reload reads the configuration again and hands it to this node's
+// runners (the other nodes must be told separately).
+func (c *Cluster) Reload(ctx context.Context) error {
+	l, err := c.base.load(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("alerts: reload: %w", err)
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	c.loaded = l
+	for _, lr := range c.snapshot() {
+		lr.r.give(l)
+	}
+	return nil
+}
+
+func (c *Cluster) snapshot() []*leased {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*leased, 0, len(c.running))
+	for _, lr := range c.running {
+		out = append(out, lr)
+	}
+	return out
+}
+
+func (c *Cluster) hash(s string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return int64(h.Sum32() & 0x7fffffff)
+}
+
+// Run takes and runs this node's share of the shards until ctx ends; then
+// it hands them back cleanly. While the database is unreachable it
+// retries; it returns an error only when ctx ends before it could start.
+func (c *Cluster) Run(ctx context.Context) error {
+	err := c.base.retry(ctx, "load", dbRetryable, func(ctx context.Context) error {
+		l, err := c.base.load(ctx, time.Now())
+		if err == nil {
+			c.loadMu.Lock()
+			c.loaded = l
+			c.loadMu.Unlock()
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("alerts: cluster start: %w", err)
+	}
+	c.log.Info("alerts cluster node starting", "node", c.cfg.NodeID, "shards", c.cfg.Shards)
+	wait := c.cfg.Runner.RetryMin
+	for ctx.Err() == nil {
+		err := c.round(ctx)
+		if err == nil {
+			wait = c.cfg.Runner.RetryMin
+			select {
+			case <-ctx.Done():
+			case <-time.After(c.cfg.Rebalance):
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		c.m.errors.WithLabelValues("lease").Inc()
+		c.log.Warn("alerts: lease connection failed; this node's shards are dropped and taken again", "err", err, "retry_in", wait)
+		c.loseAll()
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, c.cfg.Runner.RetryMax)
+	}
+	c.handBack(c.ownedShards())
+	c.mu.Lock()
+	if c.conn != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = c.conn.Close(cctx) // closing the session releases the node's lock
+		cancel()
+		c.conn = nil
+	}
+	c.mu.Unlock()
+	c.log.Info("alerts cluster node stopped", "node", c.cfg.NodeID)
+	return nil
+}
+
+// lockedSQL counts advisory locks of the namespace $1 in this database,
+// by anyone ($2 = 0) or by this session.
+const lockedSQL = `SELECT objid::bigint FROM pg_locks
+	WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::bigint::oid
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// round connects if needed, counts the nodes, and takes or hands back
+// shards.
+func (c *Cluster) round(ctx context.Context) error {
+	if err := c.dial(ctx); err != nil {
+		return err
+	}
+	var nodes, taken []int64
+	err := c.locked(func(conn *pgx.Conn) error {
+		var err error
+		rows, _ := conn.Query(ctx, lockedSQL, c.nsNode)
+		if nodes, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return fmt.Errorf("count the nodes: %w", err)
+		}
+		rows, _ = conn.Query(ctx, lockedSQL, c.nsShard)
+		if taken, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return fmt.Errorf("list the shards taken: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	share := (c.cfg.Shards + max(1, len(nodes)) - 1) / max(1, len(nodes))
+	owned := c.ownedShards()
+	if len(owned) > share {
+		// Hand back the highest ones: the others' free-shard scan starts
+		// at their own offsets, so any node may take them.
+		c.handBack(owned[share:])
+		return nil
+	}
+	busy := map[int64]bool{}
+	for _, t := range taken {
+		busy[t] = true
+	}
+	start := int(c.nodeKey % int64(c.cfg.Shards))
+	for i := 0; i < c.cfg.Shards && len(owned) < share; i++ {
+		j := (start + i) % c.cfg.Shards
+		if busy[int64(j)] {
+			continue
+		}
+		var got bool
+		err := c.locked(func(conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int, $2::int)", c.nsShard, j).Scan(&got)
+		})
+		if err != nil {
+			return fmt.Errorf("take shard %d: %w", j, err)
+		}
+		if got {
+			c.take(j)
+			owned = append(owned, j)
+		}
+	}
+	return nil
+}
+
+// locked runs f on the lease connection; a failure that closed it marks
+// it broken.
+func (c *Cluster) locked(f func(*pgx.Conn) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.broken {
+		return errLeaseLost
+	}
+	err := f(c.conn)
+	if err != nil && c.conn.IsClosed() {
+		c.broken = true
+	}
+	return err
+}
+
+// dial opens the lease connection and takes the node's own lock.
+func (c *Cluster) dial(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil && !c.broken {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, c.store.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect for the leases: %w", err)
+	}
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	// Advisory locks are per database: the schema in the key keeps two
+	// fleetmon installations (or tests) in one database apart.
+	c.nsShard, c.nsNode = c.hash("fleetmon/alerts/shard/"+schema), c.hash("fleetmon/alerts/node/"+schema)
+	c.nodeKey = c.hash(c.cfg.NodeID)
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int, $2::int)", c.nsNode, c.nodeKey).Scan(&got); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("take the node's lock: %w", err)
+	}
+	if !got {
+		conn.Close(ctx)
+		return fmt.Errorf("node id %q is held by another session (another node with the same id, or this node's previous session not yet ended)", c.cfg.NodeID)
+	}
+	c.conn, c.broken = conn, false
+	clear(c.held)
+	return nil
+}
+
+func (c *Cluster) ownedShards() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int, 0, len(c.running))
+	for j := range c.running {
+		out = append(out, j)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// take starts the runner of shard j, whose lock this node just took.
+func (c *Cluster) take(j int) {
+	c.loadMu.Lock()
+	l := c.loaded
+	c.loadMu.Unlock()
+	r := newRunner(c.store, c.cfg.Runner, c.log.With("shard", j), c.m)
+	r.part = &partition{shard: j, shards: c.cfg.Shards, write: c, poll: c.cfg.Poll, loaded: l}
+	r.OnEpisodes = c.OnEpisodes
+	ctx, cancel := context.WithCancel(context.Background())
+	lr := &leased{r: r, cancel: cancel, done: make(chan struct{})}
+	c.mu.Lock()
+	c.held[j] = true
+	c.running[j] = lr
+	c.leases.Set(float64(len(c.running)))
+	c.mu.Unlock()
+	c.changes.WithLabelValues("taken").Inc()
+	c.log.Info("alerts: shard taken", "shard", j)
+	go func() {
+		defer close(lr.done)
+		_ = r.Run(ctx) // it returns an error only when ctx ends before it starts
+	}()
+}
+
+// handBack stops the runners of shards (they store episodes and state
+// through the lease as they stop), then releases their locks.
+func (c *Cluster) handBack(shards []int) {
+	if len(shards) == 0 {
+		return
+	}
+	c.mu.Lock()
+	lrs := make([]*leased, len(shards))
+	for i, j := range shards {
+		lrs[i] = c.running[j]
+	}
+	c.mu.Unlock()
+	for _, lr := range lrs {
+		lr.cancel()
+	}
+	for _, lr := range lrs {
+		<-lr.done
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, j := range shards {
+		delete(c.held, j)
+		delete(c.running, j)
+		if c.conn != nil && !c.broken {
+			if _, err := c.conn.Exec(ctx, "SELECT pg_advisory_unlock($1::int, $2::int)", c.nsShard, j); err != nil {
+				c.broken = c.conn.IsClosed()
+				c.log.Warn("alerts: release shard", "shard", j, "err", err)
+			}
+		}
+		c.changes.WithLabelValues("handed_back").Inc()
+		c.log.Info("alerts: shard handed back", "shard", j)
+	}
+	c.leases.Set(float64(len(c.running)))
+}
+
+// loseAll stops every runner at once, writing nothing (the locks went with
+// the connection; other nodes may hold them already), and drops the
+// connection.
+func (c *Cluster) loseAll() {
+	c.mu.Lock()
+	lrs := make([]*leased, 0, len(c.running))
+	for _, lr := range c.running {
+		lr.r.crash = true // before cancel: read once its context ends
+		lrs = append(lrs, lr)
+	}
+	c.broken = true
+	c.mu.Unlock()
+	for _, lr := range lrs {
+		lr.cancel()
+		<-lr.done
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.changes.WithLabelValues("lost").Add(float64(len(c.running)))
+	clear(c.running)
+	clear(c.held)
+	c.leases.Set(0)
+	if c.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.conn.Close(ctx)
+		cancel()
+		c.conn = nil
+	}
+}
+
+// heldSQL checks, inside a write's transaction, that this session holds
+// the shard's lock.
+const heldSQL = `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+	AND granted AND objsubid = 2 AND classid = $1::bigint::oid AND objid = $2::bigint::oid)`
+
+// fenced implements leaseWriter.
+func (c *Cluster) fenced(ctx context.Context, shard int, f func(querier) error) error {
+	return c.locked(func(conn *pgx.Conn) error {
+		if !c.held[shard] {
+			return errLeaseLost
+		}
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var held bool
+			if err := tx.QueryRow(ctx, heldSQL, c.nsShard, shard).Scan(&held); err != nil {
+				return fmt.Errorf("check the lease of shard %d: %w", shard, err)
+			}
+			if !held {
+				return errLeaseLost
+			}
+			return f(tx)
+		})
+	})
+}

@@ -1,0 +1,153 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// node runs a Cluster for a test until stop.
+type node struct {
+	c    *Cluster
+	stop func()
+}
+
+func (g *rig) node(id string) *node {
+	g.t.Helper()
+	c, err := NewCluster(g.store, ClusterConfig{NodeID: id, Shards: 4, Poll: 50 * time.Millisecond,
+		Rebalance: 100 * time.Millisecond, Runner: func() RunnerConfig {
+			rc := testRunnerConfig()
+			rc.StateEvery = 300 * time.Millisecond
+			return rc
+		}()}, testLog().With("node", id), prometheus.NewRegistry())
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once atomic.Bool
+	stop := func() {
+		if once.Swap(true) {
+			return
+		}
+		cancel()
+		if err := <-done; err != nil {
+			g.t.Errorf("node %s: %v", id, err)
+		}
+	}
+	g.t.Cleanup(stop)
+	return &node{c: c, stop: stop}
+}
+
+func (n *node) shards() int { return int(testutil.ToFloat64(n.c.leases)) }
+
+func settle(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterHandover runs the rules on two nodes sharing the shards;
+// one dies (its lease connection is cut, then it stops, writing nothing)
+// mid-trip. The other takes its shards and the episodes end as those of
+// an uninterrupted run: none missing, none twice.
+func TestClusterHandover(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	a := g.node("a")
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
+	b := g.node("b")
+	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+
+	car, sealed := g.carTrack(), g.sealedTrack()
+	wantCar, wantSealed := g.expect(car), g.expect(sealed)
+	g.write(car[:len(car)/2])
+	g.write(sealed[:len(sealed)/2])
+	// Let the states be saved mid-trip, with what was read so far.
+	settle(t, "states saved", func() bool {
+		var n int
+		_ = g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state WHERE processed_xid IS NOT NULL").Scan(&n)
+		return n == 2
+	})
+	g.write(car[len(car)/2 : 3*len(car)/4])
+
+	// a dies: PostgreSQL ends its session (as when its host vanishes), and
+	// with it the locks; its runners can no longer write.
+	a.c.mu.Lock()
+	pid := a.c.conn.PgConn().PID()
+	a.c.mu.Unlock()
+	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	a.c.mu.Lock()
+	for _, lr := range a.c.running {
+		lr.r.crash = true
+	}
+	a.c.mu.Unlock()
+	a.stop()
+	settle(t, "b to take every shard", func() bool { return b.shards() == 4 })
+
+	g.write(car[3*len(car)/4:])
+	g.write(sealed[len(sealed)/2:])
+	g.waitFor(g.car, wantCar)
+	g.waitFor(g.sealed, wantSealed)
+	all, err := g.store.Episodes(ctx, EpisodeFilter{WithRetracted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(wantCar)+len(wantSealed) {
+		t.Errorf("%d rows, want %d: %v", len(all), len(wantCar)+len(wantSealed), storedNames(all))
+	}
+
+	// A node joining takes its share back; b hands over cleanly.
+	c := g.node("c")
+	settle(t, "b and c to share", func() bool { return b.shards() == 2 && c.shards() == 2 })
+	b.stop()
+	settle(t, "c to take every shard", func() bool { return c.shards() == 4 })
+	g.waitFor(g.car, wantCar)
+	g.waitFor(g.sealed, wantSealed)
+}
+
+// TestClusterFence: a write for a shard the node does not hold is refused.
+func TestClusterFence(t *testing.T) {
+	g := newRig(t)
+	a := g.node("a")
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
+	ep := Episode{ID: "x", VehicleID: g.car, UnitID: g.bureau, Rule: RuleSealedMove, Status: EpisodeOpen,
+		Start: at("2026-03-10 10:00"), StartLat: homeLat, StartLon: homeLon}
+	write := func(shard int) error {
+		return a.c.fenced(context.Background(), shard, func(q querier) error {
+			_, err := upsertEpisodesOn(context.Background(), q, []Episode{ep})
+			return err
+		})
+	}
+	if err := write(7); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("write for a shard never held: %v", err)
+	}
+	// The node believes it holds shard 1, but its session does not (the
+	// lock was released behind its back): the check in the transaction
+	// refuses the write.
+	a.c.mu.Lock()
+	if _, err := a.c.conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1::int, 1)", a.c.nsShard); err != nil {
+		a.c.mu.Unlock()
+		t.Fatal(err)
+	}
+	a.c.mu.Unlock()
+	if err := write(1); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("write without the lock: %v", err)
+	}
+	if eps := g.stored(g.car); len(eps) != 0 {
+		t.Fatalf("episodes written without a lease: %v", storedNames(eps))
+	}
+}

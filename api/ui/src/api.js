@@ -1,0 +1,79 @@
+// The API client every page shares: same-origin fetches with the session
+// cookie, the CSRF token (kept by the login page in sessionStorage, or read
+// again from GET /api/v1/me) on unsafe requests, and a trip back to the
+// login page when the session is gone or its one-time password must change.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let csrf = sessionStorage.getItem("csrf_token") || "";
+
+function toLogin() {
+  location.assign("/login");
+}
+
+export async function request(method, path, body, contentType = "application/json") {
+  const headers = {};
+  if (method !== "GET" && method !== "HEAD") {
+    if (csrf) headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) headers["Content-Type"] = contentType;
+  }
+  const payload = body === undefined || typeof body === "string" || body instanceof Blob ? body : JSON.stringify(body);
+  const resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+  if (resp.status === 204) return null;
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const code = data.error && data.error.code;
+    if (resp.status === 401 || code === "password_change_required") toLogin();
+    throw new ApiError(resp.status, code, data.error && data.error.message);
+  }
+  return data;
+}
+
+export const get = (path) => request("GET", path);
+export const post = (path, body, contentType) => request("POST", path, body, contentType);
+
+// me returns the logged-in user and refreshes the CSRF token.
+export async function me() {
+  const data = await get("/api/v1/me");
+  if (data.csrf_token) {
+    csrf = data.csrf_token;
+    sessionStorage.setItem("csrf_token", csrf);
+  }
+  return data.user;
+}
+
+export async function logout() {
+  try {
+    await post("/api/v1/logout");
+  } finally {
+    sessionStorage.removeItem("csrf_token");
+    toLogin();
+  }
+}
+
+// listAll reads every page of a list endpoint (500 items a page).
+export async function listAll(path) {
+  const sep = path.includes("?") ? "&" : "?";
+  const items = [];
+  for (;;) {
+    const page = await get(`${path}${sep}limit=500&offset=${items.length}`);
+    items.push(...page.items);
+    if (page.items.length === 0 || items.length >= page.total) return items;
+  }
+}
+
+// liveSocket opens GET /api/v1/live (the session cookie goes along).
+export function liveSocket() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return new WebSocket(`${scheme}//${location.host}/api/v1/live`);
+}
+
+// postRaw sends a file or any Blob as the request body (an upload the
+// server reads whole, such as an evidence export to verify).
+export const postRaw = (path, blob) => request("POST", path, blob, "application/octet-stream");

@@ -1,0 +1,142 @@
+// Geofences on a map: drawn by kind from GET /api/v1/geofences, in the base
+// map's datum; and, for those who may (admins, supervisors), drawn anew with
+// leaflet-geoman (polygon, circle, corridor) and saved with
+// POST /api/v1/geofences as GeoJSON in WGS-84.
+
+import { get, post } from "./api.js";
+import { t } from "./i18n.js";
+
+export const FENCE_COLORS = {
+  permitted: "#1e9e4a",
+  prohibited: "#d93025",
+  sensitive: "#f08c00",
+  parking: "#2f6fd6",
+  speed_zone: "#8e44ad",
+};
+
+const EARTH_CIRCUMFERENCE_M = 40075016.686;
+
+// corridorWeight is a corridor's full width in pixels at the map's zoom.
+function corridorWeight(map, lat, widthM) {
+  const mPerPx = (EARTH_CIRCUMFERENCE_M * Math.cos((lat * Math.PI) / 180)) / 2 ** (map.getZoom() + 8);
+  return Math.max(2, widthM / mPerPx);
+}
+
+// createFences draws fences on map. project(lat, lon) and unproject(lat,
+// lon) convert between WGS-84 and the map's datum.
+export function createFences(L, map, { project, unproject }) {
+  const group = L.featureGroup([], { pmIgnore: true }).addTo(map);
+  let fences = [];
+  const corridors = [];
+
+  const ll = (p) => project(p.lat, p.lon);
+
+  function render() {
+    group.clearLayers();
+    corridors.length = 0;
+    for (const f of fences) {
+      const color = FENCE_COLORS[f.kind] || "#555";
+      const style = { color, weight: 2, fillOpacity: 0.12, pmIgnore: true, interactive: true };
+      const s = f.shape;
+      let layer;
+      if (s.type === "polygon" || s.type === "multipolygon") {
+        layer = L.polygon(s.polygons.map((poly) => poly.map((ring) => ring.map(ll))), style);
+      } else if (s.type === "circle") {
+        layer = L.circle(ll(s.center), { ...style, radius: s.radius_m });
+      } else if (s.type === "corridor") {
+        const pts = s.line.map(ll);
+        layer = L.polyline(pts, { ...style, opacity: 0.35, lineCap: "round", lineJoin: "round",
+          weight: corridorWeight(map, pts[0][0], s.width_m) });
+        corridors.push({ layer, lat: pts[0][0], width: s.width_m });
+      } else {
+        continue;
+      }
+      layer.bindTooltip(`${f.name} · ${t(`fence.kind.${f.kind}`)}`);
+      group.addLayer(layer);
+    }
+  }
+  map.on("zoomend", () => {
+    for (const c of corridors) c.layer.setStyle({ weight: corridorWeight(map, c.lat, c.width) });
+  });
+  document.addEventListener("langchange", render);
+
+  async function load() {
+    fences = (await get("/api/v1/geofences")).items;
+    render();
+  }
+
+  return { load, render, count: () => fences.length, list: () => fences };
+}
+
+// loadFenceDrawing loads leaflet-geoman (only for those who may draw). It
+// must be loaded before the map is made: it hooks into map creation.
+export async function loadFenceDrawing() {
+  await import("@geoman-io/leaflet-geoman-free");
+  await import("@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css");
+}
+
+// enableFenceDrawing adds leaflet-geoman's drawing tools (loadFenceDrawing
+// first); each shape drawn opens dialog (a <dialog> with the form fields)
+// and is saved through the API. units are the units the user may give the
+// fence to.
+export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, notify }) {
+  map.pm.setLang(document.documentElement.lang === "en" ? "en" : "zh");
+  map.pm.addControls({
+    position: "topleft",
+    drawMarker: false, drawCircleMarker: false, drawRectangle: false, drawText: false,
+    editMode: false, dragMode: false, cutPolygon: false, removalMode: false, rotateMode: false,
+    drawPolygon: true, drawCircle: true, drawPolyline: true,
+  });
+  const form = dialog.querySelector("form");
+  const unitSel = form.elements.unit;
+  unitSel.replaceChildren(...units.map((u) => new Option(u.path, u.id)));
+
+  const wgs = (p) => {
+    const [lat, lon] = unproject(p.lat, p.lng);
+    return [lon, lat];
+  };
+
+  map.on("pm:create", (ev) => {
+    const layer = ev.layer;
+    const shape = ev.shape; // "Polygon", "Circle" or "Line"
+    form.reset();
+    form.dataset.shape = shape;
+    form.elements.width.closest("p").hidden = shape !== "Line";
+    const update = () => {
+      form.elements.category.closest("p").hidden = form.elements.kind.value !== "sensitive";
+    };
+    form.elements.kind.onchange = update;
+    update();
+    dialog.showModal();
+    dialog.onclose = async () => {
+      if (dialog.returnValue !== "save") {
+        layer.remove();
+        return;
+      }
+      const props = { name: form.elements.name.value.trim(), kind: form.elements.kind.value };
+      if (props.kind === "sensitive") props.category = form.elements.category.value;
+      let geometry;
+      if (shape === "Circle") {
+        geometry = { type: "Point", coordinates: wgs(layer.getLatLng()) };
+        props.radius_m = Math.round(layer.getRadius());
+      } else if (shape === "Line") {
+        geometry = { type: "LineString", coordinates: layer.getLatLngs().map(wgs) };
+        props.width_m = Number(form.elements.width.value);
+      } else {
+        const ring = layer.getLatLngs()[0].map(wgs);
+        ring.push(ring[0]);
+        geometry = { type: "Polygon", coordinates: [ring] };
+      }
+      try {
+        await post(`/api/v1/geofences?unit=${encodeURIComponent(unitSel.value)}`,
+          { type: "Feature", geometry, properties: props });
+        notify(t("fence.saved"));
+        await onSaved();
+      } catch (e) {
+        notify(t("error", { msg: e.message }));
+      } finally {
+        layer.remove();
+      }
+    };
+  });
+}

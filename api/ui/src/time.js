@@ -1,0 +1,24 @@
+// Times are shown in Beijing time (GMT+8), whatever the browser's zone.
+
+const fmt = new Intl.DateTimeFormat("sv-SE", {
+  timeZone: "Asia/Shanghai",
+  year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
+// formatTime shows an RFC 3339 time (or Date) as 2026-11-20 10:00:00.
+export function formatTime(t) {
+  if (!t) return "—";
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? "—" : fmt.format(d);
+}
+
+// formatClock shows only the time of day.
+export function formatClock(t) {
+  return formatTime(t).slice(11);
+}
+
+// toRFC3339 writes a Date in GMT+8, as the API's examples do.
+export function toRFC3339(d) {
+  return formatTime(d).replace(" ", "T") + "+08:00";
+}

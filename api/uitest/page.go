@@ -1,0 +1,120 @@
+package uitest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// Page is a test's tab with the steps every UI test takes, each failing
+// the test with a screenshot (failed.png), what the page shows and
+// Detail() (the server's log, say).
+type Page struct {
+	Ctx    context.Context
+	T      testing.TB
+	Shots  string        // the artifact directory (ArtifactDir)
+	Detail func() string // more to say on failure; may be nil
+}
+
+func (p *Page) fail(format string, args ...any) {
+	p.T.Helper()
+	Screenshot(p.Ctx, p.T, p.Shots, "failed")
+	text, _ := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	detail := ""
+	if p.Detail != nil {
+		detail = p.Detail()
+	}
+	args = append(args, text, detail)
+	p.T.Fatalf(format+"; the page shows:\n%s\n%s", args...)
+}
+
+// Poll waits (30 s at most) until the JavaScript expression cond is true.
+func (p *Page) Poll(what, cond string) {
+	p.T.Helper()
+	if _, err := chromedp.Run(p.Ctx, chromedp.Poll[any](cond, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		p.fail("%s: %v (%s)", what, err, cond)
+	}
+}
+
+// Do runs steps.
+func (p *Page) Do(steps ...chromedp.Action[chromedp.Void]) {
+	p.T.Helper()
+	if err := chromedp.Do(p.Ctx, steps...); err != nil {
+		p.fail("%v", err)
+	}
+}
+
+// Eval evaluates js and decodes its JSON value into v.
+func (p *Page) Eval(js string, v any) {
+	p.T.Helper()
+	got, err := chromedp.Run(p.Ctx, chromedp.Evaluate[json.RawMessage](js))
+	if err == nil {
+		err = json.Unmarshal(got, v)
+	}
+	if err != nil {
+		p.fail("%s: %v", js, err)
+	}
+}
+
+// String evaluates js to a string.
+func (p *Page) String(js string) string {
+	p.T.Helper()
+	var s string
+	p.Eval(js, &s)
+	return s
+}
+
+// InsertText types text into the focused element as an input method
+// commits it (Chinese plates and reasons).
+func InsertText(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})
+}
+
+// DownloadTo lets the tab download into dir, under the names the server
+// gives.
+func DownloadTo(dir string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+		return err
+	})
+}
+
+// WaitDownloads waits (a minute at most) until dir holds a finished file
+// with each of exts (without the dot) and returns their paths in that
+// order.
+func WaitDownloads(t testing.TB, dir string, exts []string) []string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out := make([]string, len(exts))
+		missing := false
+		entries, _ := os.ReadDir(dir)
+		for i, ext := range exts {
+			for _, e := range entries {
+				if filepath.Ext(e.Name()) == "."+ext {
+					out[i] = filepath.Join(dir, e.Name())
+				}
+			}
+			missing = missing || out[i] == ""
+		}
+		if !missing {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("uitest: downloads in %s: %v, want one of each of %v", dir, entries, exts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
