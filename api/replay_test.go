@@ -42,16 +42,24 @@ func (f *fixture) seedOuting(plate string, day time.Time) alerts.Point {
 	return alerts.Point{Lat: 30.3, Lon: 115.12}
 }
 
+// outingFixture is the fixture with roles, and 鄂B00001's and 鄂B00002's
+// outings (seedOuting) on day; it returns where they parked.
+func outingFixture(t *testing.T) (f *fixture, day time.Time, parked alerts.Point) {
+	t.Helper()
+	f = newFixture(t, nil)
+	setupRoles(f)
+	day = trackDay.AddDate(0, 0, -5)
+	parked = f.seedOuting("鄂B00001", day)
+	f.seedOuting("鄂B00002", day)
+	return f, day, parked
+}
+
 // TestReplayDetails: the replay names the approvals covering each trip, the
 // geofences each stop is in, the alerts of the period and the back-filled
 // points; several vehicles compare on one time axis, each audited.
 func TestReplayDetails(t *testing.T) {
-	f := newFixture(t, nil)
-	setupRoles(f)
+	f, day, parked := outingFixture(t)
 	ctx := context.Background()
-	day := trackDay.AddDate(0, 0, -5)
-	parked := f.seedOuting("鄂B00001", day)
-	f.seedOuting("鄂B00002", day)
 	as := alerts.NewStore(f.db.Pool)
 	hotel, err := as.PutFence(ctx, alerts.Fence{Name: "某宾馆", Kind: alerts.FenceSensitive, Category: alerts.PlaceHotel,
 		UnitID: f.units["湖北省"], Shape: alerts.Shape{Type: alerts.ShapeCircle, Center: parked, RadiusM: 150}})
@@ -163,11 +171,8 @@ func TestReplayDetails(t *testing.T) {
 // named; the check is audited with its reason and refused outside the
 // jurisdiction.
 func TestVerifyEvidenceAPI(t *testing.T) {
-	f := newFixture(t, nil)
-	setupRoles(f)
+	f, day, _ := outingFixture(t)
 	ctx := context.Background()
-	day := trackDay.AddDate(0, 0, -5)
-	f.seedOuting("鄂B00001", day)
 	sup, insp, wh := f.users["yx_super"], f.users["hs_inspector"], f.users["wh_inspector"]
 	q := url.Values{"from": {day.Add(9 * time.Hour).Format(time.RFC3339)}, "to": {day.Add(12 * time.Hour).Format(time.RFC3339)},
 		"reason": {"专项检查"}}
@@ -257,12 +262,8 @@ func TestVerifyEvidenceAPI(t *testing.T) {
 // inside a drawn circle or a geofence, with their visits; audited with the
 // reason and the vehicles found.
 func TestAreaSearchAPI(t *testing.T) {
-	f := newFixture(t, nil)
-	setupRoles(f)
+	f, day, parked := outingFixture(t)
 	ctx := context.Background()
-	day := trackDay.AddDate(0, 0, -5)
-	parked := f.seedOuting("鄂B00001", day)
-	f.seedOuting("鄂B00002", day)
 	if _, err := track.NewStore(f.db.Pool).SummariseFootprints(ctx, day.Add(10*time.Hour+40*time.Minute)); err != nil {
 		t.Fatal(err)
 	}

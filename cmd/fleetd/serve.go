@@ -337,10 +337,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
+// every runs fn at once and then every interval until ctx ends: the
+// maintenance jobs of fleetd serve. Each job logs its own failures (a
+// failure caused by shutdown is not one) and runs again next time.
+func every(ctx context.Context, interval time.Duration, fn func(ctx context.Context)) {
+	for {
+		fn(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 // sealLoop seals the evidence tables' finished days (track.SealDays) at
 // start and then every hour.
 func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	for {
+	every(ctx, time.Hour, func(ctx context.Context) {
 		made, err := store.SealDays(ctx, time.Now())
 		if err != nil && ctx.Err() == nil {
 			log.Error("seal evidence days", "err", err)
@@ -348,12 +362,7 @@ func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
 		for _, s := range made {
 			log.Info("sealed evidence day", "kind", s.Kind, "day", s.Day.Format(time.DateOnly), "rows", s.Rows)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Hour):
-		}
-	}
+	})
 }
 
 // footprintLoop keeps the area search's footprints up to date
@@ -361,25 +370,20 @@ func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
 // positions stored since the last run directly, so the shorter the
 // interval, the less it reads.
 func footprintLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	for {
+	every(ctx, time.Minute, func(ctx context.Context) {
 		n, err := store.SummariseFootprints(ctx, time.Now())
 		if err != nil && ctx.Err() == nil {
 			log.Error("summarise footprints", "err", err)
 		} else if n > 0 {
 			log.Debug("summarised footprints", "footprints", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Minute):
-		}
-	}
+	})
 }
 
 // compactLoop lays finished months of positions out for replay
 // (track.CompactHistory) at start and then daily.
 func compactLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	for {
+	every(ctx, 24*time.Hour, func(ctx context.Context) {
 		done, err := store.CompactHistory(ctx, time.Now())
 		if err != nil && ctx.Err() == nil {
 			log.Error("compact history", "err", err)
@@ -387,12 +391,7 @@ func compactLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
 		for _, d := range done {
 			log.Info("compacted history", "partition", d.Partition, "took", d.Took)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(24 * time.Hour):
-		}
-	}
+	})
 }
 
 // pruneLoop drops raw-frame partitions older than the retention, daily.
@@ -400,17 +399,12 @@ func pruneLoop(ctx context.Context, store *track.Store, keep time.Duration, log 
 	Info(string, ...any)
 	Error(string, ...any)
 }) {
-	for {
+	every(ctx, 24*time.Hour, func(ctx context.Context) {
 		dropped, err := store.PruneRawFrames(ctx, time.Now().Add(-keep))
 		if err != nil && ctx.Err() == nil {
 			log.Error("raw frame retention", "err", err)
 		} else if len(dropped) > 0 {
 			log.Info("raw frame retention dropped partitions", "partitions", dropped)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(24 * time.Hour):
-		}
-	}
+	})
 }
