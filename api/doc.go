@@ -1,7 +1,9 @@
 // Package api is fleetmon's HTTP side: the JSON REST API under /api/v1
 // (units, users, vehicles, terminals, latest positions, tracks, the audit
 // log, and the rules engine's alerts, their verification and
-// configuration: alerts.go), authentication (argon2id passwords,
+// configuration: alerts.go; replay, evidence exports, their verification
+// and area search: replay.go, history.go, verify.go, area.go),
+// authentication (argon2id passwords,
 // server-side sessions with CSRF tokens, bearer API tokens, login
 // throttling), jurisdiction (every query is
 // limited to the caller's unit subtree, via track.Scope), the append-only

@@ -1,6 +1,11 @@
 // Package track owns fleetmon's domain types (Position, Vehicle, Terminal)
 // and their storage in PostgreSQL + PostGIS: schema migrations, the batched,
-// idempotent position writer, the terminal registry and vehicle import.
+// idempotent position writer, the terminal registry and vehicle import; and
+// history: reading tracks (Track, TrackPoints), their analysis into trips,
+// stops and gaps (history.go), evidence exports, manifests and daily seals
+// (evidence.go, integrity.go), area search over per vehicle-hour footprints
+// kept by SummariseFootprints (area.go), and the compaction of finished
+// months for replay (compact.go).
 //
 // Concurrency: a Store and a Writer are safe for concurrent use by many
 // goroutines; the values they return are owned by the caller.
