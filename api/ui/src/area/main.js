@@ -10,8 +10,9 @@ import L from "../leaflet.js";
 import "../style.css";
 import "../replay/replay.css";
 import "../replay/messages.js";
-import { get, logout, me, post } from "../api.js";
+import { get, logout, post } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
+import { startPage } from "../page.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
@@ -173,13 +174,8 @@ function fromURL() {
 }
 
 async function main() {
-  apply();
-  let user;
-  try {
-    user = await me();
-  } catch {
-    return; // api.js went to the login page
-  }
+  const user = await startPage();
+  if (!user) return; // api.js went to the login page
   const config = await get("/api/v1/ui/config");
   await loadFenceDrawing(); // before the map: leaflet-geoman hooks its creation
   map = L.map("map", { zoomControl: true }).setView([30.2, 115.04], 12);

@@ -5,8 +5,9 @@
 
 import L from "../leaflet.js";
 import "../style.css";
-import { get, listAll, liveSocket, logout, me } from "../api.js";
+import { get, listAll, liveSocket, logout } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
+import { startPage } from "../page.js";
 import { formatTime, toRFC3339 } from "../time.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
@@ -358,13 +359,8 @@ function setupControls(user) {
 }
 
 async function main() {
-  apply();
-  let user;
-  try {
-    user = await me();
-  } catch {
-    return; // api.js went to the login page
-  }
+  const user = await startPage();
+  if (!user) return; // api.js went to the login page
   const [config, unitList, vehicleList, openAlerts] = await Promise.all([
     get("/api/v1/ui/config"),
     get("/api/v1/units"),

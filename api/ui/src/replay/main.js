@@ -9,8 +9,9 @@ import L from "../leaflet.js";
 import "../style.css";
 import "./replay.css";
 import "./messages.js";
-import { get, logout, me } from "../api.js";
+import { get, logout } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
+import { startPage } from "../page.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { projector, setupBaseMaps } from "../basemap.js";
@@ -466,13 +467,8 @@ async function fromURL() {
 }
 
 async function main() {
-  apply();
-  let user;
-  try {
-    user = await me();
-  } catch {
-    return; // api.js went to the login page
-  }
+  const user = await startPage();
+  if (!user) return; // api.js went to the login page
   const config = await get("/api/v1/ui/config");
   map = L.map("map", { zoomControl: true }).setView([30.2, 115.04], 11);
   map.attributionControl.setPrefix("");

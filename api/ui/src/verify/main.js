@@ -6,8 +6,9 @@
 import "../style.css";
 import "../replay/replay.css";
 import "../replay/messages.js";
-import { ApiError, logout, me, postRaw } from "../api.js";
-import { apply, t, toggle } from "../i18n.js";
+import { ApiError, logout, postRaw } from "../api.js";
+import { t, toggle } from "../i18n.js";
+import { startPage } from "../page.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
 
@@ -80,13 +81,8 @@ function render() {
 }
 
 async function main() {
-  apply();
-  let user;
-  try {
-    user = await me();
-  } catch {
-    return;
-  }
+  const user = await startPage();
+  if (!user) return; // api.js went to the login page
   $("user").textContent = `${user.name} · ${user.unit || ""}`;
   $("logout").addEventListener("click", logout);
   $("lang").addEventListener("click", toggle);
