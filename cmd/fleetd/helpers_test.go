@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fleetmon/ingest/jt808"
+	"fleetmon/track/pgtest"
 )
 
 // served is a fleetd serve running in-process for a test.
@@ -145,4 +146,27 @@ func (tm *terminal) expectOK(what string, id jt808.MsgID, body []byte) {
 	if err := pr.Decode(f.Body, &f.Header); err != nil || pr.Result != 0 {
 		tm.t.Fatalf("%s: %+v %v", what, pr, err)
 	}
+}
+
+// seedFleet imports vehiclesCSV into a fresh test database and adds a user
+// with role in unit (a path) and an API token of theirs, through fleetd's
+// own commands. It returns the database, the user's one-time password and
+// the token.
+func seedFleet(t *testing.T, vehiclesCSV, name, role, unit string) (db, otp, token string) {
+	t.Helper()
+	db = pgtest.New(t).ConnString
+	csv := writeFile(t, "v.csv", vehiclesCSV)
+	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", name, "--role", role, "--unit", unit)
+	if code != 0 {
+		t.Fatalf("users add: %d %s %s", code, out, errs)
+	}
+	otp = lastWord(out)
+	code, out, errs = fleetd(t, "token", "create", "--db", db, "--user", name)
+	if code != 0 {
+		t.Fatalf("token create: %d %s %s", code, out, errs)
+	}
+	return db, otp, lastWord(out)
 }

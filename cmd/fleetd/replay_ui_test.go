@@ -19,7 +19,6 @@ import (
 	"fleetmon/api/uitest"
 	"fleetmon/cmd/fleetsim/sim"
 	"fleetmon/ingest/jt808"
-	"fleetmon/track/pgtest"
 )
 
 // cstZone is Beijing time, in which the page and the API show periods.
@@ -171,23 +170,9 @@ func sendTrack(t *testing.T, addr, phone, plate string, pts []sim.Point, backfil
 func TestReplayInBrowser(t *testing.T) {
 	ctx := uitest.Browser(t, 4*time.Minute)
 	shots := uitest.ArtifactDir(t)
-	db := pgtest.New(t).ConnString
-	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n"+
+	db, otp, token := seedFleet(t, "plate,plate_color,terminal_phone,unit,category\n"+
 		"鄂B12345,1,13900000001,湖北省/黄石市,general\n"+
-		"鄂B54321,1,13900000002,湖北省/黄石市/阳新县,general\n")
-	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errs)
-	}
-	code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", "jw_inspector", "--role", "inspector", "--unit", "湖北省/黄石市")
-	if code != 0 {
-		t.Fatalf("users add: %d %s %s", code, out, errs)
-	}
-	otp := lastWord(out)
-	code, out, errs = fleetd(t, "token", "create", "--db", db, "--user", "jw_inspector")
-	if code != 0 {
-		t.Fatalf("token create: %d %s %s", code, out, errs)
-	}
-	token := lastWord(out)
+		"鄂B54321,1,13900000002,湖北省/黄石市/阳新县,general\n", "jw_inspector", "inspector", "湖北省/黄石市")
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 

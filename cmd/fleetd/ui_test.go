@@ -17,7 +17,6 @@ import (
 
 	"fleetmon/api/uitest"
 	"fleetmon/ingest/jt808"
-	"fleetmon/track/pgtest"
 )
 
 // TestLiveMapInBrowser is issue 4's browser test: fleetd serve with
@@ -30,26 +29,12 @@ import (
 func TestLiveMapInBrowser(t *testing.T) {
 	ctx := uitest.Browser(t, 3*time.Minute)
 	shots := uitest.ArtifactDir(t)
-	db := pgtest.New(t).ConnString
-	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n"+
+	db, otp, token := seedFleet(t, "plate,plate_color,terminal_phone,unit,category\n"+
 		"鄂B10001,1,13800000011,湖北省/黄石市,general\n"+
 		"鄂B10002,1,13800000012,湖北省/黄石市/阳新县,enforcement\n"+
 		"鄂B10003,1,13800000013,湖北省/黄石市,general\n"+
 		"鄂A20001,1,13800000021,湖北省/武汉市,general\n"+
-		"鄂A20002,1,13800000022,湖北省/武汉市,general\n")
-	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errs)
-	}
-	code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", "hs_super", "--role", "supervisor", "--unit", "湖北省/黄石市")
-	if code != 0 {
-		t.Fatalf("users add: %d %s %s", code, out, errs)
-	}
-	otp := lastWord(out)
-	code, out, errs = fleetd(t, "token", "create", "--db", db, "--user", "hs_super")
-	if code != 0 {
-		t.Fatalf("token create: %d %s %s", code, out, errs)
-	}
-	token := lastWord(out)
+		"鄂A20002,1,13800000022,湖北省/武汉市,general\n", "hs_super", "supervisor", "湖北省/黄石市")
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 
