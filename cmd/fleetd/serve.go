@@ -303,12 +303,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		close(subDone)
 	}
+	maint := newJobs(reg, log)
 	if cfg.rawRetention > 0 {
-		go pruneLoop(ctx, store, cfg.rawRetention, log)
+		go maint.prune(ctx, store, cfg.rawRetention)
 	}
-	go sealLoop(ctx, store, log)
-	go footprintLoop(ctx, store, log)
-	go compactLoop(ctx, store, log)
+	go maint.seal(ctx, store)
+	go maint.footprints(ctx, store)
+	go maint.compact(ctx, store)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
@@ -337,12 +338,47 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// every runs fn at once and then every interval until ctx ends: the
-// maintenance jobs of fleetd serve. Each job logs its own failures (a
-// failure caused by shutdown is not one) and runs again next time.
-func every(ctx context.Context, interval time.Duration, fn func(ctx context.Context)) {
+// jobs runs fleetd serve's maintenance jobs: each at once and then every
+// interval until ctx ends, its failures logged and counted, its last
+// success exported, so that an operator can alert on a job that keeps
+// failing (fleetmon_maintenance_runs_total{job,result},
+// fleetmon_maintenance_last_success_timestamp_seconds{job}).
+type jobs struct {
+	runs *prometheus.CounterVec
+	last *prometheus.GaugeVec
+	log  *slog.Logger
+}
+
+func newJobs(reg prometheus.Registerer, log *slog.Logger) *jobs {
+	j := &jobs{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_maintenance_runs_total",
+			Help: "Runs of fleetd serve's maintenance jobs (seal, footprints, compact, prune), by result.",
+		}, []string{"job", "result"}),
+		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fleetmon_maintenance_last_success_timestamp_seconds",
+			Help: "When each maintenance job last succeeded (Unix time).",
+		}, []string{"job"}),
+		log: log,
+	}
+	reg.MustRegister(j.runs, j.last)
+	return j
+}
+
+// every runs fn as job name at once and then every interval until ctx
+// ends. A failure caused by shutdown is not one; a failed run is tried
+// again at the next interval.
+func (j *jobs) every(ctx context.Context, name string, interval time.Duration, fn func(ctx context.Context) error) {
 	for {
-		fn(ctx)
+		err := fn(ctx)
+		switch {
+		case err == nil:
+			j.runs.WithLabelValues(name, "ok").Inc()
+			j.last.WithLabelValues(name).SetToCurrentTime()
+		case ctx.Err() == nil:
+			j.runs.WithLabelValues(name, "error").Inc()
+			j.log.Error("maintenance job failed", "job", name, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -351,60 +387,50 @@ func every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 	}
 }
 
-// sealLoop seals the evidence tables' finished days (track.SealDays) at
-// start and then every hour.
-func sealLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	every(ctx, time.Hour, func(ctx context.Context) {
+// seal seals the evidence tables' finished days (track.SealDays), hourly.
+func (j *jobs) seal(ctx context.Context, store *track.Store) {
+	j.every(ctx, "seal", time.Hour, func(ctx context.Context) error {
 		made, err := store.SealDays(ctx, time.Now())
-		if err != nil && ctx.Err() == nil {
-			log.Error("seal evidence days", "err", err)
-		}
 		for _, s := range made {
-			log.Info("sealed evidence day", "kind", s.Kind, "day", s.Day.Format(time.DateOnly), "rows", s.Rows)
+			j.log.Info("sealed evidence day", "kind", s.Kind, "day", s.Day.Format(time.DateOnly), "rows", s.Rows)
 		}
+		return err
 	})
 }
 
-// footprintLoop keeps the area search's footprints up to date
+// footprints keeps the area search's footprints up to date
 // (track.SummariseFootprints) every minute: an area search reads the
 // positions stored since the last run directly, so the shorter the
 // interval, the less it reads.
-func footprintLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	every(ctx, time.Minute, func(ctx context.Context) {
+func (j *jobs) footprints(ctx context.Context, store *track.Store) {
+	j.every(ctx, "footprints", time.Minute, func(ctx context.Context) error {
 		n, err := store.SummariseFootprints(ctx, time.Now())
-		if err != nil && ctx.Err() == nil {
-			log.Error("summarise footprints", "err", err)
-		} else if n > 0 {
-			log.Debug("summarised footprints", "footprints", n)
+		if err == nil && n > 0 {
+			j.log.Debug("summarised footprints", "footprints", n)
 		}
+		return err
 	})
 }
 
-// compactLoop lays finished months of positions out for replay
-// (track.CompactHistory) at start and then daily.
-func compactLoop(ctx context.Context, store *track.Store, log *slog.Logger) {
-	every(ctx, 24*time.Hour, func(ctx context.Context) {
+// compact lays finished months of positions out for replay
+// (track.CompactHistory), daily.
+func (j *jobs) compact(ctx context.Context, store *track.Store) {
+	j.every(ctx, "compact", 24*time.Hour, func(ctx context.Context) error {
 		done, err := store.CompactHistory(ctx, time.Now())
-		if err != nil && ctx.Err() == nil {
-			log.Error("compact history", "err", err)
-		}
 		for _, d := range done {
-			log.Info("compacted history", "partition", d.Partition, "took", d.Took)
+			j.log.Info("compacted history", "partition", d.Partition, "took", d.Took)
 		}
+		return err
 	})
 }
 
-// pruneLoop drops raw-frame partitions older than the retention, daily.
-func pruneLoop(ctx context.Context, store *track.Store, keep time.Duration, log interface {
-	Info(string, ...any)
-	Error(string, ...any)
-}) {
-	every(ctx, 24*time.Hour, func(ctx context.Context) {
+// prune drops raw-frame partitions older than keep, daily.
+func (j *jobs) prune(ctx context.Context, store *track.Store, keep time.Duration) {
+	j.every(ctx, "prune", 24*time.Hour, func(ctx context.Context) error {
 		dropped, err := store.PruneRawFrames(ctx, time.Now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
-			log.Error("raw frame retention", "err", err)
-		} else if len(dropped) > 0 {
-			log.Info("raw frame retention dropped partitions", "partitions", dropped)
+		if err == nil && len(dropped) > 0 {
+			j.log.Info("raw frame retention dropped partitions", "partitions", dropped)
 		}
+		return err
 	})
 }
