@@ -219,13 +219,24 @@ func (h *Hub) Publish(ps []Position) {
 	if len(ps) == 0 {
 		return
 	}
-	shared := make([]Live, len(ps))
-	for i := range ps {
-		shared[i].Position = ps[i]
+	// The gateway publishes every report as it queues it: with nobody
+	// watching, only the states are kept up to date, without copies.
+	h.mu.RLock()
+	watched := len(h.subs) > 0
+	h.mu.RUnlock()
+	var shared []Live
+	if watched {
+		shared = make([]Live, len(ps))
+		for i := range ps {
+			shared[i].Position = ps[i]
+		}
 	}
 	// States change with every position, watched or not.
-	for _, e := range h.observe(shared) {
+	for _, e := range h.observe(ps, shared) {
 		h.PublishEvent(e)
+	}
+	if !watched {
+		return
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()

@@ -69,14 +69,15 @@ func (v *vehicleState) derive(now time.Time, offlineAfter time.Duration) string 
 var beijing = time.FixedZone("CST", 8*3600)
 
 // observe updates the vehicles' states from published positions, sets
-// each Live's State, and returns the changes to announce.
-func (h *Hub) observe(shared []Live) []Event {
+// the State of shared (the positions as subscribers get them; nil when
+// there are none), and returns the changes to announce.
+func (h *Hub) observe(ps []Position, shared []Live) []Event {
 	h.stMu.Lock()
 	defer h.stMu.Unlock()
 	now := h.now()
 	var evs []Event
-	for i := range shared {
-		p := &shared[i].Position
+	for i := range ps {
+		p := &ps[i]
 		v := h.states[p.VehicleID]
 		if v == nil {
 			v = &vehicleState{}
@@ -96,7 +97,9 @@ func (h *Hub) observe(shared []Live) []Event {
 		if ev, ok := h.transition(p.VehicleID, v, now); ok {
 			evs = append(evs, ev)
 		}
-		shared[i].State = v.state
+		if shared != nil {
+			shared[i].State = v.state
+		}
 	}
 	return evs
 }
