@@ -268,3 +268,26 @@ func TestHubStates(t *testing.T) {
 		t.Errorf("a sealed vehicle without reports: %q, want sealed", got)
 	}
 }
+
+// TestHubSyncSealed: seals made elsewhere (another node) reach the hub's
+// states and are announced once; unchanged vehicles are not announced.
+func TestHubSyncSealed(t *testing.T) {
+	h := track.NewHub(nil)
+	s := h.Subscribe(track.Filter{Vehicles: vehicles(1, 2, 3)}, 64)
+	defer s.Close()
+	h.Seed([]track.Seed{{VehicleID: 1, Time: time.Now(), Received: time.Now(), SpeedKmh: 30}, {VehicleID: 2, Sealed: true}})
+	h.SyncSealed(map[int64]bool{1: true, 2: true, 3: true}) // 1 sealed there, 3 never seen here
+	_, evs := next(t, s)
+	got := map[int64]string{}
+	for _, e := range evs {
+		got[e.VehicleID] = e.Payload.(track.StateChange).State
+	}
+	if len(got) != 2 || got[1] != track.StateSealed || got[3] != track.StateSealed {
+		t.Fatalf("announced %v, want vehicles 1 and 3 sealed", got)
+	}
+	h.SyncSealed(map[int64]bool{2: true, 3: true}) // 1 unsealed there
+	_, evs = next(t, s)
+	if len(evs) != 1 || evs[0].VehicleID != 1 || evs[0].Payload.(track.StateChange).State != track.StateMoving {
+		t.Fatalf("after unsealing 1: %+v, want it moving again", evs)
+	}
+}

@@ -140,6 +140,28 @@ func (h *Hub) SetSealed(vehicleID int64, sealed bool) {
 	}
 }
 
+// SyncSealed makes the hub's seals those of sealed (every vehicle's, as
+// stored), announcing each vehicle whose seal changed: for seals made
+// elsewhere, e.g. through another node's API.
+func (h *Hub) SyncSealed(sealed map[int64]bool) {
+	h.stMu.Lock()
+	var changed []int64
+	for id, v := range h.states {
+		if v.sealed != sealed[id] {
+			changed = append(changed, id)
+		}
+	}
+	for id, s := range sealed {
+		if _, known := h.states[id]; s && !known {
+			changed = append(changed, id)
+		}
+	}
+	h.stMu.Unlock()
+	for _, id := range changed {
+		h.SetSealed(id, sealed[id])
+	}
+}
+
 // State returns a vehicle's current state, "" when the hub knows nothing
 // of it.
 func (h *Hub) State(vehicleID int64) string {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fleetmon/alerts"
+	"fleetmon/track"
 	"fleetmon/track/relay"
 )
 
@@ -59,13 +60,20 @@ func (r clusterRules) Reload(ctx context.Context) error {
 
 // reloadFromPeer reloads the rules when another node changed their
 // configuration.
-func reloadFromPeer(cl *alerts.Cluster, log interface{ Error(string, ...any) }) func() {
+func reloadFromPeer(cl *alerts.Cluster, store *track.Store, hub *track.Hub, log interface{ Error(string, ...any) }) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := cl.Reload(ctx); err != nil {
 			log.Error("reload the rules after another node's change", "err", err)
 		}
+		// A vehicle sealed or unsealed there changes its live state here.
+		sealed, err := store.SealedIn(ctx, track.Scope{})
+		if err != nil {
+			log.Error("reload the seals after another node's change", "err", err)
+			return
+		}
+		hub.SyncSealed(sealed)
 	}
 }
 

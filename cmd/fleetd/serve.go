@@ -209,7 +209,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			rel.PublishAlerts(episodeIDs(eps))
 		}
 		rel.OnAlerts = apiSrv.PublishAlertIDs
-		rel.OnReload = reloadFromPeer(cl, log)
+		rel.OnReload = reloadFromPeer(cl, store, hub, log)
 		writer.OnCommit = rel.OnCommit
 		rules = cl
 		relayCtx, stopRelay := context.WithCancel(context.Background())
