@@ -100,10 +100,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	rep, err := watch(ctx, cfg, wsURL, newLogger(stderr, *verbose))
-	if err != nil {
-		return err
-	}
+	rep := watch(ctx, cfg, wsURL, newLogger(stderr, *verbose))
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -182,7 +179,7 @@ func (h *watchHist) quantile(q float64) float64 {
 	return float64(h.max) / float64(time.Millisecond)
 }
 
-func watch(ctx context.Context, cfg watchConfig, wsURL string, log *slog.Logger) (*watchReport, error) {
+func watch(ctx context.Context, cfg watchConfig, wsURL string, log *slog.Logger) *watchReport {
 	rep := &watchReport{URL: wsURL, Clients: cfg.clients}
 	var failed, disconnects, unstamped atomic.Int64
 	total := &watchHist{counts: make([]uint64, watchBuckets)}
@@ -218,7 +215,7 @@ func watch(ctx context.Context, cfg watchConfig, wsURL string, log *slog.Logger)
 	}
 	rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.P999Ms = total.quantile(0.5), total.quantile(0.9), total.quantile(0.99), total.quantile(0.999)
 	rep.MaxMs = float64(total.max) / float64(time.Millisecond)
-	return rep, nil
+	return rep
 }
 
 // A positions message is {"type":"positions","positions":[{…},{…}]} with
