@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -165,20 +167,26 @@ func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error)
 // there, imported or seeded, is left alone.
 func (s *Store) EnsureHolidays(ctx context.Context) error {
 	f := DefaultHolidays().File()
-	b := &pgx.Batch{}
-	for ys, y := range f.Years {
+	var years []int32
+	var specs [][]byte
+	for _, ys := range slices.Sorted(maps.Keys(f.Years)) {
 		year, err := strconv.Atoi(ys)
 		if err != nil {
 			return fmt.Errorf("alerts: embedded holidays: bad year %q", ys)
 		}
-		js, err := json.Marshal(y)
+		js, err := json.Marshal(f.Years[ys])
 		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO alert_holiday_years (year, spec, source) VALUES ($1, $2, 'embedded')
-			ON CONFLICT (year) DO NOTHING`, year, js)
+		years, specs = append(years, int32(year)), append(specs, js)
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	// One statement, rows in year order: nodes starting together insert
+	// the same keys in the same order, so they queue behind each other
+	// instead of deadlocking (a batch in map order did, in CI).
+	_, err := s.pool.Exec(ctx, `INSERT INTO alert_holiday_years (year, spec, source)
+		SELECT y, s, 'embedded' FROM unnest($1::int[], $2::jsonb[]) AS t(y, s) ORDER BY y
+		ON CONFLICT (year) DO NOTHING`, years, specs)
+	if err != nil {
 		return fmt.Errorf("seed holidays: %w", err)
 	}
 	return nil

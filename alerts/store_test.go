@@ -224,3 +224,29 @@ func TestOnCommitBlocksWhenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEnsureHolidaysConcurrent: nodes (and the runner's own loaders)
+// seeding the embedded years at the same moment queue behind each other;
+// in map order they deadlocked (seen in CI as SQLSTATE 40P01).
+func TestEnsureHolidaysConcurrent(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	for round := range 200 {
+		if _, err := g.store.pool.Exec(ctx, "DELETE FROM alert_holiday_years"); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 6)
+		for range cap(errs) {
+			go func() { errs <- g.store.EnsureHolidays(ctx) }()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	var n int
+	if err := g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_holiday_years").Scan(&n); err != nil || n != len(DefaultHolidays().Years()) {
+		t.Errorf("%d years stored (%v), want %d", n, err, len(DefaultHolidays().Years()))
+	}
+}
