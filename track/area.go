@@ -21,16 +21,14 @@ import (
 // those vehicles' positions around those hours by the primary key and
 // tests each point against the area.
 
-// FootprintOverlap is how far before its last received_until each
-// summarising run starts again: rows are committed a little after they are
-// received (the writer's batching and retries), and a row committed within
-// this much of its received_at is still summarised. An area search reads
-// positions received after received_until − FootprintOverlap directly.
+// FootprintOverlap is how far before its last received_until the job's
+// first run after migration 0009 starts again (that run still goes by
+// reception time; every later one by commit, see SummariseFootprints).
 const FootprintOverlap = 10 * time.Minute
 
-// footprintChunk is one step of a run: a first run over a long history
-// proceeds a day of receptions at a time, committing its progress after
-// each.
+// footprintChunk is one step of a run by reception time: a first run over
+// a long history proceeds a day of receptions at a time, committing its
+// progress after each.
 const footprintChunk = 24 * time.Hour
 
 // footprintHour is the hour bin of device times (whole hours since
@@ -38,12 +36,15 @@ const footprintChunk = 24 * time.Hour
 const footprintHour = `date_bin('1 hour', %s, '2000-01-01 00:00:00+00')`
 
 // SummariseFootprints brings position_footprints up to date with the
-// positions stored up to now and returns how many (vehicle, hour)
-// footprints it wrote. Idempotent: a footprint only grows (its box is the
-// union of what each run saw), so re-reading rows is harmless. Safe to run
-// from several nodes at once (an advisory lock lets one at a time work).
+// positions committed up to now and returns how many (vehicle, hour)
+// footprints it wrote. It reads the positions committed since its last
+// run by transaction id (commit_xid, below the oldest transaction still
+// running, so none is missed however late it was committed after it was
+// received); the first run on a database goes by received_at instead, a
+// day at a time. Idempotent: a footprint only grows (its box is the union
+// of what each run saw), so re-reading rows is harmless. Safe to run from
+// several nodes at once (an advisory lock lets one at a time work).
 func (s *Store) SummariseFootprints(ctx context.Context, now time.Time) (int64, error) {
-	var written int64
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("summarise footprints: %w", err)
@@ -60,11 +61,42 @@ func (s *Store) SummariseFootprints(ctx context.Context, now time.Time) (int64, 
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(lockKey))
 	}()
-	var until *time.Time
-	err = conn.QueryRow(ctx, "SELECT received_until FROM footprint_progress").Scan(&until)
+	var (
+		until    *time.Time
+		xidUntil *int64
+	)
+	err = conn.QueryRow(ctx, "SELECT received_until, xid_until FROM footprint_progress").Scan(&until, &xidUntil)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("summarise footprints: %w", err)
 	}
+	// Every transaction below the horizon has ended: its rows are all
+	// there to read, and no row will ever get a commit_xid below it.
+	var horizon int64
+	if err := conn.QueryRow(ctx, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").Scan(&horizon); err != nil {
+		return 0, fmt.Errorf("summarise footprints: read the oldest running transaction: %w", err)
+	}
+	if xidUntil != nil {
+		if horizon <= *xidUntil {
+			return 0, nil
+		}
+		var written int64
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var err error
+			written, err = summarise(ctx, tx, "commit_xid >= $1 AND commit_xid < $2", *xidUntil, horizon)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE footprint_progress SET xid_until = GREATEST(xid_until, $1),
+				received_until = GREATEST(received_until, $2), updated_at = now()`, horizon, now)
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("summarise footprints committed by transactions %d to %d: %w", *xidUntil, horizon, err)
+		}
+		return written, nil
+	}
+	// The first run: by reception time, then commits from the horizon read
+	// before it on (rows committed since are read again next time).
 	var lo time.Time
 	if until != nil {
 		lo = until.Add(-FootprintOverlap)
@@ -73,54 +105,79 @@ func (s *Store) SummariseFootprints(ctx context.Context, now time.Time) (int64, 
 		if err := conn.QueryRow(ctx, "SELECT min(received_at) FROM positions").Scan(&first); err != nil {
 			return 0, fmt.Errorf("summarise footprints: %w", err)
 		}
-		if first == nil {
-			return 0, nil
+		lo = now
+		if first != nil {
+			lo = first.Add(-time.Microsecond)
 		}
-		lo = first.Add(-time.Microsecond)
 	}
-	for lo.Before(now) {
+	var written int64
+	for {
 		hi := lo.Add(footprintChunk)
-		if hi.After(now) {
+		last := !hi.Before(now)
+		if last {
 			hi = now
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			var minT, maxT *time.Time
-			if err := tx.QueryRow(ctx, `SELECT min(device_time), max(device_time) FROM positions
-				WHERE received_at > $1 AND received_at <= $2`, lo, hi).Scan(&minT, &maxT); err != nil {
+			// The last step reads every reception after lo: a row
+			// stamped by a node whose clock is ahead is committed below
+			// the horizon all the same.
+			where, args := "received_at > $1 AND received_at <= $2", []any{lo, hi}
+			if last {
+				where, args = "received_at > $1", []any{lo}
+			}
+			n, err := summarise(ctx, tx, where, args...)
+			if err != nil {
 				return err
 			}
-			if minT != nil {
-				for m := monthStart(*minT); !m.After(*maxT); m = m.AddDate(0, 1, 0) {
-					if _, err := tx.Exec(ctx, "SELECT ensure_month_partition('position_footprints'::regclass, $1)", m); err != nil {
-						return err
-					}
-				}
-				tag, err := tx.Exec(ctx, `INSERT INTO position_footprints AS f (vehicle_id, hour, bbox, first_time, last_time)
-					SELECT vehicle_id, `+fmt.Sprintf(footprintHour, "device_time")+`, ST_SetSRID(ST_Extent(geom)::geometry, 4326),
-						min(device_time), max(device_time)
-					FROM positions WHERE received_at > $1 AND received_at <= $2
-					GROUP BY 1, 2
-					ON CONFLICT (vehicle_id, hour) DO UPDATE SET
-						bbox = CASE WHEN ST_Covers(f.bbox, excluded.bbox) THEN f.bbox
-							ELSE ST_SetSRID(ST_Envelope(ST_Collect(f.bbox, excluded.bbox)), 4326) END,
-						first_time = LEAST(f.first_time, excluded.first_time),
-						last_time = GREATEST(f.last_time, excluded.last_time)`, lo, hi)
-				if err != nil {
-					return err
-				}
-				written += tag.RowsAffected()
+			written += n
+			var xid *int64
+			if last {
+				xid = &horizon
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO footprint_progress (received_until) VALUES ($1)
+			_, err = tx.Exec(ctx, `INSERT INTO footprint_progress (received_until, xid_until) VALUES ($1, $2)
 				ON CONFLICT (id) DO UPDATE SET received_until = GREATEST(footprint_progress.received_until, excluded.received_until),
-					updated_at = now()`, hi)
+					xid_until = excluded.xid_until, updated_at = now()`, hi, xid)
 			return err
 		})
 		if err != nil {
 			return written, fmt.Errorf("summarise footprints received %s to %s: %w", lo.Format(time.RFC3339), hi.Format(time.RFC3339), err)
 		}
+		if last {
+			return written, nil
+		}
 		lo = hi
 	}
-	return written, nil
+}
+
+// summarise folds the positions matching where (with parameters args)
+// into their footprints and returns how many footprints it wrote.
+func summarise(ctx context.Context, tx pgx.Tx, where string, args ...any) (int64, error) {
+	var minT, maxT *time.Time
+	if err := tx.QueryRow(ctx, `SELECT min(device_time), max(device_time) FROM positions WHERE `+where, args...).Scan(&minT, &maxT); err != nil {
+		return 0, err
+	}
+	if minT == nil {
+		return 0, nil
+	}
+	for m := monthStart(*minT); !m.After(*maxT); m = m.AddDate(0, 1, 0) {
+		if _, err := tx.Exec(ctx, "SELECT ensure_month_partition('position_footprints'::regclass, $1)", m); err != nil {
+			return 0, err
+		}
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO position_footprints AS f (vehicle_id, hour, bbox, first_time, last_time)
+		SELECT vehicle_id, `+fmt.Sprintf(footprintHour, "device_time")+`, ST_SetSRID(ST_Extent(geom)::geometry, 4326),
+			min(device_time), max(device_time)
+		FROM positions WHERE `+where+`
+		GROUP BY 1, 2
+		ON CONFLICT (vehicle_id, hour) DO UPDATE SET
+			bbox = CASE WHEN ST_Covers(f.bbox, excluded.bbox) THEN f.bbox
+				ELSE ST_SetSRID(ST_Envelope(ST_Collect(f.bbox, excluded.bbox)), 4326) END,
+			first_time = LEAST(f.first_time, excluded.first_time),
+			last_time = GREATEST(f.last_time, excluded.last_time)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 // monthStart is the first instant of t's month in UTC (the partitions'
@@ -234,19 +291,41 @@ func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to ti
 // visit; a data hour between that is not a candidate lies wholly outside
 // and ends the visit), clipped to the period, by vehicle and time.
 func areaRanges(ctx context.Context, tx pgx.Tx, sc Scope, area Area, from, to time.Time, st *AreaStats) (vids []int64, los, his []time.Time, err error) {
+	// The positions no footprint covers yet: committed since the job's
+	// last run, or (before its first run by commit) received since it.
+	// Read before the footprints: a run in between only adds to them.
+	var (
+		until    *time.Time
+		xidUntil *int64
+	)
+	err = tx.QueryRow(ctx, "SELECT received_until, xid_until FROM footprint_progress").Scan(&until, &xidUntil)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil, fmt.Errorf("footprint progress: %w", err)
+	}
+	var (
+		recent string
+		since  any
+	)
+	switch {
+	case xidUntil != nil:
+		recent, since = "p.commit_xid >= $5::bigint", *xidUntil
+	case until != nil:
+		recent, since = "p.received_at > $5::timestamptz", until.Add(-FootprintOverlap)
+	default: // nothing summarised yet: every position is recent
+		recent = "$5::text IS NULL"
+	}
 	rows, err := tx.Query(ctx, `WITH area AS MATERIALIZED (`+areaSQL+`),
-		horizon AS (SELECT COALESCE((SELECT received_until FROM footprint_progress), '-infinity') - $5::interval AS h),
 		cand AS (
 			SELECT f.vehicle_id, f.hour FROM position_footprints f, area
 			WHERE f.hour >= `+fmt.Sprintf(footprintHour, "$3::timestamptz")+` AND f.hour < $4 AND ST_Intersects(f.bbox, area.g)
 			UNION
-			SELECT p.vehicle_id, `+fmt.Sprintf(footprintHour, "p.device_time")+` FROM positions p, area, horizon
-			WHERE p.received_at > horizon.h AND p.device_time >= $3 AND p.device_time < $4 AND ST_Intersects(p.geom, area.g))
+			SELECT p.vehicle_id, `+fmt.Sprintf(footprintHour, "p.device_time")+` FROM positions p, area
+			WHERE `+recent+` AND p.device_time >= $3 AND p.device_time < $4 AND ST_Intersects(p.geom, area.g))
 		SELECT c.vehicle_id, c.hour, (SELECT min(f.hour) FROM position_footprints f
 				WHERE f.vehicle_id = c.vehicle_id AND f.hour > c.hour AND f.hour < $4)
 		FROM cand c JOIN vehicles v ON v.id = c.vehicle_id
 		WHERE v.unit_id IN (SELECT unit_subtree($6))
-		ORDER BY 1, 2`, area.GeoJSON, area.BufferM, from, to, FootprintOverlap, sc.root())
+		ORDER BY 1, 2`, area.GeoJSON, area.BufferM, from, to, since, sc.root())
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("candidates: %w", err)
 	}

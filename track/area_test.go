@@ -163,3 +163,63 @@ func TestAreaVisits(t *testing.T) {
 		}
 	}
 }
+
+// TestAreaVisitsLateCommit: a position committed long after it was
+// received (a node cut off from the database, its writer retrying, while
+// another node's footprint job ran on) is found by an area search before
+// the next run and summarised by it: the job follows commits, not
+// receptions.
+func TestAreaVisitsLateCommit(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := context.Background()
+	st := track.NewStore(s.Pool)
+	a, _ := seedVehicle(t, s.Pool, "鄂B00001", "13800000001")
+	b, _ := seedVehicle(t, s.Pool, "鄂B00002", "13800000002")
+	now := time.Now()
+	day := now.Add(-3 * time.Hour).Truncate(time.Hour)
+	insertFixes(t, s.Pool, a, line(day, time.Minute, 20, 30.198, 114.997, 30.198, 114.997), time.Time{})
+	// The first run goes by reception, every later one by commit.
+	for range 2 {
+		if _, err := st.SummariseFootprints(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Received two hours ago (the runs above are past it), committed now.
+	late := line(day.Add(30*time.Minute), time.Minute, 5, 30.197, 114.996, 30.197, 114.996)
+	insertFixes(t, s.Pool, b, late, now.Add(-2*time.Hour))
+	search := func(when string) {
+		t.Helper()
+		got, _, err := st.AreaVisits(ctx, track.All, track.Area{GeoJSON: lArea}, day, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[1].VehicleID != b || len(got[1].Visits) != 1 || got[1].Visits[0].Points != len(late) {
+			t.Errorf("%s: %+v", when, got)
+		}
+	}
+	search("before the next run")
+	// A run covers the commits below the oldest transaction still running
+	// anywhere on the server (other tests' too): run until it has B's.
+	var n int64
+	for deadline := time.Now().Add(30 * time.Second); n == 0; time.Sleep(20 * time.Millisecond) {
+		w, err := st.SummariseFootprints(ctx, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n += w; n == 0 && time.Now().After(deadline) {
+			t.Fatal("no run summarised B's late positions")
+		}
+	}
+	if n != 1 {
+		t.Errorf("the runs wrote %d footprints, want B's hour", n)
+	}
+	search("after it")
+	var hours int
+	if err := s.Pool.QueryRow(ctx, "SELECT count(*) FROM position_footprints WHERE vehicle_id = $1", b).Scan(&hours); err != nil || hours != 1 {
+		t.Errorf("B's footprints: %d %v", hours, err)
+	}
+	// Nothing committed since: the run reads nothing.
+	if n, err := st.SummariseFootprints(ctx, now.Add(2*time.Minute)); err != nil || n != 0 {
+		t.Errorf("an idle run wrote %d footprints (%v)", n, err)
+	}
+}

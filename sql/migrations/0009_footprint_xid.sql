@@ -1,0 +1,16 @@
+-- 0009: the footprint job follows commits, not receptions.
+--
+-- Until now it summarised the positions received since its last run (with
+-- ten minutes' overlap). A row committed long after it was received — a
+-- node cut off from the database for longer than that, its writer
+-- retrying, while another node's job ran on — was never summarised, and
+-- an area search (which reads directly only what the job has not covered)
+-- missed it: a vehicle that was there would not be named.
+--
+-- xid_until: every position with commit_xid below it (migration 0007) is
+-- in a footprint. The job reads [xid_until, the oldest transaction still
+-- running) through the BRIN index positions_commit_xid; an area search
+-- reads the positions with commit_xid >= xid_until directly. NULL until
+-- the first run after this migration, which summarises by received_at one
+-- last time (rows from before 0007 have no commit_xid).
+ALTER TABLE footprint_progress ADD COLUMN xid_until bigint;
