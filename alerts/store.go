@@ -541,6 +541,9 @@ FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::
     $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[])
     AS u(id, vehicle_id, unit_id, rule, status, start_time, end_time, start_lat, start_lon, end_lat, end_lon,
     distance_m, max_speed_kmh, fence_id, approval_id, detail, params, calendar_version, params_version)
+-- Rows in id order: two writers of the same episodes (a re-evaluation and
+-- the live engine) lock them in one order and cannot deadlock.
+ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     unit_id = excluded.unit_id, status = excluded.status, end_time = excluded.end_time,
     start_geom = excluded.start_geom, end_geom = excluded.end_geom, distance_m = excluded.distance_m,
