@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: vet, then go test -race on every package, with a
-# private PostgreSQL+PostGIS test server under /tmp (started here, stopped on
-# exit). Extra arguments go to go test (e.g. scripts/test.sh -run TestX ./ingest).
+# Runs the whole test suite: the web UI's JavaScript unit tests (npm test in
+# api/ui: Node's own test runner, no packages needed), vet, then go test
+# -race on every package, with a private PostgreSQL+PostGIS test server
+# under /tmp (started here, stopped on exit). Extra arguments go to go test
+# alone (e.g. scripts/test.sh -run TestX ./ingest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -12,6 +14,17 @@ export FLEETMON_TESTDB_DIR=${FLEETMON_TESTDB_DIR:-/tmp/fleetmon-testdb-$(id -u)-
 eval "$(scripts/testdb.sh env)"
 trap 'scripts/testdb.sh stop >/dev/null 2>&1 || true' EXIT
 echo "test database: $FLEETMON_TEST_DB"
+
+if [ $# -eq 0 ]; then
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		(cd api/ui && npm test --silent)
+	elif [ "${CI:-}" = true ]; then
+		echo "test.sh: node and npm are needed for the web UI's tests (Node.js 20.19 or later)" >&2
+		exit 1
+	else
+		echo "test.sh: node not found: the web UI's JavaScript tests are skipped (install Node.js 20.19 or later)" >&2
+	fi
+fi
 
 go vet ./...
 if [ $# -gt 0 ]; then

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -117,4 +118,31 @@ func WaitDownloads(t testing.TB, dir string, exts []string) []string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// keepMapsJS runs in every document before the page's scripts: whenever
+// Leaflet is made the global L (as the UI's leaflet.js does, for its
+// plugins), it hooks map creation to push each map onto window.fmMaps.
+const keepMapsJS = `(() => {
+  let l;
+  Object.defineProperty(window, "L", { configurable: true, enumerable: true,
+    get() { return l; },
+    set(v) {
+      l = v;
+      if (v && v.Map && !v.__fmKept) {
+        v.__fmKept = true;
+        v.Map.addInitHook(function () { (window.fmMaps = window.fmMaps || []).push(this); });
+      }
+    } });
+})();`
+
+// KeepMaps makes the tab keep the Leaflet maps the pages it loads from now
+// on make, in window.fmMaps, so that a test can ask a map what it shows
+// (containerPointToLatLng, getZoom): to observe the page, never to drive
+// it.
+func KeepMaps() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: keepMapsJS})
+		return err
+	})
 }

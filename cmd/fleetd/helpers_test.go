@@ -159,6 +159,15 @@ func seedFleet(t *testing.T, vehiclesCSV, name, role, unit string) (db, otp, tok
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
+	otp, token = addUser(t, db, name, role, unit)
+	return db, otp, token
+}
+
+// addUser adds a user with role in unit (a path) and an API token of
+// theirs to db, through fleetd's own commands, and returns the user's
+// one-time password and the token.
+func addUser(t *testing.T, db, name, role, unit string) (otp, token string) {
+	t.Helper()
 	code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", name, "--role", role, "--unit", unit)
 	if code != 0 {
 		t.Fatalf("users add: %d %s %s", code, out, errs)
@@ -168,5 +177,5 @@ func seedFleet(t *testing.T, vehiclesCSV, name, role, unit string) (db, otp, tok
 	if code != 0 {
 		t.Fatalf("token create: %d %s %s", code, out, errs)
 	}
-	return db, otp, lastWord(out)
+	return otp, lastWord(out)
 }

@@ -107,6 +107,9 @@ export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, 
     };
     form.elements.kind.onchange = update;
     update();
+    // Escape closes the dialog without a return value: Firefox and Safari
+    // then keep the last one, which would save what was cancelled.
+    dialog.returnValue = "";
     dialog.showModal();
     dialog.onclose = async () => {
       if (dialog.returnValue !== "save") {

@@ -84,6 +84,8 @@ const messages = {
     "place.scenic": "风景区",
     "place.residential": "住宅区",
     "error": "出错：{msg}",
+    "dur.hm": "{h} 小时 {m} 分",
+    "dur.m": "{m} 分",
   },
   en: {
     "app.title": "Official vehicles — live map",
@@ -162,6 +164,8 @@ const messages = {
     "place.scenic": "Scenic area",
     "place.residential": "Residential",
     "error": "Error: {msg}",
+    "dur.hm": "{h} h {m} min",
+    "dur.m": "{m} min",
     // Rule names (Chinese comes from the server).
     "rule.after_hours": "After-hours use",
     "rule.holiday_use": "Holiday use",

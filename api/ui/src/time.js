@@ -1,4 +1,7 @@
-// Times are shown in Beijing time (GMT+8), whatever the browser's zone.
+// Times are shown in Beijing time (GMT+8), whatever the browser's zone;
+// durations in hours and minutes, in the page's language.
+
+import { t as tr } from "./i18n.js";
 
 const fmt = new Intl.DateTimeFormat("sv-SE", {
   timeZone: "Asia/Shanghai",
@@ -21,4 +24,12 @@ export function formatClock(t) {
 // toRFC3339 writes a Date in GMT+8, as the API's examples do.
 export function toRFC3339(d) {
   return formatTime(d).replace(" ", "T") + "+08:00";
+}
+
+// formatDuration shows s seconds as hours and minutes (rounded to the
+// minute): "2 小时 5 分", "45 分".
+export function formatDuration(s) {
+  const m = Math.round(s / 60);
+  const h = Math.floor(m / 60);
+  return h > 0 ? tr("dur.hm", { h, m: m % 60 }) : tr("dur.m", { m });
 }

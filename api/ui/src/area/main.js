@@ -13,14 +13,13 @@ import "../replay/messages.js";
 import { get, logout, post } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
-import { formatTime } from "../time.js";
+import { formatDuration, formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
 import { createFences, loadFenceDrawing } from "../fences.js";
 import { yesterday } from "../replay/period.js";
 import { setupPeriodPicker } from "../replay/picker.js";
-import { formatDuration } from "../replay/track.js";
 
 const $ = (id) => document.getElementById(id);
 

@@ -12,13 +12,13 @@ import "./messages.js";
 import { get, logout } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
-import { formatTime } from "../time.js";
+import { formatDuration, formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { projector, setupBaseMaps } from "../basemap.js";
 import { yesterday } from "./period.js";
 import { setupPeriodPicker } from "./picker.js";
 import { SPEEDS, createPlayer, locate } from "./player.js";
-import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, escapeHTML, formatDuration, ruleName } from "./track.js";
+import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, escapeHTML, ruleName } from "./track.js";
 import { createChart } from "./chart.js";
 
 const MAX_VEHICLES = 8;

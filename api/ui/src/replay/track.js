@@ -4,7 +4,7 @@
 // alerts as markers, and the moving marker.
 
 import { has, t } from "../i18n.js";
-import { formatTime } from "../time.js";
+import { formatDuration, formatTime } from "../time.js";
 
 // SPEED_CLASSES: upper bounds (km/h) and colours, slow to fast. The first
 // is standing (below the analysis's 5 km/h of movement).
@@ -21,12 +21,6 @@ export const VEHICLE_COLORS = ["#16365f", "#8e44ad", "#c0392b", "#16a085", "#d35
 
 export function speedClass(kmh) {
   return SPEED_CLASSES.findIndex(([hi]) => kmh < hi);
-}
-
-export function formatDuration(s) {
-  const m = Math.round(s / 60);
-  const h = Math.floor(m / 60);
-  return h > 0 ? t("dur.hm", { h, m: m % 60 }) : t("dur.m", { m });
 }
 
 // segments cuts the points into runs of one speed class and one kind
