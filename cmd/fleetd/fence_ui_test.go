@@ -369,6 +369,15 @@ func testFenceDrawing(t *testing.T, gcj bool) {
 		if n := len(fences()); n != 2 {
 			t.Errorf("%d fences stored after one for 武汉市, want 2: %+v", n, fences())
 		}
+		// The shape is not lost: the form is open again as it was, and
+		// with the supervisor's own unit it saves.
+		poll("the form open again", dialogOpen+` && document.querySelector('#fence-dialog input[name=name]').value === '越权围栏'`)
+		choose("unit", unit)
+		save()
+		toast("the corrected fence saved", `m === '围栏已保存'`)
+		if f := byName("越权围栏"); f.Kind != "permitted" || f.UnitID != unitID[unit] || f.Shape.Type != "polygon" {
+			t.Errorf("the corrected fence stored as %+v, want a permitted polygon of %s", f, unit)
+		}
 	}
 	uitest.Screenshot(ctx, t, shots, "6-done")
 }

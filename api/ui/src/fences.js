@@ -109,8 +109,10 @@ export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, 
     update();
     // Escape closes the dialog without a return value: Firefox and Safari
     // then keep the last one, which would save what was cancelled.
-    dialog.returnValue = "";
-    dialog.showModal();
+    const ask = () => {
+      dialog.returnValue = "";
+      dialog.showModal();
+    };
     dialog.onclose = async () => {
       if (dialog.returnValue !== "save") {
         layer.remove();
@@ -133,7 +135,15 @@ export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, 
       try {
         await post(`/api/v1/geofences?unit=${encodeURIComponent(unitSel.value)}`,
           { type: "Feature", geometry, properties: props });
-        notify(t("fence.saved"));
+      } catch (e) {
+        // Refused: the shape stays and the form opens again as it was,
+        // to be corrected and saved, or cancelled — not drawn again.
+        notify(t("error", { msg: e.message }));
+        ask();
+        return;
+      }
+      notify(t("fence.saved"));
+      try {
         await onSaved();
       } catch (e) {
         notify(t("error", { msg: e.message }));
@@ -141,5 +151,6 @@ export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, 
         layer.remove();
       }
     };
+    ask();
   });
 }
