@@ -174,6 +174,19 @@ func testFenceDrawing(t *testing.T, gcj bool) {
 	if d := alerts.DistanceM(center[0], center[1], wantLat, wantLon); d > 1 {
 		t.Fatalf("the map is centred on %v, %.1f m from 鄂B30001 as %s shows it", center, d, map[bool]string{false: "WGS-84", true: "GCJ-02"}[gcj])
 	}
+	// With no tiles, the grid says where the map is: each line labelled
+	// once at the map's edge, no two labels on top of each other.
+	if msg := str(`(() => {
+		const r = [...document.querySelectorAll('.grid-labels span')].map(s => [s.textContent, s.getBoundingClientRect()]);
+		const lon = r.filter(([t]) => t.endsWith('E')).length, lat = r.filter(([t]) => t.endsWith('N')).length;
+		if (lon < 3 || lat < 3 || new Set(r.map(([t]) => t)).size !== r.length) return 'labels: ' + r.map(([t]) => t).join(' ');
+		for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+			const a = r[i][1], b = r[j][1];
+			if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) return r[i][0] + ' overlaps ' + r[j][0];
+		}
+		return '' })()`); msg != "" {
+		t.Errorf("coordinate grid: %s", msg)
+	}
 	uitest.Screenshot(ctx, t, shots, "1-live-map")
 
 	// Points are container pixels, from the map's centre (where the car is:

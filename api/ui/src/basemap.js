@@ -24,8 +24,10 @@ function label(v, pos, neg, step) {
   return `${Math.abs(v).toFixed(d)}°${v >= 0 ? pos : neg}`;
 }
 
-// coordinateGrid is a tile layer drawn in the browser: background, lines of
-// latitude and longitude, and their labels.
+// coordinateGrid is a tile layer drawn in the browser: background and
+// lines of latitude and longitude (labelled once, at the map's edges, by
+// gridLabels: labels drawn per tile repeat on every tile and are cut at
+// its edges).
 export function coordinateGrid(L) {
   const Grid = L.GridLayer.extend({
     createTile(coords) {
@@ -40,10 +42,8 @@ export function coordinateGrid(L) {
       const nwPx = coords.scaleBy(size);
       const nw = map.unproject(nwPx, coords.z);
       const se = map.unproject(nwPx.add(size), coords.z);
-      const step = gridStep(coords.z, 110);
+      const step = gridStep(coords.z, GRID_PX);
       ctx.strokeStyle = "#c5ccd6";
-      ctx.fillStyle = "#6b7480";
-      ctx.font = "11px sans-serif";
       ctx.lineWidth = 1;
       const toPx = (lat, lon) => map.project([lat, lon], coords.z).subtract(nwPx);
       for (let lon = Math.ceil(nw.lng / step) * step; lon < se.lng; lon += step) {
@@ -52,7 +52,6 @@ export function coordinateGrid(L) {
         ctx.moveTo(x, 0);
         ctx.lineTo(x, size.y);
         ctx.stroke();
-        ctx.fillText(label(lon, "E", "W", step), x + 3, 12);
       }
       for (let lat = Math.ceil(se.lat / step) * step; lat < nw.lat; lat += step) {
         const y = Math.round(toPx(lat, nw.lng).y) + 0.5;
@@ -60,12 +59,44 @@ export function coordinateGrid(L) {
         ctx.moveTo(0, y);
         ctx.lineTo(size.x, y);
         ctx.stroke();
-        ctx.fillText(label(lat, "N", "S", step), 3, y - 3);
       }
       return tile;
     },
   });
   return new Grid({ pane: "tilePane", zIndex: 0, maxZoom: 22 });
+}
+
+// GRID_PX is the least distance between grid lines, in pixels.
+const GRID_PX = 110;
+
+// gridLabels labels the grid's lines where they meet the map's edges:
+// longitudes along the top (clear of the controls at the top left),
+// latitudes along the right. Redrawn as the map moves.
+function gridLabels(L, map) {
+  const box = L.DomUtil.create("div", "grid-labels", map.getContainer());
+  const draw = () => {
+    const step = gridStep(map.getZoom(), GRID_PX);
+    const b = map.getBounds();
+    const size = map.getSize();
+    const labels = [];
+    const put = (text, style) => {
+      const el = document.createElement("span");
+      el.textContent = text;
+      Object.assign(el.style, style);
+      labels.push(el);
+    };
+    for (let lon = Math.ceil(b.getWest() / step) * step; lon < b.getEast(); lon += step) {
+      const x = map.latLngToContainerPoint([b.getNorth(), lon]).x;
+      if (x > 60 && x < size.x - 70) put(label(lon, "E", "W", step), { left: `${Math.round(x) + 3}px`, top: "2px" });
+    }
+    for (let lat = Math.ceil(b.getSouth() / step) * step; lat < b.getNorth(); lat += step) {
+      const y = map.latLngToContainerPoint([lat, b.getEast()]).y;
+      if (y > 20 && y < size.y - 30) put(label(lat, "N", "S", step), { right: "3px", top: `${Math.round(y) - 15}px` });
+    }
+    box.replaceChildren(...labels);
+  };
+  map.on("move zoomend resize viewreset", draw);
+  map.whenReady(draw);
 }
 
 // projector returns the function that turns stored WGS-84 positions into
@@ -80,6 +111,7 @@ export function projector(datum) {
 // another datum. It returns { datum() }.
 export function setupBaseMaps(L, map, baseMaps, onDatum, notify) {
   coordinateGrid(L).addTo(map);
+  gridLabels(L, map);
   L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(map);
   const entries = [{ id: "none", name: t("map.none"), crs: "wgs84", layer: L.layerGroup() }];
   for (const b of baseMaps) {
