@@ -41,7 +41,7 @@ const footprintHour = `date_bin('1 hour', %s, '2000-01-01 00:00:00+00')`
 // run by transaction id (commit_xid, below the oldest transaction still
 // running, so none is missed however late it was committed after it was
 // received); the first run on a database goes by received_at instead, a
-// day at a time. Idempotent: a footprint only grows (its box is the union
+// day at a time up to now (now matters to that run only). Idempotent: a footprint only grows (its box is the union
 // of what each run saw), so re-reading rows is harmless. Safe to run from
 // several nodes at once (an advisory lock lets one at a time work).
 func (s *Store) SummariseFootprints(ctx context.Context, now time.Time) (int64, error) {
@@ -86,8 +86,7 @@ func (s *Store) SummariseFootprints(ctx context.Context, now time.Time) (int64, 
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE footprint_progress SET xid_until = GREATEST(xid_until, $1),
-				received_until = GREATEST(received_until, $2), updated_at = now()`, horizon, now)
+			_, err = tx.Exec(ctx, `UPDATE footprint_progress SET xid_until = GREATEST(xid_until, $1), updated_at = now()`, horizon)
 			return err
 		})
 		if err != nil {
