@@ -19,10 +19,16 @@ type node struct {
 
 func (g *rig) node(id string) *node {
 	g.t.Helper()
+	return g.nodeSaving(id, 300*time.Millisecond)
+}
+
+// nodeSaving is node with the engines' state saved every stateEvery.
+func (g *rig) nodeSaving(id string, stateEvery time.Duration) *node {
+	g.t.Helper()
 	c, err := NewCluster(g.store, ClusterConfig{NodeID: id, Shards: 4, Poll: 50 * time.Millisecond,
 		Rebalance: 100 * time.Millisecond, Runner: func() RunnerConfig {
 			rc := testRunnerConfig()
-			rc.StateEvery = 300 * time.Millisecond
+			rc.StateEvery = stateEvery
 			return rc
 		}()}, testLog().With("node", id), prometheus.NewRegistry())
 	if err != nil {
@@ -115,6 +121,48 @@ func TestClusterHandover(t *testing.T) {
 	settle(t, "b and c to share", func() bool { return b.shards() == 2 && c.shards() == 2 })
 	b.stop()
 	settle(t, "c to take every shard", func() bool { return c.shards() == 4 })
+	g.waitFor(g.car, wantCar)
+	g.waitFor(g.sealed, wantSealed)
+}
+
+// TestClusterHandoverBeforeStateSaved: a node dies before it saved any
+// state, so the node that takes its shards replays what the vehicles sent
+// from the start. The reports were made months before they arrived (the
+// tracks are in March 2026; a terminal back from weeks offline sends such
+// a backlog): they are replayed by when they arrived, whenever they were
+// made, and the verdicts are those of an uninterrupted run.
+func TestClusterHandoverBeforeStateSaved(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	a := g.nodeSaving("a", time.Hour)
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
+
+	car, sealed := g.carTrack(), g.sealedTrack()
+	wantCar, wantSealed := g.expect(car), g.expect(sealed)
+	g.write(car[:len(car)/2])
+	g.write(sealed[:len(sealed)/2])
+	// a has judged the first halves (the sealed car's move is stored)...
+	settle(t, "a to store the sealed car's move", func() bool { return len(g.stored(g.sealed)) > 0 })
+	var saved int
+	if err := g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state").Scan(&saved); err != nil || saved != 0 {
+		t.Fatalf("%d states saved (%v), want none", saved, err)
+	}
+	// ...and dies before saving any state.
+	a.c.mu.Lock()
+	pid := a.c.conn.PgConn().PID()
+	for _, lr := range a.c.running {
+		lr.r.crash = true
+	}
+	a.c.mu.Unlock()
+	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+
+	b := g.node("b")
+	settle(t, "b to take every shard", func() bool { return b.shards() == 4 })
+	g.write(car[len(car)/2:])
+	g.write(sealed[len(sealed)/2:])
 	g.waitFor(g.car, wantCar)
 	g.waitFor(g.sealed, wantSealed)
 }

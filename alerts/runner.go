@@ -859,6 +859,14 @@ func (s *shard) catchUp(ctx context.Context, vehicles []track.Vehicle, start tim
 				ok = false
 			}
 		}
+		// received bounds the replay by arrival (the wall clock of the
+		// nodes that stored the rows); device only by the device times
+		// the engine can still take (Horizon behind the vehicle's last
+		// fix). A vehicle without state has no last fix: its replay is
+		// bounded by arrival alone, because a report received yesterday
+		// may have been made a fortnight or a year ago (a blind-zone
+		// back-fill, a terminal offline for weeks) and must be judged
+		// all the same.
 		var received, device time.Time
 		switch {
 		case ok:
@@ -868,7 +876,6 @@ func (s *shard) catchUp(ctx context.Context, vehicles []track.Vehicle, start tim
 			}
 		case r.cfg.InitialReplay > 0:
 			received = start.Add(-r.cfg.InitialReplay)
-			device = received.Add(-horizon)
 		default:
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 
+	"fleetmon/alerts"
 	"fleetmon/ingest/jt808"
 	"fleetmon/ingest/mqtttest"
 	"fleetmon/track/pgtest"
@@ -214,16 +215,63 @@ func clusterTrack(t0 time.Time, lon float64) []jt808.Location {
 	return out
 }
 
-// TestClusterEndToEnd is issue 7's test: three fleetd nodes (processes)
-// on one PostgreSQL and one Mosquitto. Three terminals speak JT/T 808 over
-// TCP, one to each node; two vehicles report through MQTT (raw frames and
+// TestClusterEndToEnd runs three fleetd nodes (processes) on one
+// PostgreSQL and one Mosquitto. Three terminals speak JT/T 808 over TCP,
+// one to each node; two vehicles report through MQTT (raw frames and
 // JSON), split between the nodes by a shared subscription. A websocket
 // client on the third node sees every vehicle and every alert. The first
 // node is killed (SIGKILL) mid-run: its terminal moves to another node,
 // and it restarts later. Every acknowledged report is stored once, and
 // each expected alert (two sealed vehicles moving, two after-hours
 // drives) is stored exactly once, with no other.
+//
+// The nodes run on the real clock, so the tracks are made relative to
+// it: on the latest working day whose evening is over, and on working
+// days about a month and a year before. The old ones are reports that
+// arrive long after they were made (a blind-zone back-fill, a terminal
+// that was offline for weeks): their verdicts must be the same.
 func TestClusterEndToEnd(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		back time.Duration
+	}{
+		{"recent", 0},
+		{"month_old", 30 * 24 * time.Hour},
+		{"year_old", 365 * 24 * time.Hour},
+	} {
+		day := workdayEndedBy(t, now.Add(-c.back))
+		t.Run(c.name, func(t *testing.T) {
+			t.Logf("tracks on %s", day.Format("2006-01-02 Mon"))
+			clusterEndToEnd(t, day)
+		})
+	}
+}
+
+// workdayEndedBy returns midnight (Beijing time) of the latest working day,
+// by the national calendar with its 调休, whose evening drive (19:30, a
+// quarter of an hour) ended at least ten minutes before t.
+func workdayEndedBy(t *testing.T, at time.Time) time.Time {
+	t.Helper()
+	cal, err := alerts.NewCalendar(alerts.CalendarSpec{Week: alerts.StandardWeek()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	at = at.In(cst)
+	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, cst)
+	for range 40 {
+		kind, _ := cal.DayKind(alerts.DateOf(day))
+		if kind.Working() && !day.Add(19*time.Hour+55*time.Minute).After(at) {
+			return day
+		}
+		day = day.AddDate(0, 0, -1)
+	}
+	t.Fatalf("no working day in the 40 days before %s", at)
+	return time.Time{}
+}
+
+func clusterEndToEnd(t *testing.T, day time.Time) {
 	broker := mqtttest.Start(t)
 	pg := pgtest.New(t)
 	db := pg.ConnString
@@ -335,9 +383,8 @@ func TestClusterEndToEnd(t *testing.T) {
 		return err == nil && nodesUp == 3 && shards == 32
 	})
 
-	cst := time.FixedZone("CST", 8*3600)
-	work := time.Date(2026, 11, 20, 10, 0, 0, 0, cst)   // a Friday, in working hours
-	night := time.Date(2026, 11, 20, 19, 30, 0, 0, cst) // the same day, after hours
+	work := day.Add(10 * time.Hour)                 // in working hours
+	night := day.Add(19*time.Hour + 30*time.Minute) // the same day, after hours
 	pace := 15 * time.Millisecond
 
 	type tcpRun struct {
