@@ -76,9 +76,8 @@ type VehicleState struct {
 	Parking *Episode     `json:"parking,omitempty"`
 	// NextCheck is the next night-parking check time.
 	NextCheck time.Time `json:"next_check,omitzero"`
-	Power     *Episode  `json:"power,omitempty"`
-	Antenna   *Episode  `json:"antenna,omitempty"`
-	Speed     *Episode  `json:"speed,omitempty"`
+	AlarmState
+	Speed *Episode `json:"speed,omitempty"`
 }
 
 // DriveState follows the current drive (see DriveParams).
@@ -591,34 +590,6 @@ func newEpisode(r RuleID, at Fix, start time.Time) *Episode {
 func (v *vehicle) closeEp(ep *Episode, end time.Time, at Fix) {
 	ep.End, ep.EndLat, ep.EndLon = end, at.Lat, at.Lon
 	v.emit(ep, EpisodeClosed)
-}
-
-// alarms runs the power-cut and antenna rules: an episode while the bit is
-// set, from the first fix with it to the first fix without.
-func (v *vehicle) alarms(f Fix) {
-	one := func(slot **Episode, r RuleID, on bool, detail string) {
-		if !v.enabled(r) {
-			on = false
-		}
-		switch ep := *slot; {
-		case on && ep == nil:
-			ep = newEpisode(r, f, f.Time)
-			ep.Detail = detail
-			v.emit(ep, EpisodeOpen)
-			*slot = ep
-		case on:
-			ep.MaxSpeedKmh = max(ep.MaxSpeedKmh, f.SpeedKmh)
-		case ep != nil:
-			v.closeEp(ep, f.Time, f)
-			*slot = nil
-		}
-	}
-	one(&v.st.Power, RulePowerCut, f.Alarm&alarmPowerOff != 0, "main power cut (alarm bit 8)")
-	detail := "GNSS antenna cut (alarm bit 5)"
-	if f.Alarm&alarmAntennaShort != 0 {
-		detail = "GNSS antenna short (alarm bit 6)"
-	}
-	one(&v.st.Antenna, RuleAntenna, f.Alarm&(alarmAntennaOpen|alarmAntennaShort) != 0, detail)
 }
 
 // silent emits a closed episode over a gap that began while moving and

@@ -30,14 +30,6 @@ const (
 	RuleSpeeding       RuleID = "speeding"         // 超速
 )
 
-// Alarm bits the evasion rules read, JT/T 808-2019 表24 (报警标志位定义).
-// They are declared here because alerts must not import ingest.
-const (
-	alarmAntennaOpen  uint32 = 1 << 5 // GNSS 天线未接或被剪断
-	alarmAntennaShort uint32 = 1 << 6 // GNSS 天线短路
-	alarmPowerOff     uint32 = 1 << 8 // 终端主电源掉电
-)
-
 // Params are the thresholds of every rule for one unit (and the units
 // below it that have none of their own). Durations are time.Duration
 // (nanoseconds in JSON); distances metres; speeds km/h.
