@@ -138,11 +138,7 @@ func (v *vehicle) clockView(dst []Episode, asOf time.Time) []Episode {
 		dst = append(dst, *ep)
 	}
 	// 离线: silent since a fix that showed the car in use.
-	if ev := v.par.Evasion; v.enabled(RuleSilent) && ev.SilentAfter > 0 && asOf.Sub(last.Time) > ev.SilentAfter && v.inUse(last) {
-		ep := newEpisode(RuleSilent, last, last.Time)
-		v.stamp(ep, EpisodeOpen)
-		dst = append(dst, *ep)
-	}
+	dst = v.silentClock(dst, asOf)
 	// 敏感区域停留: still at the place, as far as the data says.
 	for i := range st.Places {
 		p := &st.Places[i]

@@ -527,8 +527,8 @@ func (e *Engine) step(v *vehicle, p *track.Position) {
 		if d > par.Drive.StopRadiusM && (dt <= 0 || d/1000/dt > par.Drive.MaxPlausibleKmh) {
 			return
 		}
-		v.silent(last, f, d)
 	}
+	v.silent(f)
 	v.drive(f)
 	v.area(f)
 	v.places(e.cfg.Fences, f)
@@ -590,27 +590,6 @@ func newEpisode(r RuleID, at Fix, start time.Time) *Episode {
 func (v *vehicle) closeEp(ep *Episode, end time.Time, at Fix) {
 	ep.End, ep.EndLat, ep.EndLon = end, at.Lat, at.Lon
 	v.emit(ep, EpisodeClosed)
-}
-
-// silent emits a closed episode over a gap that began while moving and
-// ended far away.
-func (v *vehicle) silent(last, f Fix, d float64) {
-	ev := v.par.Evasion
-	if !v.enabled(RuleSilent) || ev.SilentAfter <= 0 {
-		return
-	}
-	if f.Time.Sub(last.Time) > ev.SilentAfter && v.inUse(last) && d >= ev.SilentMinDistanceM {
-		ep := newEpisode(RuleSilent, last, last.Time)
-		ep.DistanceM = d
-		ep.MaxSpeedKmh = max(last.SpeedKmh, f.SpeedKmh)
-		v.closeEp(ep, f.Time, f)
-	}
-}
-
-// inUse says whether the vehicle was evidently in use at fix f (ACC on
-// and moving), so that a terminal falling silent then is suspect.
-func (v *vehicle) inUse(f Fix) bool {
-	return f.Acc && f.SpeedKmh >= v.par.Drive.MovingKmh
 }
 
 // drive follows drives and runs the rules that judge them: after-hours,

@@ -99,14 +99,6 @@ type ParkingParams struct {
 	Exempt  []track.Category `json:"exempt,omitempty"`
 }
 
-// EvasionParams: a gap longer than SilentAfter between a moving fix (ACC
-// on, at least Drive.MovingKmh) and a next fix SilentMinDistanceM or more
-// away is a silent episode covering the gap.
-type EvasionParams struct {
-	SilentAfter        time.Duration `json:"silent_after"`
-	SilentMinDistanceM float64       `json:"silent_min_distance_m"`
-}
-
 // SpeedParams: above the limit for MinDuration or more is 超速. The limit
 // is LimitKmh of the vehicle's category, else DefaultKmh, lowered by any
 // fence that contains the fix and sets SpeedLimitKmh. A limit of 0 means
