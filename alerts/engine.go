@@ -77,7 +77,7 @@ type VehicleState struct {
 	// NextCheck is the next night-parking check time.
 	NextCheck time.Time `json:"next_check,omitzero"`
 	AlarmState
-	Speed *Episode `json:"speed,omitempty"`
+	SpeedingState
 }
 
 // DriveState follows the current drive (see DriveParams).
@@ -893,17 +893,12 @@ func (v *vehicle) area(f Fix) {
 func (v *vehicle) places(fs *FenceSet, f Fix) {
 	st := &v.st
 	v.hits = v.hits[:0]
-	limit := v.par.Speed.DefaultKmh
-	if l, ok := v.par.Speed.LimitKmh[v.info.Category]; ok {
-		limit = l
-	}
+	limit := v.speedLimit()
 	fs.search(f.Lat, f.Lon, func(c *fence) {
 		if !c.appliesTo(v.info.ID, v.chain) {
 			return
 		}
-		if c.SpeedLimitKmh > 0 && (limit <= 0 || c.SpeedLimitKmh < limit) {
-			limit = c.SpeedLimitKmh
-		}
+		limit = lowerLimit(limit, c)
 		if (c.Kind == FenceProhibited && v.enabled(RuleProhibited)) || (c.Kind == FenceSensitive && v.enabled(RuleSensitiveDwell)) {
 			v.hits = append(v.hits, c)
 		}
@@ -989,37 +984,6 @@ func (v *vehicle) dwell(c *fence) time.Duration {
 		return time.Duration(c.DwellMin * float64(time.Minute))
 	}
 	return v.par.Places.Dwell[c.Category]
-}
-
-// speeding runs 超速: above limit for MinDuration, from the first fix above
-// to the first fix at or below.
-func (v *vehicle) speeding(f Fix, limit float32) {
-	st := &v.st
-	over := limit > 0 && f.SpeedKmh > limit && v.enabled(RuleSpeeding)
-	ep := st.Speed
-	switch {
-	case over && ep == nil:
-		st.Speed = newEpisode(RuleSpeeding, f, f.Time)
-		st.Speed.Detail = fmt.Sprintf("limit %g km/h", limit)
-		ep = st.Speed
-	case over:
-		ep.MaxSpeedKmh = max(ep.MaxSpeedKmh, f.SpeedKmh)
-		last := st.Last
-		if last != nil {
-			ep.DistanceM += DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
-		}
-	case ep != nil:
-		if ep.Status == EpisodeOpen {
-			v.closeEp(ep, f.Time, f)
-		}
-		st.Speed = nil
-		return
-	default:
-		return
-	}
-	if ep.Status == "" && f.Time.Sub(ep.Start) >= v.par.Speed.MinDuration {
-		v.emit(ep, EpisodeOpen)
-	}
 }
 
 // parkingCheck runs 夜间未入库: each check time is judged from the last fix

@@ -99,16 +99,6 @@ type ParkingParams struct {
 	Exempt  []track.Category `json:"exempt,omitempty"`
 }
 
-// SpeedParams: above the limit for MinDuration or more is 超速. The limit
-// is LimitKmh of the vehicle's category, else DefaultKmh, lowered by any
-// fence that contains the fix and sets SpeedLimitKmh. A limit of 0 means
-// no limit.
-type SpeedParams struct {
-	DefaultKmh  float32                    `json:"default_kmh"`
-	LimitKmh    map[track.Category]float32 `json:"limit_kmh,omitempty"`
-	MinDuration time.Duration              `json:"min_duration"`
-}
-
 // DefaultParams returns the thresholds used where a unit sets none.
 func DefaultParams() Params {
 	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
