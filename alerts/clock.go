@@ -130,13 +130,8 @@ func (v *vehicle) settle(open bool) {
 // nothing.
 func (v *vehicle) clockView(dst []Episode, asOf time.Time) []Episode {
 	st := &v.st
-	last := *st.Last
 	// 夜间未入库: the first check after the last fix, judged from it.
-	if v.parkingApplies() && st.Parking == nil && !st.NextCheck.IsZero() && !asOf.Before(st.NextCheck) && !v.inParking(last) {
-		ep := v.parkingEpisode(last, st.NextCheck)
-		v.stamp(ep, EpisodeOpen)
-		dst = append(dst, *ep)
-	}
+	dst = v.parkingClock(dst, asOf)
 	// 离线: silent since a fix that showed the car in use.
 	dst = v.silentClock(dst, asOf)
 	// 敏感区域停留: still at the place, as far as the data says.

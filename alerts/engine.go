@@ -73,9 +73,7 @@ type VehicleState struct {
 	Sealed  *Episode     `json:"sealed,omitempty"`
 	Area    AreaState    `json:"area"`
 	Places  []PlaceState `json:"places,omitempty"`
-	Parking *Episode     `json:"parking,omitempty"`
-	// NextCheck is the next night-parking check time.
-	NextCheck time.Time `json:"next_check,omitzero"`
+	NightParkingState
 	AlarmState
 	SpeedingState
 }
@@ -984,71 +982,4 @@ func (v *vehicle) dwell(c *fence) time.Duration {
 		return time.Duration(c.DwellMin * float64(time.Minute))
 	}
 	return v.par.Places.Dwell[c.Category]
-}
-
-// parkingCheck runs 夜间未入库: each check time is judged from the last fix
-// before it (or at it). NextCheck is kept as the first check time after
-// the last fix, so that the clock (clockView) judges a silent vehicle's
-// check exactly as its next fix would. Over a silence of days the first
-// check opens the episode and it stays open until the car is seen inside:
-// the later checks add nothing.
-func (v *vehicle) parkingCheck(f Fix) {
-	st := &v.st
-	if !v.parkingApplies() {
-		st.NextCheck = time.Time{}
-		return
-	}
-	if st.Last != nil && !st.NextCheck.IsZero() && !f.Time.Before(st.NextCheck) {
-		last := *st.Last
-		if st.Parking == nil && !v.inParking(last) {
-			st.Parking = v.parkingEpisode(last, st.NextCheck)
-			v.emit(st.Parking, EpisodeOpen)
-		}
-		st.NextCheck = time.Time{}
-	}
-	if st.Parking != nil && v.inParking(f) {
-		v.closeEp(st.Parking, f.Time, f)
-		st.Parking = nil
-	}
-	if st.NextCheck.IsZero() {
-		st.NextCheck = v.nextCheck(f.Time)
-	}
-}
-
-func (v *vehicle) parkingApplies() bool {
-	return len(v.parking) > 0 && len(v.par.Parking.CheckAt) > 0 && v.enabled(RuleNightParking)
-}
-
-// inParking says whether x is inside one of the vehicle's designated
-// parking places.
-func (v *vehicle) inParking(x Fix) bool {
-	for _, c := range v.parking {
-		if c.contains(x.Lat, x.Lon) {
-			return true
-		}
-	}
-	return false
-}
-
-// parkingEpisode is the 夜间未入库 episode of the check at check, judged
-// from the last fix before it.
-func (v *vehicle) parkingEpisode(last Fix, check time.Time) *Episode {
-	ep := newEpisode(RuleNightParking, last, check)
-	ep.Detail = "check at " + check.In(v.cal.loc).Format("15:04")
-	return ep
-}
-
-// nextCheck returns the first check time after t.
-func (v *vehicle) nextCheck(t time.Time) time.Time {
-	lt := t.In(v.cal.loc)
-	d := DateOf(lt)
-	for range 2 {
-		for _, c := range v.par.Parking.CheckAt {
-			if ct := v.cal.at(d, c); ct.After(t) {
-				return ct
-			}
-		}
-		d = d.AddDays(1)
-	}
-	return v.cal.at(d, v.par.Parking.CheckAt[0])
 }

@@ -90,15 +90,6 @@ type PlaceParams struct {
 	Exempt []track.Category                `json:"exempt,omitempty"`
 }
 
-// ParkingParams are for 夜间未入库: at each CheckAt (local time, every
-// day), a vehicle with designated parking whose last fix before then is
-// outside it gets an episode, from the check time until it is next seen
-// inside.
-type ParkingParams struct {
-	CheckAt []Clock          `json:"check_at"`
-	Exempt  []track.Category `json:"exempt,omitempty"`
-}
-
 // DefaultParams returns the thresholds used where a unit sets none.
 func DefaultParams() Params {
 	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
