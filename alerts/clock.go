@@ -129,27 +129,10 @@ func (v *vehicle) settle(open bool) {
 // came at asOf and showed nothing new. It reads the state and changes
 // nothing.
 func (v *vehicle) clockView(dst []Episode, asOf time.Time) []Episode {
-	st := &v.st
 	// 夜间未入库: the first check after the last fix, judged from it.
 	dst = v.parkingClock(dst, asOf)
 	// 离线: silent since a fix that showed the car in use.
 	dst = v.silentClock(dst, asOf)
 	// 敏感区域停留: still at the place, as far as the data says.
-	for i := range st.Places {
-		p := &st.Places[i]
-		c := v.fences.byID[p.FenceID]
-		if c == nil {
-			continue
-		}
-		until := asOf
-		if p.Leave != nil {
-			until = p.Leave.Time
-		}
-		if v.dwelt(p, c, until) {
-			ep := dwellEpisode(p, c)
-			v.stamp(ep, EpisodeOpen)
-			dst = append(dst, *ep)
-		}
-	}
-	return dst
+	return v.placesClock(dst, asOf)
 }

@@ -80,16 +80,6 @@ type AreaParams struct {
 	Exempt  []track.Category `json:"exempt,omitempty"`
 }
 
-// PlaceParams debounce prohibited and sensitive places: in after Fixes
-// consecutive fixes inside, out after Fixes consecutive fixes outside.
-// Dwell is the time at a sensitive place, by category, after which it is
-// an episode (a fence's DwellMin overrides it).
-type PlaceParams struct {
-	Fixes  int                             `json:"fixes"`
-	Dwell  map[PlaceCategory]time.Duration `json:"dwell"`
-	Exempt []track.Category                `json:"exempt,omitempty"`
-}
-
 // DefaultParams returns the thresholds used where a unit sets none.
 func DefaultParams() Params {
 	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
