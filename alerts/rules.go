@@ -70,16 +70,6 @@ type TimeParams struct {
 	Exempt       []track.Category `json:"exempt,omitempty"`
 }
 
-// AreaParams debounce 越界: the car is out after Fixes consecutive fixes
-// more than MarginM beyond the permitted area's border, back after Fixes
-// consecutive fixes more than MarginM inside. The episode runs from the
-// first fix beyond the border to the first fix back inside it.
-type AreaParams struct {
-	Fixes   int              `json:"fixes"`
-	MarginM float64          `json:"margin_m"`
-	Exempt  []track.Category `json:"exempt,omitempty"`
-}
-
 // DefaultParams returns the thresholds used where a unit sets none.
 func DefaultParams() Params {
 	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
