@@ -10,60 +10,6 @@ import (
 	"fleetmon/track"
 )
 
-// Drive is one real drive as the rules see it (see DriveParams): real
-// movement, not GPS drift while parked. It runs from the fix the car left
-// from to the time it stopped.
-type Drive struct {
-	VehicleID          int64     `json:"vehicle_id"`
-	Start              time.Time `json:"start"`
-	End                time.Time `json:"end"`
-	StartLat, StartLon float64
-	EndLat, EndLon     float64
-	DistanceM          float64 `json:"distance_m"`
-	MaxSpeedKmh        float32 `json:"max_speed_kmh"`
-	// Ongoing: the data ended during the drive; End is its last fix.
-	Ongoing bool `json:"ongoing,omitempty"`
-}
-
-func (v *vehicle) driveOf(end time.Time, at Fix) Drive {
-	d := &v.st.Drive
-	dist := d.DistM
-	if end.Equal(d.Still.Time) {
-		dist = d.StillDistM
-	}
-	return Drive{VehicleID: v.info.ID, Start: d.Start.Time, End: end, StartLat: d.Start.Lat, StartLon: d.Start.Lon,
-		EndLat: at.Lat, EndLon: at.Lon, DistanceM: dist, MaxSpeedKmh: d.MaxSpeedKmh}
-}
-
-// RecordDrives makes the engine collect every real drive of the vehicles
-// registered from now on, as it ends; Drives returns them.
-func (e *Engine) RecordDrives() {
-	if e.drives == nil {
-		e.drives = new([]Drive)
-	}
-	for _, v := range e.vs {
-		v.drives = e.drives
-	}
-}
-
-// Drives appends to dst the drives recorded since the last call, and
-// those still under way at the vehicles' last fix (Ongoing), and forgets
-// the ended ones.
-func (e *Engine) Drives(dst []Drive) []Drive {
-	if e.drives != nil {
-		dst = append(dst, *e.drives...)
-		*e.drives = (*e.drives)[:0]
-	}
-	for _, v := range e.vs {
-		if d := &v.st.Drive; d.Active && d.Real && v.st.Last != nil {
-			dr := v.driveOf(v.st.Last.Time, *v.st.Last)
-			dr.Ongoing = true
-			dst = append(dst, dr)
-		}
-	}
-	return dst
-}
-
 // DispatchKind says why a drive is in the dispatch report.
 type DispatchKind string
 
@@ -199,25 +145,6 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// DrivesOf runs the rules' drive detection over one vehicle's positions
-// (in device-time order) with cfg, and returns its drives, the last one
-// Ongoing if the data ends during it.
-func DrivesOf(cfg Config, v track.Vehicle, ps []track.Position) ([]Drive, error) {
-	e, err := NewEngine(cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	e.RecordDrives()
-	e.SetVehicle(v)
-	var out []Episode
-	for i := range ps {
-		if out, err = e.Feed(out[:0], &ps[i]); err != nil {
-			return nil, err
-		}
-	}
-	return e.Drives(nil), nil
 }
 
 // dispatchLead is how much data around the day DispatchReport reads: a

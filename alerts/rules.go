@@ -45,31 +45,6 @@ type Params struct {
 	Disabled []RuleID `json:"disabled,omitempty"`
 }
 
-// DriveParams say what a drive is, as opposed to GPS drift while parked.
-// A drive starts at the first fix with ACC on that is moving (speed at
-// least MovingKmh or more than StopRadiusM from where the car stood); it
-// is real once it has lasted MinDuration and two consecutive fixes are
-// MinDistanceM or more from its start; it ends at ACC off, or when the car
-// has stayed within StopRadiusM for StopDuration (the end is then the time
-// it stopped). A fix implying more than MaxPlausibleKmh from the previous
-// one is a GPS outlier and is skipped by every rule.
-type DriveParams struct {
-	MinDistanceM    float64       `json:"min_distance_m"`
-	MinDuration     time.Duration `json:"min_duration"`
-	MovingKmh       float32       `json:"moving_kmh"`
-	StopRadiusM     float64       `json:"stop_radius_m"`
-	StopDuration    time.Duration `json:"stop_duration"`
-	MaxPlausibleKmh float64       `json:"max_plausible_kmh"`
-}
-
-// TimeParams are for after-hours and holiday use. A part of a real drive
-// outside working time and not covered by an approval is a violation when
-// it lasts MinViolation or more.
-type TimeParams struct {
-	MinViolation time.Duration    `json:"min_violation"`
-	Exempt       []track.Category `json:"exempt,omitempty"`
-}
-
 // DefaultParams returns the thresholds used where a unit sets none.
 func DefaultParams() Params {
 	timeExempt := []track.Category{track.CategoryEmergency, track.CategoryConfidential}
@@ -199,36 +174,6 @@ func (p *Policy) forUnit(unit int64) *policyParams {
 		}
 	}
 	return p.def
-}
-
-// Approval is an approved dispatch order (派车单): the vehicle may be used
-// in [Start, End), and, when FenceID is set, only inside that fence.
-type Approval struct {
-	ID        int64     `json:"id"`
-	VehicleID int64     `json:"vehicle_id"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	FenceID   int64     `json:"fence_id,omitempty"`
-}
-
-// Approvals indexes approvals by vehicle. Immutable once built.
-type Approvals struct {
-	byVehicle map[int64][]Approval
-}
-
-// NewApprovals indexes the approvals.
-func NewApprovals(as []Approval) (*Approvals, error) {
-	a := &Approvals{byVehicle: map[int64][]Approval{}}
-	for _, x := range as {
-		if !x.End.After(x.Start) {
-			return nil, fmt.Errorf("alerts: approval %d: end not after start", x.ID)
-		}
-		a.byVehicle[x.VehicleID] = append(a.byVehicle[x.VehicleID], x)
-	}
-	for _, l := range a.byVehicle {
-		slices.SortFunc(l, func(x, y Approval) int { return x.Start.Compare(y.Start) })
-	}
-	return a, nil
 }
 
 // EpisodeStatus is the state of an episode as last emitted.
