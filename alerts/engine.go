@@ -1,11 +1,8 @@
 package alerts
 
 import (
-	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"fleetmon/track"
@@ -60,7 +57,10 @@ func fixOf(p *track.Position) Fix {
 
 // VehicleState is everything the rules remember about one vehicle: a pure
 // function of the vehicle's fixes in device-time order (and the Config).
-// An Episode in it with an empty Status has not been emitted yet.
+// An Episode in it with an empty Status has not been emitted yet. Each
+// rule's part is declared in the rule's file; the parts without a name of
+// their own are embedded so that their fields stay at the top level of the
+// saved JSON, where states saved by earlier builds have them.
 type VehicleState struct {
 	VehicleID int64 `json:"vehicle_id"`
 	// N counts the fixes evaluated, outliers included.
@@ -74,16 +74,6 @@ type VehicleState struct {
 	NightParkingState
 	AlarmState
 	SpeedingState
-}
-
-type checkpoint struct {
-	Time  time.Time `json:"t"`
-	State []byte    `json:"state"`
-}
-
-type logEntry struct {
-	At time.Time `json:"at"`
-	Ep Episode   `json:"ep"`
 }
 
 // vehicle is the engine's record of one vehicle: what applies to it and
@@ -207,14 +197,6 @@ func (e *Engine) SetVehicle(info track.Vehicle) {
 	v.csValid = false
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("alerts: state does not marshal: " + err.Error()) // a defect: the state is plain data
-	}
-	return b
-}
-
 // Feed evaluates one position and appends the episodes it opened, closed,
 // changed or retracted to dst. A position older than the vehicle's last
 // one is late: the vehicle is re-evaluated from the checkpoint before it,
@@ -240,127 +222,6 @@ func (e *Engine) Feed(dst []Episode, p *track.Position) ([]Episode, error) {
 		v.log = append(v.log, logEntry{At: p.Time, Ep: v.out[i]})
 	}
 	return append(dst, v.out...), nil
-}
-
-// Reevaluate re-runs the vehicle from the checkpoint before from (e.g.
-// after an approval was added) and appends the difference to dst.
-func (e *Engine) Reevaluate(dst []Episode, vehicleID int64, from time.Time) ([]Episode, error) {
-	v := e.vs[vehicleID]
-	if v == nil {
-		return dst, fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
-	}
-	return e.reevaluate(dst, v, from, nil)
-}
-
-func (e *Engine) reevaluate(dst []Episode, v *vehicle, from time.Time, late *track.Position) ([]Episode, error) {
-	if e.src == nil {
-		return dst, fmt.Errorf("vehicle %d at %s: no source: %w", v.info.ID, from, ErrTooLate)
-	}
-	if v.st.Last == nil && late == nil {
-		return dst, nil // nothing evaluated yet
-	}
-	i := len(v.cps) - 1
-	for i >= 0 && !v.cps[i].Time.Before(from) {
-		i--
-	}
-	if i < 0 {
-		return dst, fmt.Errorf("vehicle %d at %s: %w", v.info.ID, from, ErrTooLate)
-	}
-	cp := v.cps[i]
-	through := v.st.Last.Time
-	if late != nil && late.Time.After(through) {
-		through = late.Time
-	}
-	ps, err := e.src.Positions(v.info.ID, cp.Time, through)
-	if err != nil {
-		return dst, fmt.Errorf("re-evaluate vehicle %d from %s: %w", v.info.ID, cp.Time, err)
-	}
-	if late != nil && !slices.ContainsFunc(ps, func(q track.Position) bool {
-		return q.Time.Equal(late.Time) && q.FixHash() == late.FixHash()
-	}) {
-		ps = append(ps, *late)
-	}
-	slices.SortStableFunc(ps, func(a, b track.Position) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.FixHash(), b.FixHash())
-	})
-
-	// Old view: what was emitted after the checkpoint.
-	old := map[string]Episode{}
-	keep := 0
-	for _, le := range v.log {
-		if le.At.After(cp.Time) {
-			old[le.Ep.ID] = le.Ep
-		} else {
-			v.log[keep] = le
-			keep++
-		}
-	}
-	v.log = v.log[:keep]
-	var st VehicleState
-	if err := json.Unmarshal(cp.State, &st); err != nil {
-		return dst, fmt.Errorf("vehicle %d: checkpoint: %w", v.info.ID, err)
-	}
-	v.st, v.cps, v.csValid = st, v.cps[:i+1], false
-	// What the clock said is in the log (old); it is said again below.
-	v.clock = nil
-
-	nw := map[string]Episode{}
-	var order []string
-	for k := range ps {
-		if k > 0 && ps[k].Time.Equal(ps[k-1].Time) && ps[k].FixHash() == ps[k-1].FixHash() {
-			continue
-		}
-		v.out = v.out[:0]
-		e.step(v, &ps[k])
-		for _, ep := range v.out {
-			v.log = append(v.log, logEntry{At: ps[k].Time, Ep: ep})
-			if _, seen := nw[ep.ID]; !seen {
-				order = append(order, ep.ID)
-			}
-			nw[ep.ID] = ep
-		}
-	}
-	if v.st.Last != nil && v.ticked.After(v.st.Last.Time) {
-		v.clock = v.clockView(nil, v.ticked)
-		for _, ep := range v.clock {
-			v.log = append(v.log, logEntry{At: v.ticked, Ep: ep})
-			if _, seen := nw[ep.ID]; !seen {
-				order = append(order, ep.ID)
-			}
-			nw[ep.ID] = ep
-		}
-	}
-	for _, id := range order {
-		n := nw[id]
-		if o, ok := old[id]; !ok || !sameEpisode(&o, &n) {
-			dst = append(dst, n)
-		}
-	}
-	open := v.open(nil)
-	var gone []string
-	for id := range old {
-		if _, ok := nw[id]; !ok {
-			gone = append(gone, id)
-		}
-	}
-	slices.Sort(gone)
-	for _, id := range gone {
-		if k := slices.IndexFunc(open, func(ep Episode) bool { return ep.ID == id }); k >= 0 {
-			dst = append(dst, open[k])
-			continue
-		}
-		ep := old[id]
-		if ep.Status == EpisodeRetracted {
-			continue // said already
-		}
-		ep.Status = EpisodeRetracted
-		v.log = append(v.log, logEntry{At: v.st.Last.Time, Ep: ep})
-		dst = append(dst, ep)
-	}
-	return dst, nil
 }
 
 // Open appends the vehicle's open episodes to dst.
@@ -391,99 +252,18 @@ func (v *vehicle) open(dst []Episode) []Episode {
 	return append(dst, v.clock...)
 }
 
-// State returns a copy of the vehicle's state.
-func (e *Engine) State(vehicleID int64) (VehicleState, bool) {
-	v := e.vs[vehicleID]
-	if v == nil {
-		return VehicleState{}, false
-	}
-	var st VehicleState
-	_ = json.Unmarshal(mustJSON(&v.st), &st)
-	return st, true
-}
-
-type savedVehicle struct {
-	State       VehicleState `json:"state"`
-	Checkpoints []checkpoint `json:"checkpoints"`
-	Log         []logEntry   `json:"log"`
-	Ticked      time.Time    `json:"ticked,omitzero"`
-	Clock       []Episode    `json:"clock,omitempty"`
-}
-
-// MarshalState serialises every vehicle's state, checkpoints and recent
-// emissions, for a restart.
-func (e *Engine) MarshalState() ([]byte, error) {
-	m := map[int64]savedVehicle{}
-	for id, v := range e.vs {
-		m[id] = savedVehicle{v.st, v.cps, v.log, v.ticked, v.clock}
-	}
-	return json.Marshal(m)
-}
-
-// RestoreState loads what MarshalState saved, for vehicles already
-// registered with SetVehicle; others are ignored.
-func (e *Engine) RestoreState(b []byte) error {
-	var m map[int64]savedVehicle
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("alerts: restore state: %w", err)
-	}
-	for id, s := range m {
-		if v := e.vs[id]; v != nil {
-			v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
-			v.ticked, v.clock = s.Ticked, s.Clock
-		}
-	}
-	return nil
-}
-
-// MarshalVehicle serialises one vehicle's state, checkpoints and recent
-// emissions (the unit MarshalState is made of), for saving vehicles
-// separately. It returns false for a vehicle not registered.
-func (e *Engine) MarshalVehicle(vehicleID int64) ([]byte, bool, error) {
-	v := e.vs[vehicleID]
-	if v == nil {
-		return nil, false, nil
-	}
-	b, err := json.Marshal(savedVehicle{v.st, v.cps, v.log, v.ticked, v.clock})
-	return b, true, err
-}
-
-// RestoreVehicle loads what MarshalVehicle saved into a registered
-// vehicle.
-func (e *Engine) RestoreVehicle(vehicleID int64, b []byte) error {
-	v := e.vs[vehicleID]
-	if v == nil {
-		return fmt.Errorf("vehicle %d: %w", vehicleID, ErrUnknownVehicle)
-	}
-	var s savedVehicle
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("alerts: restore vehicle %d: %w", vehicleID, err)
-	}
-	if len(s.Checkpoints) == 0 {
-		return fmt.Errorf("alerts: restore vehicle %d: no checkpoint", vehicleID)
-	}
-	v.st, v.cps, v.log, v.csValid = s.State, s.Checkpoints, s.Log, false
-	v.ticked, v.clock = s.Ticked, s.Clock
-	return nil
-}
-
-// step evaluates one fix in order, appending emissions to v.out.
+// step evaluates one fix in order, appending emissions to v.out. Every
+// rule is a method of the vehicle that takes the fix and judges it
+// against its own part of the state, with st.Last the previous good fix;
+// the rules run in a fixed order so that what they emit does too.
 func (e *Engine) step(v *vehicle, p *track.Position) {
 	st := &v.st
 	f := fixOf(p)
 	e.checkpointMaybe(v, f.Time)
 	st.N++
-	par := v.par
-	v.alarms(f)
-	if st.Last != nil {
-		last := *st.Last
-		dt := f.Time.Sub(last.Time).Hours()
-		d := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
-		// A jump faster than any car is a GNSS outlier: skip it for the
-		// positional rules, and keep judging from the last good fix.
-		if d > par.Drive.StopRadiusM && (dt <= 0 || d/1000/dt > par.Drive.MaxPlausibleKmh) {
-			return
-		}
+	v.alarms(f) // the terminal's own alarm bits hold even on an outlier
+	if v.outlier(f) {
+		return
 	}
 	v.silent(f)
 	v.drive(f)
@@ -493,58 +273,20 @@ func (e *Engine) step(v *vehicle, p *track.Position) {
 	st.Last = &f
 }
 
-// checkpointMaybe saves the state before a fix at t when the last
-// checkpoint is CheckpointEvery old, and drops those beyond the horizon.
-func (e *Engine) checkpointMaybe(v *vehicle, t time.Time) {
-	st := &v.st
-	if st.Last == nil || !st.Last.Time.Before(t) {
-		return
+// outlier says whether f is a jump from the last good fix faster than any
+// car: a GNSS outlier, skipped by the positional rules, which keep judging
+// from the last good fix.
+func (v *vehicle) outlier(f Fix) bool {
+	if v.st.Last == nil {
+		return false
 	}
-	lastCP := v.cps[len(v.cps)-1].Time
-	if st.Last.Time.Sub(lastCP) < e.cfg.CheckpointEvery && !lastCP.IsZero() {
-		return
-	}
-	v.cps = append(v.cps, checkpoint{Time: st.Last.Time, State: mustJSON(st)})
-	cut := 0
-	for cut < len(v.cps)-1 && st.Last.Time.Sub(v.cps[cut+1].Time) > e.cfg.Horizon {
-		cut++
-	}
-	if cut > 0 {
-		v.cps = slices.Delete(v.cps, 0, cut)
-		oldest := v.cps[0].Time
-		v.log = slices.DeleteFunc(v.log, func(le logEntry) bool { return !le.At.After(oldest) })
-	}
+	last := *v.st.Last
+	P := v.par.Drive
+	dt := f.Time.Sub(last.Time).Hours()
+	d := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
+	return d > P.StopRadiusM && (dt <= 0 || d/1000/dt > P.MaxPlausibleKmh)
 }
 
-// emit stamps ep with the common fields, marks it with status and appends
-// a copy to v.out.
-func (v *vehicle) emit(ep *Episode, status EpisodeStatus) {
-	v.stamp(ep, status)
-	v.out = append(v.out, *ep)
-}
-
-// stamp sets ep's status and the fields every episode of the vehicle
-// carries: ids, its deterministic ID and what it was judged with.
-func (v *vehicle) stamp(ep *Episode, status EpisodeStatus) {
-	ep.Status = status
-	ep.VehicleID = v.info.ID
-	ep.UnitID = v.info.UnitID
-	ep.ID = episodeID(ep.VehicleID, ep.Rule, ep.FenceID, ep.Start)
-	ep.ParamsVersion = v.par.version
-	ep.Params = v.par.ruleJSON[ep.Rule]
-	switch ep.Rule {
-	case RuleAfterHours, RuleHolidayUse, RuleNightParking:
-		ep.CalendarVersion = v.cal.version
-	}
-}
-
+// enabled says whether rule r applies to the vehicle: not disabled by its
+// unit's parameters, and its category not exempt.
 func (v *vehicle) enabled(r RuleID) bool { return v.par.enabled(r, v.info.Category) }
-
-func newEpisode(r RuleID, at Fix, start time.Time) *Episode {
-	return &Episode{Rule: r, Start: start, StartLat: at.Lat, StartLon: at.Lon, MaxSpeedKmh: at.SpeedKmh}
-}
-
-func (v *vehicle) closeEp(ep *Episode, end time.Time, at Fix) {
-	ep.End, ep.EndLat, ep.EndLon = end, at.Lat, at.Lon
-	v.emit(ep, EpisodeClosed)
-}
