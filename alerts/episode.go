@@ -56,7 +56,7 @@ func episodeID(vehicle int64, r RuleID, fence int64, start time.Time) string {
 }
 
 // sameEpisode says whether a and b say the same thing, their times
-// compared as instants (a restored time has another location).
+// compared as instants (the same instant may carry another location).
 func sameEpisode(a, b *Episode) bool {
 	x, y := *a, *b
 	if !x.Start.Equal(y.Start) || !x.End.Equal(y.End) {

@@ -1,0 +1,325 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"fleetmon/track"
+)
+
+// Loading the rules' configuration, and the fences and approvals it is
+// built from.
+
+// Loaded is the configuration as read from the database.
+type Loaded struct {
+	// Config has Tree, Calendars, Fences, Policy and Approvals set;
+	// CheckpointEvery and Horizon are left for the caller.
+	Config   Config
+	Holidays *HolidaySet
+	// Vehicles are every registered vehicle, in id order (Plate,
+	// Category, UnitID and Sealed set).
+	Vehicles []track.Vehicle
+}
+
+// LoadOptions bound what LoadConfig reads.
+type LoadOptions struct {
+	// Approvals overlapping [ApprovalsFrom, ApprovalsTo) are loaded; zero
+	// bounds are open.
+	ApprovalsFrom, ApprovalsTo time.Time
+}
+
+// LoadConfig reads holidays (seeding the embedded years that are
+// missing), calendars, parameters, fences, approvals, the unit tree and the
+// vehicles, and builds the engine's Config from them.
+func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error) {
+	if err := s.EnsureHolidays(ctx); err != nil {
+		return nil, err
+	}
+	hol, err := s.Holidays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := s.tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := s.Calendars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := &CalendarSpec{Week: StandardWeek()}
+	var own []*Calendar
+	for i := range specs {
+		if specs[i].UnitID == 0 {
+			def = &specs[i]
+			continue
+		}
+		c, err := NewCalendar(specs[i], hol)
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, c)
+	}
+	defCal, err := NewCalendar(*def, hol)
+	if err != nil {
+		return nil, err
+	}
+	cals, err := NewCalendars(tree, defCal, own...)
+	if err != nil {
+		return nil, err
+	}
+	defParams, units, err := s.Params(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := NewPolicy(tree, defParams, units)
+	if err != nil {
+		return nil, err
+	}
+	fences, err := s.Fences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := NewFenceSet(fences)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.Approvals(ctx, 0, opt.ApprovalsFrom, opt.ApprovalsTo)
+	if err != nil {
+		return nil, err
+	}
+	as := make([]Approval, len(recs))
+	for i := range recs {
+		as[i] = recs[i].Approval
+	}
+	aps, err := NewApprovals(as)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.Vehicles(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{
+		Config:   Config{Tree: tree, Calendars: cals, Fences: fs, Policy: pol, Approvals: aps},
+		Holidays: hol,
+		Vehicles: vs,
+	}, nil
+}
+
+func (s *Store) tree(ctx context.Context) (Parents, error) {
+	rows, err := s.pool.Query(ctx, "SELECT id, parent_id FROM units WHERE parent_id IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("load units: %w", err)
+	}
+	p := Parents{}
+	var id, parent int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &parent}, func() error { p[id] = parent; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("load units: %w", err)
+	}
+	return p, nil
+}
+
+// Vehicles returns the registered vehicles in id order, or the one with
+// id when id is not 0.
+func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error) {
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, v.sealed
+		FROM vehicles v JOIN units u ON u.id = v.unit_id
+		WHERE $1::bigint = 0 OR v.id = $1 ORDER BY v.id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (track.Vehicle, error) {
+		var v track.Vehicle
+		var color int16
+		var cat string
+		err := r.Scan(&v.ID, &v.Plate, &color, &cat, &v.UnitID, &v.Sealed)
+		v.PlateColor, v.Category = uint8(color), track.Category(cat)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	return vs, nil
+}
+
+// PutFence stores a fence after checking it: a new one when f.ID is 0,
+// else it replaces fence f.ID and moves its version on. It returns the
+// fence as stored (ID and Version set).
+func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
+	probe := f
+	if probe.ID == 0 {
+		probe.ID = -1 // compileFence names the fence in its errors only
+	}
+	if _, err := compileFence(probe); err != nil {
+		return f, err
+	}
+	shape, err := json.Marshal(f.Shape)
+	if err != nil {
+		return f, err
+	}
+	gj, bufM := shapeGeoJSON(f.Shape)
+	var category *string
+	if f.Kind == FenceSensitive {
+		c := string(f.Category)
+		category = &c
+	}
+	args := []any{f.Name, string(f.Kind), category, nullPositive(f.DwellMin), nullPositive(float64(f.SpeedLimitKmh)),
+		nullID(f.UnitID), nullID(f.VehicleID), shape, gj, bufM}
+	const geom = `CASE WHEN $10::float8 > 0
+		THEN ST_Buffer(ST_SetSRID(ST_GeomFromGeoJSON($9), 4326)::geography, $10::float8)::geometry
+		ELSE ST_SetSRID(ST_GeomFromGeoJSON($9), 4326) END`
+	var version int32
+	if f.ID == 0 {
+		err = s.pool.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
+			unit_id, vehicle_id, shape, geom) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+geom+`)
+			RETURNING id, version`, args...).Scan(&f.ID, &version)
+	} else {
+		err = s.pool.QueryRow(ctx, `UPDATE alert_fences SET name = $1, kind = $2, category = $3, dwell_min = $4,
+			speed_limit_kmh = $5, unit_id = $6, vehicle_id = $7, shape = $8, geom = `+geom+`,
+			version = version + 1, updated_at = now()
+			WHERE id = $11 RETURNING id, version`, append(args, f.ID)...).Scan(&f.ID, &version)
+	}
+	if err != nil {
+		return f, fmt.Errorf("store fence %q: %w", f.Name, err)
+	}
+	f.Version = int(version)
+	return f, nil
+}
+
+// shapeGeoJSON returns the shape's geometry as GeoJSON and the buffer in
+// metres that makes it an area (circles and corridors).
+func shapeGeoJSON(s Shape) (string, float64) {
+	pt := func(p Point) []float64 { return []float64{p.Lon, p.Lat} }
+	var g struct {
+		Type        string `json:"type"`
+		Coordinates any    `json:"coordinates"`
+	}
+	buf := 0.0
+	switch s.Type {
+	case ShapeCircle:
+		g.Type, g.Coordinates, buf = "Point", pt(s.Center), s.RadiusM
+	case ShapeCorridor:
+		line := make([][]float64, len(s.Line))
+		for i, p := range s.Line {
+			line[i] = pt(p)
+		}
+		g.Type, g.Coordinates, buf = "LineString", line, s.WidthM/2
+	default:
+		polys := make([][][][]float64, len(s.Polygons))
+		for i, poly := range s.Polygons {
+			for _, ring := range poly {
+				r := make([][]float64, 0, len(ring)+1)
+				for _, p := range ring {
+					r = append(r, pt(p))
+				}
+				if ring[0] != ring[len(ring)-1] {
+					r = append(r, pt(ring[0])) // GeoJSON rings are closed
+				}
+				polys[i] = append(polys[i], r)
+			}
+		}
+		g.Type, g.Coordinates = "MultiPolygon", polys
+	}
+	b, _ := json.Marshal(g)
+	return string(b), buf
+}
+
+// DeleteFence removes a fence. Episodes that name it keep its id.
+func (s *Store) DeleteFence(ctx context.Context, id int64) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM alert_fences WHERE id = $1", id); err != nil {
+		return fmt.Errorf("delete fence %d: %w", id, err)
+	}
+	return nil
+}
+
+// Fences reads every stored fence.
+func (s *Store) Fences(ctx context.Context) ([]Fence, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, version, name, kind, COALESCE(category, ''), COALESCE(dwell_min, 0),
+		COALESCE(speed_limit_kmh, 0), COALESCE(unit_id, 0), COALESCE(vehicle_id, 0), shape FROM alert_fences ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("load fences: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Fence, error) {
+		var f Fence
+		var version int32
+		var kind, cat string
+		var js []byte
+		if err := r.Scan(&f.ID, &version, &f.Name, &kind, &cat, &f.DwellMin, &f.SpeedLimitKmh, &f.UnitID, &f.VehicleID, &js); err != nil {
+			return f, err
+		}
+		f.Version, f.Kind, f.Category = int(version), FenceKind(kind), PlaceCategory(cat)
+		if err := json.Unmarshal(js, &f.Shape); err != nil {
+			return f, fmt.Errorf("fence %d: shape: %w", f.ID, err)
+		}
+		return f, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load fences: %w", err)
+	}
+	return out, nil
+}
+
+// ApprovalRecord is an approval as stored: the part the rules read, and
+// who approved what for whom.
+type ApprovalRecord struct {
+	Approval
+	Driver   string
+	Purpose  string
+	Approver string
+	// Source is "fleetmon" (entered here) or "import"; ExternalRef names
+	// an imported one in the system it came from.
+	Source      string
+	ExternalRef string
+	CreatedAt   time.Time
+}
+
+// AddApproval stores an approval and returns its id.
+func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error) {
+	if !a.End.After(a.Start) {
+		return 0, fmt.Errorf("alerts: approval: end not after start")
+	}
+	if a.Source == "" {
+		a.Source = "fleetmon"
+	}
+	var ref *string
+	if a.ExternalRef != "" {
+		ref = &a.ExternalRef
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
+		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9) RETURNING id`,
+		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store approval for vehicle %d: %w", a.VehicleID, err)
+	}
+	return id, nil
+}
+
+// Approvals reads the approvals of one vehicle (every vehicle when
+// vehicleID is 0) overlapping [from, to); zero bounds are open.
+func (s *Store) Approvals(ctx context.Context, vehicleID int64, from, to time.Time) ([]ApprovalRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, vehicle_id, lower(period), upper(period), COALESCE(fence_id, 0),
+			driver, purpose, approver, source, COALESCE(external_ref, ''), created_at
+		FROM alert_approvals
+		WHERE ($1::bigint = 0 OR vehicle_id = $1) AND period && tstzrange($2::timestamptz, $3::timestamptz, '[)')
+		ORDER BY id`, vehicleID, nullTime(from), nullTime(to))
+	if err != nil {
+		return nil, fmt.Errorf("load approvals: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ApprovalRecord, error) {
+		var a ApprovalRecord
+		err := r.Scan(&a.ID, &a.VehicleID, &a.Start, &a.End, &a.FenceID, &a.Driver, &a.Purpose, &a.Approver,
+			&a.Source, &a.ExternalRef, &a.CreatedAt)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load approvals: %w", err)
+	}
+	return out, nil
+}
