@@ -524,43 +524,6 @@ func (c *Calendar) status(t time.Time) calStatus {
 	return st
 }
 
-// OrgTree is the organisation tree (province → city → county → unit).
-type OrgTree interface {
-	// Parent returns the unit's parent, and false at the top.
-	Parent(unit int64) (int64, bool)
-}
-
-// Parents is an OrgTree as a map from unit to parent.
-type Parents map[int64]int64
-
-// Parent implements OrgTree.
-func (p Parents) Parent(unit int64) (int64, bool) {
-	v, ok := p[unit]
-	return v, ok
-}
-
-// maxTreeDepth bounds a walk up the tree, so that a cycle in stored data
-// cannot loop forever; real trees have 4–6 levels.
-const maxTreeDepth = 32
-
-// Chain returns unit and its ancestors, nearest first. A nil tree gives
-// the unit alone.
-func Chain(tree OrgTree, unit int64) []int64 {
-	out := []int64{unit}
-	if tree == nil {
-		return out
-	}
-	for range maxTreeDepth {
-		p, ok := tree.Parent(unit)
-		if !ok || slices.Contains(out, p) {
-			break
-		}
-		out = append(out, p)
-		unit = p
-	}
-	return out
-}
-
 // Calendars resolves the calendar of a unit: its own, else its nearest
 // ancestor's, else the default. Immutable and safe for concurrent use.
 type Calendars struct {
@@ -590,10 +553,5 @@ func NewCalendars(tree OrgTree, def *Calendar, own ...*Calendar) (*Calendars, er
 
 // For returns the calendar that applies to unit.
 func (cs *Calendars) For(unit int64) *Calendar {
-	for _, u := range Chain(cs.tree, unit) {
-		if c, ok := cs.own[u]; ok {
-			return c
-		}
-	}
-	return cs.def
+	return inherited(cs.tree, unit, cs.own, cs.def)
 }

@@ -148,11 +148,7 @@ func NewPolicy(tree OrgTree, def Params, units map[int64]Params) (*Policy, error
 	return p, nil
 }
 
+// forUnit returns the parameters that apply to unit.
 func (p *Policy) forUnit(unit int64) *policyParams {
-	for _, u := range Chain(p.tree, unit) {
-		if c, ok := p.units[u]; ok {
-			return c
-		}
-	}
-	return p.def
+	return inherited(p.tree, unit, p.units, p.def)
 }
