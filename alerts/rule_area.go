@@ -60,53 +60,49 @@ func (v *vehicle) area(f Fix) {
 		a.Cache, a.CacheD = &ff, sd
 	}
 	beyond := lo > 0 // outside the border
-	clearOut := lo > P.MarginM
-	clearIn := hi < -P.MarginM
 	if !a.Out {
-		if !beyond && hi <= 0 {
-			a.Cross = nil
-		} else if beyond && a.Cross == nil {
-			ff := f
-			a.Cross = &ff
-		}
-		if clearOut {
-			a.Count++
-		} else {
-			a.Count = 0
-		}
-		if a.Count >= P.Fixes {
-			cross := f
-			if a.Cross != nil {
-				cross = *a.Cross
-			}
-			a.Out, a.Count, a.Cross = true, 0, nil
+		if cross, ok := a.debounce(f, !beyond && hi <= 0, beyond, lo > P.MarginM, P.Fixes); ok {
 			a.Ep = newEpisode(RuleOutOfArea, cross, cross.Time)
 			v.emit(a.Ep, EpisodeOpen)
 		}
-	} else {
-		if beyond {
-			a.Cross = nil
-		} else if hi <= 0 && a.Cross == nil {
-			ff := f
-			a.Cross = &ff
-		}
-		if clearIn {
-			a.Count++
-		} else {
-			a.Count = 0
-		}
-		if a.Ep != nil {
-			a.Ep.MaxSpeedKmh = max(a.Ep.MaxSpeedKmh, f.SpeedKmh)
-		}
-		if a.Count >= P.Fixes {
-			back := f
-			if a.Cross != nil {
-				back = *a.Cross
-			}
-			if a.Ep != nil {
-				v.closeEp(a.Ep, back.Time, back)
-			}
-			a.Out, a.Count, a.Cross, a.Ep = false, 0, nil, nil
-		}
+		return
 	}
+	if a.Ep != nil {
+		a.Ep.MaxSpeedKmh = max(a.Ep.MaxSpeedKmh, f.SpeedKmh)
+	}
+	if back, ok := a.debounce(f, beyond, hi <= 0, hi < -P.MarginM, P.Fixes); ok {
+		if a.Ep != nil {
+			v.closeEp(a.Ep, back.Time, back)
+		}
+		a.Ep = nil
+	}
+}
+
+// debounce takes the state one fix towards the other side of the border:
+// stay says f is surely on the side the state is on, crossed that it is
+// across the border, clear that it is across by more than the margin.
+// After fixes clear fixes in a row the state flips, and debounce returns
+// the fix the crossing began at (the first one across since the last on
+// the state's side) and true.
+func (a *AreaState) debounce(f Fix, stay, crossed, clear bool, fixes int) (Fix, bool) {
+	if stay {
+		a.Cross = nil
+	} else if crossed && a.Cross == nil {
+		ff := f
+		a.Cross = &ff
+	}
+	if clear {
+		a.Count++
+	} else {
+		a.Count = 0
+	}
+	if a.Count < fixes {
+		return Fix{}, false
+	}
+	at := f
+	if a.Cross != nil {
+		at = *a.Cross
+	}
+	a.Out, a.Count, a.Cross = !a.Out, 0, nil
+	return at, true
 }
