@@ -14,6 +14,24 @@
 // Config). Its per-vehicle state is a pure function of the vehicle's
 // positions in device-time order, and serialisable (MarshalState).
 //
+// Where things are. The engine (engine.go) holds the vehicles and runs
+// the step: each fix goes through every rule in a fixed order, each rule a
+// method of the vehicle that takes the fix and judges it against its own
+// part of VehicleState. Each rule has a file holding its parameters, its
+// state and its logic: rule_afterhours.go (非工作时间用车 and 节假日用车),
+// rule_area.go (越界), rule_places.go (禁入区域, 敏感区域停留),
+// rule_parking.go (夜间未入库), rule_sealed.go (封存车辆移动),
+// rule_alarms.go (断电, 天线), rule_silent.go (离线 while in use) and
+// rule_speeding.go (超速); drive.go is what a drive is, which the
+// after-hours and sealed rules judge. rules.go lists the rules, params.go
+// holds Params and the Policy that resolves them per unit, episode.go what
+// an episode is and how it is emitted, approvals.go the approved trips,
+// calendar.go and calendar_ics.go the calendars, geofence.go and
+// geofence_import.go the fences, orgtree.go the unit tree everything is
+// inherited down. late.go keeps the checkpoints and re-evaluates late
+// data, engine_save.go saves and restores the state, clock.go judges what
+// time alone says.
+//
 // Late data (blind-zone back-fills, 0x0704) is handled by re-evaluating the
 // vehicle from the last checkpoint before the late fix with positions read
 // back through a Source; the engine then emits the difference: changed
@@ -32,11 +50,13 @@
 // that the daily dispatch report (dispatch.go: 无单出车, 有单无车) uses the
 // rules' own idea of a drive.
 //
-// Around the core, Store (store.go) keeps the configuration, the episodes
-// and the engines' saved state in PostgreSQL (migration 0004_alerts.sql)
-// and reads positions back; Runner (runner.go) is the runtime: OnCommit,
-// plugged into track.Writer.OnCommit, copies committed positions into a
-// bounded queue per shard (blocking the writer when full, never dropping
+// Around the core, Store keeps the configuration (store_config.go,
+// store_calendars.go), the episodes (store_episodes.go, and list.go for
+// the API's pages) and the engines' saved state (store_state.go) in
+// PostgreSQL (migration 0004_alerts.sql), and reads positions back
+// (store_feed.go). Runner (runner.go) is the runtime: OnCommit, plugged
+// into track.Writer.OnCommit, copies committed positions into a bounded
+// queue per shard (blocking the writer when full, never dropping
 // while it runs); Run owns one Engine per shard, each in one goroutine
 // (vehicles are sharded by id; no locks around an engine), upserts the
 // episodes by their deterministic ID, saves each vehicle's state with the

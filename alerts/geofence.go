@@ -103,14 +103,14 @@ func DistanceM(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * earthRadiusM * math.Asin(math.Sqrt(math.Min(1, a)))
 }
 
-// fence is a Fence compiled for tests: bounding box and shape in a form
+// fence is a Fence compiled for the rules: bounding box and shape in a form
 // that answers containment and signed distance.
 type fence struct {
 	Fence
 	minLon, minLat, maxLon, maxLat float64
 }
 
-// validate checks f and computes its bounding box.
+// compileFence checks f and computes its bounding box.
 func compileFence(f Fence) (*fence, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("alerts: fence %d (%q): %s", f.ID, f.Name, fmt.Sprintf(format, a...))
@@ -200,7 +200,7 @@ func (c *fence) pad(m float64) {
 	c.minLon, c.maxLon = c.minLon-dLon, c.maxLon+dLon
 }
 
-// Contains reports whether the point is inside the fence (on a polygon's
+// contains reports whether the point is inside the fence (on a polygon's
 // edge counts either way).
 func (c *fence) contains(lat, lon float64) bool {
 	if lat < c.minLat || lat > c.maxLat || lon < c.minLon || lon > c.maxLon {

@@ -62,10 +62,7 @@ func (s *Store) ListEpisodes(ctx context.Context, q EpisodeQuery) ([]ListedEpiso
 	}
 	args := []any{q.Scope.SQLArg(), ids, q.VehicleID, string(q.Rule), string(q.Status), string(q.Verification),
 		nullTime(q.From), nullTime(q.To), q.WithRetracted}
-	rows, err := s.pool.Query(ctx, `SELECT e.id, e.vehicle_id, e.unit_id, e.rule, e.status, e.start_time, e.end_time,
-			ST_Y(e.start_geom), ST_X(e.start_geom), COALESCE(ST_Y(e.end_geom), 0), COALESCE(ST_X(e.end_geom), 0),
-			e.distance_m, e.max_speed_kmh, COALESCE(e.fence_id, 0), COALESCE(e.approval_id, 0), e.detail, e.params::text,
-			e.calendar_version, e.params_version, e.verification, e.created_at, e.updated_at, v.plate, count(*) OVER ()
+	rows, err := s.pool.Query(ctx, `SELECT `+episodeColumns+`, v.plate, count(*) OVER ()
 		`+episodesWhere+`
 		ORDER BY e.start_time DESC, e.rule, e.id
 		LIMIT $10 OFFSET $11`, append(args, limit, q.Offset)...)
@@ -75,15 +72,7 @@ func (s *Store) ListEpisodes(ctx context.Context, q EpisodeQuery) ([]ListedEpiso
 	total := 0
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ListedEpisode, error) {
 		var e ListedEpisode
-		var rule, status, ver string
-		var end *time.Time
-		err := r.Scan(&e.ID, &e.VehicleID, &e.UnitID, &rule, &status, &e.Start, &end,
-			&e.StartLat, &e.StartLon, &e.EndLat, &e.EndLon, &e.DistanceM, &e.MaxSpeedKmh, &e.FenceID, &e.ApprovalID,
-			&e.Detail, &e.Params, &e.CalendarVersion, &e.ParamsVersion, &ver, &e.CreatedAt, &e.UpdatedAt, &e.Plate, &total)
-		e.Rule, e.Status, e.Verification = RuleID(rule), EpisodeStatus(status), Verification(ver)
-		if end != nil {
-			e.End = *end
-		}
+		err := scanEpisode(r, &e.StoredEpisode, &e.Plate, &total)
 		return e, err
 	})
 	if err != nil {
@@ -139,10 +128,6 @@ func (s *Store) TransitionVerification(ctx context.Context, id string, from []Ve
 	}
 	return prev, nil
 }
-
-// Tree returns the organisation tree (unit → parent; units at the top
-// have no entry).
-func (s *Store) Tree(ctx context.Context) (Parents, error) { return s.tree(ctx) }
 
 // ApprovalQuery selects stored approvals for the API. Zero fields do not
 // filter.

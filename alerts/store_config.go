@@ -125,6 +125,10 @@ func (s *Store) tree(ctx context.Context) (Parents, error) {
 	return p, nil
 }
 
+// Tree returns the organisation tree (unit → parent; units at the top
+// have no entry).
+func (s *Store) Tree(ctx context.Context) (Parents, error) { return s.tree(ctx) }
+
 // Vehicles returns the registered vehicles in id order, or the one with
 // id when id is not 0.
 func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error) {

@@ -154,11 +154,8 @@ type EpisodeFilter struct {
 
 // Episodes reads stored episodes in start order (then rule, then id).
 func (s *Store) Episodes(ctx context.Context, f EpisodeFilter) ([]StoredEpisode, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, vehicle_id, unit_id, rule, status, start_time, end_time,
-			ST_Y(start_geom), ST_X(start_geom), COALESCE(ST_Y(end_geom), 0), COALESCE(ST_X(end_geom), 0),
-			distance_m, max_speed_kmh, COALESCE(fence_id, 0), COALESCE(approval_id, 0), detail, params::text,
-			calendar_version, params_version, verification, created_at, updated_at
-		FROM episodes
+	rows, err := s.pool.Query(ctx, `SELECT `+episodeColumns+`
+		FROM episodes e
 		WHERE ($1::bigint = 0 OR vehicle_id = $1) AND ($2::timestamptz IS NULL OR start_time >= $2)
 			AND ($3::timestamptz IS NULL OR start_time < $3) AND ($4::text = '' OR rule = $4)
 			AND ($5::boolean OR status <> 'retracted')
@@ -168,19 +165,33 @@ func (s *Store) Episodes(ctx context.Context, f EpisodeFilter) ([]StoredEpisode,
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredEpisode, error) {
 		var e StoredEpisode
-		var rule, status, ver string
-		var end *time.Time
-		err := r.Scan(&e.ID, &e.VehicleID, &e.UnitID, &rule, &status, &e.Start, &end,
-			&e.StartLat, &e.StartLon, &e.EndLat, &e.EndLon, &e.DistanceM, &e.MaxSpeedKmh, &e.FenceID, &e.ApprovalID,
-			&e.Detail, &e.Params, &e.CalendarVersion, &e.ParamsVersion, &ver, &e.CreatedAt, &e.UpdatedAt)
-		e.Rule, e.Status, e.Verification = RuleID(rule), EpisodeStatus(status), Verification(ver)
-		if end != nil {
-			e.End = *end
-		}
+		err := scanEpisode(r, &e)
 		return e, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load episodes: %w", err)
 	}
 	return out, nil
+}
+
+// episodeColumns are what a StoredEpisode is read from, in scanEpisode's
+// order, for a query naming the episodes table e.
+const episodeColumns = `e.id, e.vehicle_id, e.unit_id, e.rule, e.status, e.start_time, e.end_time,
+	ST_Y(e.start_geom), ST_X(e.start_geom), COALESCE(ST_Y(e.end_geom), 0), COALESCE(ST_X(e.end_geom), 0),
+	e.distance_m, e.max_speed_kmh, COALESCE(e.fence_id, 0), COALESCE(e.approval_id, 0), e.detail, e.params::text,
+	e.calendar_version, e.params_version, e.verification, e.created_at, e.updated_at`
+
+// scanEpisode scans a row of episodeColumns into e, then the columns
+// that follow them into more.
+func scanEpisode(r pgx.Row, e *StoredEpisode, more ...any) error {
+	var rule, status, ver string
+	var end *time.Time
+	err := r.Scan(append([]any{&e.ID, &e.VehicleID, &e.UnitID, &rule, &status, &e.Start, &end,
+		&e.StartLat, &e.StartLon, &e.EndLat, &e.EndLon, &e.DistanceM, &e.MaxSpeedKmh, &e.FenceID, &e.ApprovalID,
+		&e.Detail, &e.Params, &e.CalendarVersion, &e.ParamsVersion, &ver, &e.CreatedAt, &e.UpdatedAt}, more...)...)
+	e.Rule, e.Status, e.Verification = RuleID(rule), EpisodeStatus(status), Verification(ver)
+	if end != nil {
+		e.End = *end
+	}
+	return err
 }

@@ -25,14 +25,23 @@ func scanPositions(rows pgx.Rows) ([]track.Position, error) {
 	var alarm, status int64
 	_, err := pgx.ForEachRow(rows, []any{&p.VehicleID, &p.TerminalID, &p.Time, &p.Received, &p.Lat, &p.Lon,
 		&p.SpeedKmh, &p.Heading, &p.AltitudeM, &alarm, &status, &p.Backfill}, func() error {
-		if alarm < 0 || alarm > math.MaxUint32 || status < 0 || status > math.MaxUint32 {
+		var ok bool
+		if p.Alarm, p.Status, ok = alarmStatus(alarm, status); !ok {
 			return fmt.Errorf("vehicle %d at %s: alarm or status out of range", p.VehicleID, p.Time)
 		}
-		p.Alarm, p.Status = uint32(alarm), uint32(status)
 		out = append(out, p)
 		return nil
 	})
 	return out, err
+}
+
+// alarmStatus converts a position's alarm and status words back from the
+// bigint columns they are stored in; false when one does not fit 32 bits.
+func alarmStatus(alarm, status int64) (uint32, uint32, bool) {
+	if alarm < 0 || alarm > math.MaxUint32 || status < 0 || status > math.MaxUint32 {
+		return 0, 0, false
+	}
+	return uint32(alarm), uint32(status), true
 }
 
 // Positions returns a vehicle's stored positions with after < device time
@@ -67,10 +76,10 @@ func (s *Store) eachPosition(ctx context.Context, vehicleID int64, after, throug
 	p := track.Position{VehicleID: vehicleID}
 	var alarm, status int64
 	_, err = pgx.ForEachRow(rows, []any{&p.Time, &p.Lat, &p.Lon, &p.SpeedKmh, &alarm, &status}, func() error {
-		if alarm < 0 || alarm > math.MaxUint32 || status < 0 || status > math.MaxUint32 {
+		var ok bool
+		if p.Alarm, p.Status, ok = alarmStatus(alarm, status); !ok {
 			return fmt.Errorf("at %s: alarm or status out of range", p.Time)
 		}
-		p.Alarm, p.Status = uint32(alarm), uint32(status)
 		return fn(&p)
 	})
 	if err != nil {
