@@ -52,10 +52,7 @@ type ListedEpisode struct {
 // ListEpisodes returns a page of the episodes q selects, newest start
 // first, and how many it selects in all. The caller owns the slice.
 func (s *Store) ListEpisodes(ctx context.Context, q EpisodeQuery) ([]ListedEpisode, int, error) {
-	var limit *int
-	if q.Limit > 0 {
-		limit = &q.Limit
-	}
+	limit := nullPositive(q.Limit)
 	var ids []string
 	if q.IDs != nil {
 		ids = q.IDs
@@ -148,10 +145,7 @@ type ListedApproval struct {
 // ListApprovals returns a page of the approvals q selects, newest start
 // first, and the total.
 func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApproval, int, error) {
-	var limit *int
-	if q.Limit > 0 {
-		limit = &q.Limit
-	}
+	limit := nullPositive(q.Limit)
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.vehicle_id, lower(a.period), upper(a.period), COALESCE(a.fence_id, 0),
 			a.driver, a.purpose, a.approver, a.source, COALESCE(a.external_ref, ''), a.created_at, v.plate, count(*) OVER ()
 		FROM alert_approvals a JOIN vehicles v ON v.id = a.vehicle_id

@@ -23,7 +23,8 @@ type Store struct {
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// nullID, nullPositive and nullTime pass a zero value as SQL NULL.
+// nullID and nullTime pass a zero value, nullPositive one not above zero,
+// as SQL NULL.
 func nullID(id int64) *int64 {
 	if id == 0 {
 		return nil
@@ -31,7 +32,7 @@ func nullID(id int64) *int64 {
 	return &id
 }
 
-func nullPositive(v float64) *float64 {
+func nullPositive[T int | float64](v T) *T {
 	if v > 0 {
 		return &v
 	}
