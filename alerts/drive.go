@@ -10,7 +10,7 @@ import (
 // rules that judge drives (after-hours and holiday use in
 // rule_afterhours.go, sealed vehicle in rule_sealed.go) keep their own
 // state; drive tells them, through one method each, as the drive moves on
-// (timeSegment, afterHoursDriving, sealedDriving), becomes real
+// (afterHoursSegment, afterHoursDriving, sealedDriving), becomes real
 // (driveBecameReal) and ends (driveEnded). The engine also records the
 // drives it sees for the daily dispatch report (dispatch.go).
 
@@ -78,7 +78,7 @@ func (v *vehicle) drive(f Fix) {
 			step = 0
 		}
 		*d = DriveState{Active: true, Start: start, Still: f, DistM: step, StillDistM: step, MaxSpeedKmh: f.SpeedKmh}
-		v.timeSegment(start.Time, f.Time, step, start, f)
+		v.afterHoursSegment(start.Time, f.Time, step, start, f)
 	} else {
 		last := *st.Last
 		step := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)
@@ -87,7 +87,7 @@ func (v *vehicle) drive(f Fix) {
 		if DistanceM(d.Still.Lat, d.Still.Lon, f.Lat, f.Lon) > P.StopRadiusM {
 			d.Still, d.StillDistM = f, d.DistM
 		}
-		v.timeSegment(last.Time, f.Time, step, last, f)
+		v.afterHoursSegment(last.Time, f.Time, step, last, f)
 	}
 	if DistanceM(d.Start.Lat, d.Start.Lon, f.Lat, f.Lon) >= P.MinDistanceM {
 		d.Far++
@@ -103,10 +103,7 @@ func (v *vehicle) drive(f Fix) {
 		v.afterHoursDriving(f)
 		v.sealedDriving()
 	}
-	switch {
-	case !f.Acc:
-		v.driveEnded(d.Still.Time, d.Still)
-	case f.Time.Sub(d.Still.Time) >= P.StopDuration:
+	if !f.Acc || f.Time.Sub(d.Still.Time) >= P.StopDuration {
 		v.driveEnded(d.Still.Time, d.Still)
 	}
 }

@@ -76,9 +76,9 @@ func (v *vehicle) calStatus(t time.Time) calStatus {
 	return v.cs
 }
 
-// timeSegment judges the drive between fixes a (at time ta) and f:
+// afterHoursSegment judges the drive between fixes a (at time ta) and f:
 // pieces outside working time and not approved extend the violation run.
-func (v *vehicle) timeSegment(ta, tb time.Time, dist float64, a, f Fix) {
+func (v *vehicle) afterHoursSegment(ta, tb time.Time, dist float64, a, f Fix) {
 	after, hol := v.enabled(RuleAfterHours), v.enabled(RuleHolidayUse)
 	if !after && !hol {
 		return
