@@ -30,7 +30,7 @@ type NightParkingState struct {
 
 // parkingCheck runs 夜间未入库: each check time is judged from the last fix
 // before it (or at it). NextCheck is kept as the first check time after
-// the last fix, so that the clock (clockView) judges a silent vehicle's
+// the last fix, so that the clock (parkingClock) judges a silent vehicle's
 // check exactly as its next fix would. Over a silence of days the first
 // check opens the episode and it stays open until the car is seen inside:
 // the later checks add nothing.
