@@ -95,10 +95,13 @@ func newPipeline(ctx context.Context, cfg *serveConfig, pool *pgxpool.Pool, stor
 }
 
 // start runs the pipeline's goroutines, live publishing through pub (the
-// API server). stop stops them in data-flow order, after the sources
-// (the gateway, the MQTT subscriber) stopped: the writer first (its drain
-// still hands its last commits on), then the rules (which drain and save
-// their state), the relay, live and the hub.
+// API server). Each starts before what feeds it, and stop, called after
+// the sources (the gateway, the MQTT subscriber) stopped, stops them in
+// data-flow order: the writer first (its drain still hands its last
+// commits on), then the rules (which judge what they were handed, store
+// it and save their state: nothing committed is left unjudged, and a
+// restart replays what came after the saved state), the relay, live and
+// the hub.
 func (p *pipeline) start(pub api.AlertPublisher) (stop func()) {
 	var stops []func()
 	goStop := func(name string, run func(ctx context.Context) error) {
@@ -112,8 +115,6 @@ func (p *pipeline) start(pub api.AlertPublisher) (stop func()) {
 		}()
 		stops = append(stops, func() { cancel(); <-done })
 	}
-	// Started downstream first, so that each is running before anything
-	// reaches it.
 	goStop("hub", func(ctx context.Context) error { p.hub.WatchStates(ctx); return nil })
 	goStop("live alerts", func(ctx context.Context) error { p.live.Run(ctx, pub); return nil })
 	if p.relay != nil {
