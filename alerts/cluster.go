@@ -12,8 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"fleetmon/track"
 )
 
 // ClusterConfig configures a Cluster. Zero values take the defaults.
@@ -53,67 +51,10 @@ func (c *ClusterConfig) defaults() {
 // errLeaseLost refuses a write for a shard this node no longer holds.
 var errLeaseLost = errors.New("alerts: this node no longer holds the shard")
 
-// partition confines a Runner to one shard of a cluster: it evaluates
-// the shard's vehicles from the positions table in commit order (a feed,
-// not OnCommit) and writes only through the cluster's lease.
-type partition struct {
-	shard, shards int
-	write         leaseWriter
-	poll          time.Duration
-	loaded        *Loaded
-}
-
 // leaseWriter runs f in a transaction on the connection that holds shard's
 // lease, after checking that it still does; errLeaseLost otherwise.
 type leaseWriter interface {
 	fenced(ctx context.Context, shard int, f func(querier) error) error
-}
-
-// upsertEpisodes stores episodes: through the lease in a cluster.
-func (r *Runner) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
-	if r.part == nil {
-		return r.store.upsertEpisodes(ctx, eps)
-	}
-	var ids []string
-	err := r.part.write.fenced(ctx, r.part.shard, func(q querier) error {
-		var err error
-		ids, err = upsertEpisodesOn(ctx, q, eps)
-		return err
-	})
-	return ids, err
-}
-
-// saveStates saves engine states: through the lease in a cluster.
-func (r *Runner) saveStates(ctx context.Context, sts []SavedState) error {
-	if r.part == nil {
-		return r.store.SaveStates(ctx, sts)
-	}
-	return r.part.write.fenced(ctx, r.part.shard, func(q querier) error { return saveStatesOn(ctx, q, sts) })
-}
-
-// pollFeed evaluates the shard's positions committed since the cursor.
-func (s *shard) pollFeed(ctx context.Context) {
-	r := s.r
-	var (
-		hi int64
-		ps []track.Position
-	)
-	err := r.retry(ctx, "feed", dbRetryable, func(ctx context.Context) error {
-		var err error
-		if hi, err = r.store.feedHorizon(ctx); err != nil || hi <= s.cursor {
-			return err
-		}
-		ps, err = r.store.feedPositions(ctx, r.part.shard, r.part.shards, s.cursor, hi)
-		return err
-	})
-	if err != nil || hi <= s.cursor {
-		return // ctx ended, or nothing committed since
-	}
-	if len(ps) > 0 {
-		s.step = append(s.step[:0], ps...)
-		s.evaluate(ctx, s.step, "live")
-	}
-	s.cursor = hi
 }
 
 // Cluster runs the rules on one of several fleetd nodes sharing a
@@ -143,9 +84,7 @@ type Cluster struct {
 	log   *slog.Logger
 	m     *runnerMetrics
 	base  *Runner // for Reevaluate, never run
-
-	// OnEpisodes is the runners' OnEpisodes (see Runner); set before Run.
-	OnEpisodes func([]Episode)
+	tell  []EpisodeListener
 
 	// mu guards the lease connection and what it holds.
 	mu      sync.Mutex
@@ -165,21 +104,27 @@ type Cluster struct {
 }
 
 type leased struct {
-	r      *Runner
-	cancel context.CancelFunc
+	r *Runner
+	// cancel ends the runner's context: with cause errAbandoned when the
+	// lease is lost (it writes nothing more), nil when handed back.
+	cancel context.CancelCauseFunc
 	done   chan struct{}
 }
 
-// NewCluster returns a cluster node over store; metrics are registered on
-// reg when not nil.
-func NewCluster(store *Store, cfg ClusterConfig, log *slog.Logger, reg prometheus.Registerer) (*Cluster, error) {
+// NewCluster returns a cluster node over store; its runners tell what
+// they decided to each of tell, in order. Metrics are registered on reg
+// when not nil.
+func NewCluster(store *Store, cfg ClusterConfig, log *slog.Logger, reg prometheus.Registerer, tell ...EpisodeListener) (*Cluster, error) {
 	cfg.defaults()
 	if cfg.NodeID == "" {
 		return nil, errors.New("alerts: cluster: no node id")
 	}
-	c := &Cluster{store: store, cfg: cfg, log: log, held: map[int]bool{}, running: map[int]*leased{}}
+	c := &Cluster{store: store, cfg: cfg, log: log, tell: tell, held: map[int]bool{}, running: map[int]*leased{}}
 	c.m = newRunnerMetrics(reg, func() float64 { return 0 }) // a cluster's runners read the database, not a queue
-	c.base = newRunner(store, cfg.Runner, log, c.m)
+	// base serves Reevaluate and is never run (its feed is never read).
+	// Re-evaluation is an administrator's decision, not a running
+	// engine's: it writes directly, whoever holds the lease.
+	c.base = newRunner(store, cfg.Runner, log, c.m, tell, commitOrderFeed{shards: 1}, plainWriter{store}, nil)
 	c.leases = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fleetmon_alerts_cluster_shards",
 		Help: "Shards of the vehicles whose rules this node runs.",
@@ -411,10 +356,9 @@ func (c *Cluster) take(j int) {
 	c.loadMu.Lock()
 	l := c.loaded
 	c.loadMu.Unlock()
-	r := newRunner(c.store, c.cfg.Runner, c.log.With("shard", j), c.m)
-	r.part = &partition{shard: j, shards: c.cfg.Shards, write: c, poll: c.cfg.Poll, loaded: l}
-	r.OnEpisodes = c.OnEpisodes
-	ctx, cancel := context.WithCancel(context.Background())
+	r := newRunner(c.store, c.cfg.Runner, c.log.With("shard", j), c.m, c.tell,
+		commitOrderFeed{shard: j, shards: c.cfg.Shards, poll: c.cfg.Poll}, fencedWriter{lease: c, shard: j}, l)
+	ctx, cancel := context.WithCancelCause(context.Background())
 	lr := &leased{r: r, cancel: cancel, done: make(chan struct{})}
 	c.mu.Lock()
 	c.held[j] = true
@@ -442,7 +386,7 @@ func (c *Cluster) handBack(shards []int) {
 	}
 	c.mu.Unlock()
 	for _, lr := range lrs {
-		lr.cancel()
+		lr.cancel(nil)
 	}
 	for _, lr := range lrs {
 		<-lr.done
@@ -473,13 +417,12 @@ func (c *Cluster) loseAll() {
 	c.mu.Lock()
 	lrs := make([]*leased, 0, len(c.running))
 	for _, lr := range c.running {
-		lr.r.crash = true // before cancel: read once its context ends
 		lrs = append(lrs, lr)
 	}
 	c.broken = true
 	c.mu.Unlock()
 	for _, lr := range lrs {
-		lr.cancel()
+		lr.cancel(errAbandoned)
 		<-lr.done
 	}
 	c.mu.Lock()

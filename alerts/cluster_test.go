@@ -98,7 +98,7 @@ func TestClusterHandover(t *testing.T) {
 	}
 	a.c.mu.Lock()
 	for _, lr := range a.c.running {
-		lr.r.crash = true
+		lr.cancel(errAbandoned)
 	}
 	a.c.mu.Unlock()
 	a.stop()
@@ -151,7 +151,7 @@ func TestClusterHandoverBeforeStateSaved(t *testing.T) {
 	a.c.mu.Lock()
 	pid := a.c.conn.PgConn().PID()
 	for _, lr := range a.c.running {
-		lr.r.crash = true
+		lr.cancel(errAbandoned)
 	}
 	a.c.mu.Unlock()
 	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {

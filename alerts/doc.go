@@ -54,12 +54,13 @@
 // store_calendars.go), the episodes (store_episodes.go, and list.go for
 // the API's pages) and the engines' saved state (store_state.go) in
 // PostgreSQL (migration 0004_alerts.sql), and reads positions back
-// (store_feed.go). Runner (runner.go) is the runtime: OnCommit, plugged
-// into track.Writer.OnCommit, copies committed positions into a bounded
-// queue per shard (blocking the writer when full, never dropping
+// (store_feed.go). Runner (runner.go) is the runtime: Committed, the
+// track writer's CommitListener, copies committed positions into a
+// bounded queue per shard (blocking the writer when full, never dropping
 // while it runs); Run owns one Engine per shard, each in one goroutine
 // (vehicles are sharded by id; no locks around an engine), upserts the
-// episodes by their deterministic ID, saves each vehicle's state with the
+// episodes by their deterministic ID, tells its EpisodeListeners what it
+// stored (they must not block), saves each vehicle's state with the
 // latest received_at it includes, and on start replays the positions
 // received after that, so a restart or crash misses nothing and repeats
 // harmlessly. Reload hands a re-read configuration to the engines;
@@ -74,7 +75,7 @@
 // on a connection of the node's own, and the holder runs one Runner per
 // shard that reads the shard's positions from the database in commit order
 // (positions.commit_xid below the oldest running transaction) instead of
-// OnCommit, and writes episodes and state only through the lease's
+// being pushed them, and writes episodes and state only through the lease's
 // connection after checking the lock (a fence). States are saved with the
 // transaction id they include, so the next holder replays exactly what
 // follows.

@@ -238,8 +238,8 @@ func (r *Runner) reevaluate(ctx context.Context, l *Loaded, veh track.Vehicle, f
 		return d, fmt.Errorf("alerts: re-evaluate: apply: %w", err)
 	}
 	r.m.rowsWritten.Add(float64(len(ids)))
-	if r.OnEpisodes != nil && len(ids) > 0 {
-		r.OnEpisodes(pickWritten(nil, eps, ids))
+	if len(r.tell) > 0 && len(ids) > 0 {
+		r.told(pickWritten(nil, eps, ids))
 	}
 	d.Applied = true
 	r.log.Info("alerts: re-evaluation applied", "vehicle_id", vehicleID, "from", from, "to", to,

@@ -26,7 +26,7 @@ func testLog() *slog.Logger {
 }
 
 // rig is a migrated schema with two vehicles of a city bureau, their
-// fences and calendar, and a track writer whose OnCommit goes to the
+// fences and calendar, and a track writer whose commits go to the
 // current runner (none, a running one, or a stopped one).
 type rig struct {
 	t              *testing.T
@@ -34,6 +34,7 @@ type rig struct {
 	w              *track.Writer
 	cur            atomic.Pointer[Runner]
 	regs           sync.Map // *Runner → *prometheus.Registry
+	cancels        sync.Map // *Runner → context.CancelCauseFunc of its Run
 	city, bureau   int64
 	car, sealed    int64
 	carTerm, slTrm int64
@@ -84,17 +85,28 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 
-	g.w = track.NewWriter(pg.Pool, track.WriterConfig{Workers: 2}, testLog(), nil)
-	g.w.OnCommit = func(ps []track.Position) {
-		if r := g.cur.Load(); r != nil {
-			r.OnCommit(ps)
-		}
-	}
+	g.w = track.NewWriter(pg.Pool, track.WriterConfig{Workers: 2}, testLog(), nil, track.TellCommitted(g))
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = g.w.Run(wctx, 5*time.Second) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return g
+}
+
+// Committed makes the rig the writer's CommitListener: it hands commits
+// to the current runner.
+func (g *rig) Committed(ps []track.Position) {
+	if r := g.cur.Load(); r != nil {
+		r.Committed(ps)
+	}
+}
+
+// crash makes r's Run, started by start, return without draining or
+// saving when it is stopped, as if the process died.
+func (g *rig) crash(r *Runner) {
+	if cancel, ok := g.cancels.Load(r); ok {
+		cancel.(context.CancelCauseFunc)(errAbandoned)
+	}
 }
 
 func testRunnerConfig() RunnerConfig {
@@ -112,7 +124,8 @@ func (g *rig) start(cfg RunnerConfig) (r *Runner, stop func()) {
 	reg := prometheus.NewRegistry()
 	r = NewRunner(g.store, cfg, testLog(), reg)
 	g.regs.Store(r, reg)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	g.cancels.Store(r, cancel)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	g.cur.Store(r)
@@ -121,7 +134,7 @@ func (g *rig) start(cfg RunnerConfig) (r *Runner, stop func()) {
 		if once.Swap(true) {
 			return
 		}
-		cancel()
+		cancel(nil)
 		if err := <-done; err != nil {
 			g.t.Errorf("run: %v", err)
 		}
@@ -369,9 +382,9 @@ func TestRunnerRestart(t *testing.T) {
 	cfg2 := cfg
 	cfg2.StateEvery = time.Hour // the crash loses everything since runner 1's save
 	r2, stop2 := g.start(cfg2)
-	r2.crash = true
 	g.write(car[50:80])
 	waitCount(t, func() float64 { return g.metric(r2, "fleetmon_alerts_positions_total", "live") }, 30)
+	g.crash(r2)
 	stop2()
 
 	r3, stop3 := g.start(cfg)

@@ -188,7 +188,7 @@ func TestUpsertEpisodes(t *testing.T) {
 	}
 }
 
-// TestOnCommitBlocksWhenFull: with its queue full, OnCommit waits for
+// TestOnCommitBlocksWhenFull: with its queue full, Committed waits for
 // room instead of dropping; once Run consumes, it returns.
 func TestOnCommitBlocksWhenFull(t *testing.T) {
 	g := newRig(t)
@@ -198,9 +198,9 @@ func TestOnCommitBlocksWhenFull(t *testing.T) {
 	r := NewRunner(g.store, cfg, testLog(), reg)
 	g.regs.Store(r, reg)
 	ps := g.sealedTrack()
-	r.OnCommit(ps[:1]) // fills the queue
+	r.Committed(ps[:1]) // fills the queue
 	done := make(chan struct{})
-	go func() { defer close(done); r.OnCommit(ps[1:2]) }()
+	go func() { defer close(done); r.Committed(ps[1:2]) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for g.metric(r, "fleetmon_alerts_queue_full_total", "") == 0 {
 		if time.Now().After(deadline) {

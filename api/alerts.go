@@ -409,41 +409,6 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 		"applied": d.Applied, "unchanged": d.Unchanged, "changes": changes})
 }
 
-// PublishAlerts sends episodes the rules engine just stored to the live
-// stream, as kind "alert" events carrying the alert's JSON (as GET
-// /api/v1/alerts/{id} answers it): plug it into alerts.Runner.OnEpisodes.
-// It reads the episodes back (one query, bounded by 5 s) and never blocks
-// on a websocket client.
-func (s *Server) PublishAlerts(eps []alerts.Episode) {
-	ids := make([]string, len(eps))
-	for i := range eps {
-		ids[i] = eps[i].ID
-	}
-	s.PublishAlertIDs(ids)
-}
-
-// PublishAlertIDs is PublishAlerts by the episodes' ids: for alerts another
-// fleetd node stored (see package relay).
-func (s *Server) PublishAlertIDs(ids []string) {
-	if s.cfg.Live == nil || len(ids) == 0 {
-		return
-	}
-	// A slow database must not hold the rules engine up for long.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	listed, _, err := s.alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, IDs: ids, WithRetracted: true})
-	if err == nil {
-		var items []alertJSON
-		if items, err = s.alertsJSON(ctx, listed); err == nil {
-			for i := range items {
-				s.cfg.Live.PublishEvent(track.Event{VehicleID: items[i].Vehicle.ID, Kind: "alert", Payload: items[i]})
-			}
-			return
-		}
-	}
-	s.log.Warn("api: alerts not sent to the live stream", "alerts", len(ids), "err", err)
-}
-
 // reload hands changed configuration to the running engines. The change
 // is stored already: a failure is logged, not answered (the next start, or
 // the next change, takes it up).

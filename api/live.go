@@ -103,7 +103,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// Subscribe first, snapshot second: a position committed in between is
+	// Subscribe first, snapshot second: a position stored in between is
 	// sent twice rather than missed.
 	visible, _ := s.liveFilter(r.Context(), vs, liveSubscribe{})
 	sub := s.cfg.Live.Subscribe(visible, liveMaxEvents)

@@ -7,6 +7,14 @@
 // kept by SummariseFootprints (area.go), and the compaction of finished
 // months for replay (compact.go).
 //
+// The Writer (writer.go) tells what it does to listeners given to
+// NewWriter: a QueueListener the positions it is about to queue, a
+// CommitListener those each commit stored. The live Hub (live.go) is the
+// usual QueueListener: it fans positions out to the web map's
+// subscribers and derives each vehicle's live state (moving, parked,
+// offline, alarm, sealed; livestate.go), never waiting for a subscriber.
+// Package relay carries the live stream between the nodes of a cluster.
+//
 // Concurrency: a Store and a Writer are safe for concurrent use by many
 // goroutines; the values they return are owned by the caller.
 //

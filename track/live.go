@@ -10,8 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Hub fans positions out to live subscribers (the web map's
-// stream). Publishing never blocks and never waits for a subscriber: each
+// Hub fans positions out to live subscribers (the web map's stream). It
+// takes this node's positions as the track writer queues them, before
+// their commit (Queued: the map moves with the terminals however busy
+// the database is), and, on a cluster, the positions other nodes
+// committed, through the relay (Publish). Publishing never blocks and never waits for a subscriber: each
 // subscription keeps only the newest undelivered position of each vehicle,
 // so a slow client skips intermediate positions (counted) but always gets
 // the latest one, and memory per subscription is bounded by the number of
@@ -122,8 +125,9 @@ type Event struct {
 	Payload   any
 }
 
-// Live is a committed position as the hub hands it out: one value shared
-// by every subscription that sees it, read-only.
+// Live is a position as the hub hands it out (queued for storage here,
+// or committed on another node): one value shared by every subscription
+// that sees it, read-only.
 type Live struct {
 	Position
 	// State is the vehicle's state after this position (StateMoving, …).
@@ -212,8 +216,12 @@ func (s *Subscription) signal() {
 	}
 }
 
-// Publish offers committed positions to every subscription whose filter
-// matches, after the state-change events they cause. It never blocks on a
+// Queued is Publish for the positions this node's track writer is about
+// to store: the hub is the writer's QueueListener.
+func (h *Hub) Queued(ps []Position) { h.Publish(ps) }
+
+// Publish offers positions to every subscription whose filter matches,
+// after the state-change events they cause. It never blocks on a
 // subscriber.
 func (h *Hub) Publish(ps []Position) {
 	if len(ps) == 0 {

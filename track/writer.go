@@ -70,29 +70,28 @@ var ErrWriterClosed = errors.New("track: writer stopped")
 // database refuses (a constraint or data error): retrying cannot help.
 var ErrRejected = errors.New("track: rows rejected by the database")
 
-// Writer stores positions and raw frames in batches: COPY into a staging
-// table, then INSERT … ON CONFLICT DO NOTHING, so a report written twice (a
-// terminal resend, or a retried batch whose commit reply was lost) is stored
-// once. Write returns only after the transaction holding its rows committed.
+// Writer stores positions and raw frames in batches, each batch in one
+// statement (writeBatch) whose INSERTs take ON CONFLICT DO NOTHING, so a
+// report written twice (a terminal resend, or a retried batch whose commit
+// reply was lost) is stored once. Write returns only after the transaction
+// holding its rows committed.
+//
+// What it does is told to the listeners given to NewWriter: the positions
+// Write is about to queue (QueueListener: the live map), and those each
+// commit stored (CommitListener: the rules, or the relay to the other
+// nodes).
 //
 // While the database is unreachable the writer retries the same batch with
 // back-off; it never drops a request. Memory is bounded by QueueLen requests
 // per worker.
 type Writer struct {
-	pool    *pgxpool.Pool
-	cfg     WriterConfig
-	log     *slog.Logger
-	queues  []chan *request
-	metrics *writerMetrics
-	// OnCommit, when set before Run, is called by a worker after each commit
-	// with the positions that were new (not duplicates). The slice is reused
-	// after the call returns. It must not block for long.
-	OnCommit func([]Position)
-	// OnQueue, when set before Run, is called by Write with the positions
-	// it is about to queue, before they are committed (and whether or not
-	// they are duplicates): the live map's path, which must not wait for
-	// the database. It must not block for long, nor keep the slice.
-	OnQueue func([]Position)
+	pool      *pgxpool.Pool
+	cfg       WriterConfig
+	log       *slog.Logger
+	queues    []chan *request
+	metrics   *writerMetrics
+	queued    QueueListener
+	committed CommitListener
 
 	partMu sync.Mutex
 	parts  map[partKey]bool
@@ -124,9 +123,37 @@ type writerMetrics struct {
 	queueRequests prometheus.GaugeFunc
 }
 
+// QueueListener is told the positions Write is about to queue, before
+// they are committed and whether or not they are duplicates: the live
+// map's path, which must not wait for the database. (A report whose commit
+// fails is not acknowledged; its terminal sends it again.) It is told on
+// the caller's goroutine (a terminal's session) and must not block, nor
+// keep ps.
+type QueueListener interface {
+	Queued(ps []Position)
+}
+
+// CommitListener is told, by a writer goroutine after each commit and
+// after the batch's connection is released, the positions the commit
+// stored (new ones, not duplicates). The next batch of that goroutine
+// waits for it, and with it the terminals whose reports it holds: it must
+// not block for long. ps is reused after the call returns.
+type CommitListener interface {
+	Committed(ps []Position)
+}
+
+// WriterOption configures a writer.
+type WriterOption func(*Writer)
+
+// TellQueued makes the writer tell l what Write is about to queue.
+func TellQueued(l QueueListener) WriterOption { return func(w *Writer) { w.queued = l } }
+
+// TellCommitted makes the writer tell l what each commit stored.
+func TellCommitted(l CommitListener) WriterOption { return func(w *Writer) { w.committed = l } }
+
 // NewWriter returns a writer on pool. Call Run to start it. Metrics are
 // registered on reg when it is not nil.
-func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer) *Writer {
+func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer, opts ...WriterOption) *Writer {
 	cfg.defaults()
 	w := &Writer{
 		pool:    pool,
@@ -134,6 +161,9 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prome
 		log:     log,
 		parts:   map[partKey]bool{},
 		stopped: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(w)
 	}
 	w.queues = make([]chan *request, cfg.Workers)
 	for i := range w.queues {
@@ -186,8 +216,8 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *slog.Logger, reg prome
 // writer owns the slices once Write is called.
 func (w *Writer) Write(ctx context.Context, shard int64, positions []Position, frames []RawFrame) error {
 	r := &request{positions: positions, frames: frames, done: make(chan error, 1)}
-	if w.OnQueue != nil && len(positions) > 0 {
-		w.OnQueue(positions)
+	if w.queued != nil && len(positions) > 0 {
+		w.queued.Queued(positions)
 	}
 	if err := w.enqueue(ctx, shard, r); err != nil {
 		return err
@@ -403,8 +433,8 @@ func (w *Writer) retry(ctx context.Context, reqs []*request, b *batch) error {
 		if err == nil {
 			// After writeOnce returned its connection: a slow consumer must
 			// not hold a database connection of the writer.
-			if w.OnCommit != nil && len(b.fresh) > 0 {
-				w.OnCommit(b.fresh)
+			if w.committed != nil && len(b.fresh) > 0 {
+				w.committed.Committed(b.fresh)
 			}
 			return nil
 		}
@@ -468,7 +498,8 @@ func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error
 		if isRejection(err) {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
-		// The connection may be broken half-way through COPY: do not reuse it.
+		// The connection may be broken half-way through the statement: do
+		// not reuse it.
 		if !conn.Conn().IsClosed() {
 			_ = conn.Conn().Close(context.Background())
 		}

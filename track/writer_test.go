@@ -219,14 +219,18 @@ func TestWriterRejectsOnlyTheBadRequest(t *testing.T) {
 // beijing is the zone of terminals' clocks and of the users' days.
 var beijing = time.FixedZone("CST", 8*3600)
 
+// queuedFunc is a QueueListener for tests: it keeps what it is told.
+type queuedFunc []track.Position
+
+func (q *queuedFunc) Queued(ps []track.Position) { *q = append(*q, ps...) }
+
 // TestWriterOnQueue: the live path sees positions as they are queued,
 // before (and whatever the delay of) their commit.
 func TestWriterOnQueue(t *testing.T) {
 	s := pgtest.New(t)
 	vid, tid := seedVehicle(t, s.Pool, "鄂B12345", "13800000001")
-	w := track.NewWriter(s.Pool, track.WriterConfig{}, discard(), nil)
-	var seen []track.Position
-	w.OnQueue = func(ps []track.Position) { seen = append(seen, ps...) }
+	var seen queuedFunc
+	w := track.NewWriter(s.Pool, track.WriterConfig{}, discard(), nil, track.TellQueued(&seen))
 	// The writer is not running: nothing can commit yet.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"time"
 
 	"fleetmon/alerts"
+	"fleetmon/api"
 	"fleetmon/track"
 	"fleetmon/track/relay"
 )
@@ -58,29 +60,42 @@ func (r clusterRules) Reload(ctx context.Context) error {
 	return r.Cluster.Reload(ctx)
 }
 
-// reloadFromPeer reloads the rules when another node changed their
-// configuration.
-func reloadFromPeer(cl *alerts.Cluster, store *track.Store, hub *track.Hub, log interface{ Error(string, ...any) }) func() {
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := cl.Reload(ctx); err != nil {
-			log.Error("reload the rules after another node's change", "err", err)
-		}
-		// A vehicle sealed or unsealed there changes its live state here.
-		sealed, err := store.SealedIn(ctx, track.Scope{})
-		if err != nil {
-			log.Error("reload the seals after another node's change", "err", err)
-			return
-		}
-		hub.SyncSealed(sealed)
-	}
+// fromPeers takes the other nodes' notices (it is the relay's Peers): their
+// alerts go to the live stream, and a change of the rules' configuration
+// reloads this node's rules and the seals its live states show.
+type fromPeers struct {
+	rules *alerts.Cluster
+	live  *api.LiveAlerts
+	store *track.Store
+	hub   *track.Hub
+	log   *slog.Logger
 }
 
-func episodeIDs(eps []alerts.Episode) []string {
+func (p fromPeers) AlertsChanged(ids []string) { p.live.AlertsChanged(ids) }
+
+func (p fromPeers) RulesChanged() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.rules.Reload(ctx); err != nil {
+		p.log.Error("reload the rules after another node's change", "err", err)
+	}
+	// A vehicle sealed or unsealed there changes its live state here.
+	sealed, err := p.store.SealedIn(ctx, track.Scope{})
+	if err != nil {
+		p.log.Error("reload the seals after another node's change", "err", err)
+		return
+	}
+	p.hub.SyncSealed(sealed)
+}
+
+// alertsToPeers tells the other nodes the alerts this node's rules stored
+// (it is one of the rules' listeners), by id: the relay never blocks.
+type alertsToPeers struct{ relay *relay.Relay }
+
+func (p alertsToPeers) EpisodesChanged(eps []alerts.Episode) {
 	ids := make([]string, len(eps))
 	for i := range eps {
 		ids[i] = eps[i].ID
 	}
-	return ids
+	p.relay.PublishAlerts(ids)
 }

@@ -19,11 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"fleetmon/alerts"
 	"fleetmon/api"
 	"fleetmon/ingest"
 	"fleetmon/track"
-	"fleetmon/track/relay"
 )
 
 // serveConfig is fleetd serve's configuration.
@@ -148,111 +146,34 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer db.close()
 	store := track.NewStore(db.pool)
 
-	writer := track.NewWriter(db.pool, cfg.writer, log.With("component", "writer"), reg)
-	// The live hub fans positions out to websocket clients (GET
-	// /api/v1/live) as the gateway queues them for storage, not after their
-	// commit: the map moves with the terminals however busy the database
-	// is, and never waits for a client. (A report whose commit fails is
-	// not acknowledged; its terminal resends it.) Other nodes' committed
-	// positions reach it through the relay. It also derives each vehicle's
-	// state (moving, parked, offline, alarm, sealed), starting from what
-	// is stored.
-	hub := track.NewHub(reg, track.WithOfflineAfter(cfg.offlineAfter))
-	seeds, err := store.LiveSeeds(ctx)
+	// The data path from the terminals to the browsers (pipeline.go),
+	// the same for one node and for several.
+	p, err := newPipeline(ctx, cfg, db.pool, store, log, reg)
 	if err != nil {
 		return err
 	}
-	hub.Seed(seeds)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	defer stopHub()
-	go hub.WatchStates(hubCtx)
-	cfg.api.Live = hub
-	writer.OnQueue = hub.Publish
-	// The rules engine judges every committed position (issue 5). On a
-	// single node it takes them from the writer: it starts before the
-	// writer and stops after it, so that nothing committed is left
-	// unjudged (and a restart replays what was committed since its saved
-	// state). On one node of several (issue 7) each vehicle's rules run on
-	// the node holding its shard, which reads what any node committed from
-	// the database, and the relay passes live positions and alerts between
-	// the nodes through the broker.
-	var (
-		rules  interface{ Run(context.Context) error }
-		apiSrv *api.Server
-	)
-	alertStore := alerts.NewStore(db.pool)
-	if cfg.cluster.nodeID == "" {
-		runner := alerts.NewRunner(alertStore, alerts.RunnerConfig{}, log.With("component", "alerts"), reg)
-		// Configuration edits through the API reload the engines; the
-		// episodes they store reach the live stream as "alert" events.
-		cfg.api.Rules = runner
-		apiSrv = api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
-			log.With("component", "api"))
-		runner.OnEpisodes = apiSrv.PublishAlerts
-		writer.OnCommit = runner.OnCommit
-		rules = runner
-	} else {
-		cl, err := alerts.NewCluster(alertStore, alerts.ClusterConfig{NodeID: cfg.cluster.nodeID}, log.With("component", "alerts"), reg)
-		if err != nil {
-			return err
-		}
-		rel, err := relay.New(relay.Config{Broker: cfg.mqtt.Broker, Username: cfg.mqtt.Username, Password: cfg.mqtt.Password,
-			NodeID: cfg.cluster.nodeID, Prefix: cfg.cluster.topicPrefix}, hub, log.With("component", "relay"), reg)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		cfg.api.Rules = clusterRules{Cluster: cl, relay: rel}
-		apiSrv = api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
-			log.With("component", "api"))
-		cl.OnEpisodes = func(eps []alerts.Episode) {
-			apiSrv.PublishAlerts(eps)
-			rel.PublishAlerts(episodeIDs(eps))
-		}
-		rel.OnAlerts = apiSrv.PublishAlertIDs
-		rel.OnReload = reloadFromPeer(cl, store, hub, log)
-		writer.OnCommit = rel.OnCommit
-		rules = cl
-		relayCtx, stopRelay := context.WithCancel(context.Background())
-		relayDone := make(chan struct{})
-		go func() {
-			defer close(relayDone)
-			if err := rel.Run(relayCtx); err != nil && relayCtx.Err() == nil {
-				log.Error("relay stopped", "err", err)
-			}
-		}()
-		// Stopped on return, after the writer (stopped below) handed it
-		// its last commits.
-		defer func() { stopRelay(); <-relayDone }()
+	if cfg.cluster.nodeID != "" {
 		log.Info("running as a cluster node", "node", cfg.cluster.nodeID)
 	}
-	runnerCtx, stopRunner := context.WithCancel(context.Background())
-	runnerDone := make(chan struct{})
-	go func() {
-		defer close(runnerDone)
-		if err := rules.Run(runnerCtx); err != nil && runnerCtx.Err() == nil {
-			log.Error("rules engine stopped", "err", err)
-		}
-	}()
-	defer func() { stopRunner(); <-runnerDone }()
-	writerCtx, stopWriter := context.WithCancel(context.Background())
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		_ = writer.Run(writerCtx, 10*time.Second)
-	}()
+	// Configuration edits through the API reload the rules; the live
+	// stream reads from the hub.
+	cfg.api.Live, cfg.api.Rules = p.hub, p.rules
+	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
+		log.With("component", "api"))
+	// Stopped on return, after the gateway and the subscriber below, which
+	// feed it.
+	stopPipeline := p.start(apiSrv)
+	defer stopPipeline()
 
-	gw := ingest.NewServer(cfg.gateway, writer, store, log.With("component", "jt808"), reg)
+	// Terminals' reports enter the pipeline through the writer.
+	gw := ingest.NewServer(cfg.gateway, p.writer, store, log.With("component", "jt808"), reg)
 	ln, err := net.Listen("tcp", cfg.jt808Addr)
 	if err != nil {
-		stopWriter()
-		<-writerDone
 		return fmt.Errorf("listen for terminals: %w", err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		ln.Close()
-		stopWriter()
-		<-writerDone
 		return fmt.Errorf("listen for http: %w", err)
 	}
 	// The first start creates the administrator and shows its one-time
@@ -261,8 +182,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		ln.Close()
 		httpLn.Close()
-		stopWriter()
-		<-writerDone
 		return fmt.Errorf("create the first administrator: %w", err)
 	}
 	var handler http.Handler = apiSrv
@@ -293,7 +212,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	subCtx, stopSub := context.WithCancel(context.Background())
 	subDone := make(chan struct{})
 	if cfg.mqtt.Broker != "" {
-		sub := ingest.NewSubscriber(cfg.mqtt, writer, store, store, log.With("component", "mqtt"), reg)
+		sub := ingest.NewSubscriber(cfg.mqtt, p.writer, store, store, log.With("component", "mqtt"), reg)
 		go func() {
 			defer close(subDone)
 			if err := sub.Run(subCtx); err != nil {
@@ -333,9 +252,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	_ = hs.Shutdown(shutCtx)
 	stopSub()
 	<-subDone
-	stopWriter()
-	<-writerDone
-	return err
+	return err // the deferred stopPipeline stops the writer, then the rest
 }
 
 // jobs runs fleetd serve's maintenance jobs: each at once and then every

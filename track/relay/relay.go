@@ -63,8 +63,20 @@ func (c *Config) defaults() {
 }
 
 // Hub takes the positions other nodes committed; *track.Hub implements it.
+// It is called from the MQTT client's goroutine and must not block.
 type Hub interface {
 	Publish(ps []track.Position)
+}
+
+// Peers is told the other nodes' notices, from one goroutine, in order of
+// arrival; while it works, further notices wait (up to AlertQueue, then
+// they are dropped and counted).
+type Peers interface {
+	// AlertsChanged: another node stored (opened, closed, changed or
+	// retracted) the alerts with these ids.
+	AlertsChanged(ids []string)
+	// RulesChanged: another node changed the rules' configuration.
+	RulesChanged()
 }
 
 // The message kinds, the last segment of a topic.
@@ -75,20 +87,12 @@ const (
 )
 
 // Relay publishes this node's live news to the broker and hands the other
-// nodes' to the hub and to OnAlerts and OnReload.
+// nodes' positions to the hub and their notices to the Peers given to Run.
 type Relay struct {
 	cfg Config
 	hub Hub
 	log *slog.Logger
 	m   *metrics
-
-	// OnAlerts, when set (before Run), is called with the ids of alerts
-	// another node stored (opened, closed, changed, retracted), from one
-	// goroutine, in order of arrival.
-	OnAlerts func(ids []string)
-	// OnReload, when set (before Run), is called when another node
-	// changed the rules' configuration, from the same goroutine.
-	OnReload func()
 
 	mu      sync.Mutex
 	pending []track.Position // committed here, not yet published
@@ -149,11 +153,12 @@ func New(cfg Config, hub Hub, log *slog.Logger, reg prometheus.Registerer) (*Rel
 
 func (r *Relay) topic(kind string) string { return r.cfg.Prefix + "/" + r.cfg.NodeID + "/" + kind }
 
-// OnCommit queues committed positions for the other nodes; plug it into
-// track.Writer.OnCommit (beside the local hub). It copies what it needs
-// and never blocks: past Queue positions waiting, the rest are dropped
+// Committed queues committed positions for the other nodes: on a cluster
+// node the relay is the track writer's CommitListener (the local hub has
+// them already, from the writer's queue). It copies what it needs and
+// never blocks: past Queue positions waiting, the rest are dropped
 // (counted).
-func (r *Relay) OnCommit(ps []track.Position) {
+func (r *Relay) Committed(ps []track.Position) {
 	r.mu.Lock()
 	room := r.cfg.Queue - len(r.pending)
 	n := min(room, len(ps))
@@ -202,8 +207,11 @@ func (r *Relay) PublishReload() {
 }
 
 // Run connects (retrying until ctx ends), subscribes to the other nodes'
-// topics and publishes this node's news until ctx ends.
-func (r *Relay) Run(ctx context.Context) error {
+// topics and publishes this node's news until ctx ends. The other nodes'
+// notices go to peers. (Peers is given here rather than to New because
+// what it tells, the rules, is itself told by the relay: a cluster node's
+// rules publish their alerts through it.)
+func (r *Relay) Run(ctx context.Context, peers Peers) error {
 	r.mu.Lock()
 	if r.started {
 		r.mu.Unlock()
@@ -246,14 +254,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	defer r.client.Disconnect(250)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.deliver(ctx) })
+	wg.Go(func() { r.deliver(ctx, peers) })
 	wg.Go(func() { r.publishAlerts(ctx) })
 	r.publishPositions(ctx)
 	wg.Wait()
 	return nil
 }
 
-// publishPositions sends what OnCommit queued every Linger, or sooner
+// publishPositions sends what Committed queued every Linger, or sooner
 // when a batch is full, until ctx ends.
 func (r *Relay) publishPositions(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.Linger)
@@ -377,18 +385,18 @@ func (r *Relay) receive(_ mqtt.Client, msg mqtt.Message) {
 	}
 }
 
-// deliver hands the other nodes' notices to OnAlerts and OnReload.
-func (r *Relay) deliver(ctx context.Context) {
+// deliver hands the other nodes' notices to peers.
+func (r *Relay) deliver(ctx context.Context, peers Peers) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case n := <-r.remote:
-			switch {
-			case n.kind == kindReload && r.OnReload != nil:
-				r.OnReload()
-			case n.kind == kindAlerts && r.OnAlerts != nil:
-				r.OnAlerts(n.ids)
+			switch n.kind {
+			case kindReload:
+				peers.RulesChanged()
+			case kindAlerts:
+				peers.AlertsChanged(n.ids)
 			}
 		}
 	}

@@ -92,6 +92,10 @@ type node struct {
 	reg    *prometheus.Registry
 }
 
+// node is the relay's Peers: it sends what it is told on its channels.
+func (n *node) AlertsChanged(ids []string) { n.alerts <- ids }
+func (n *node) RulesChanged()              { n.reload <- struct{}{} }
+
 func startNode(t *testing.T, broker, id string) *node {
 	t.Helper()
 	n := &node{hub: make(hubFunc, 100), alerts: make(chan []string, 100), reload: make(chan struct{}, 10), reg: prometheus.NewRegistry()}
@@ -99,12 +103,10 @@ func startNode(t *testing.T, broker, id string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.OnAlerts = func(ids []string) { n.alerts <- ids }
-	r.OnReload = func() { n.reload <- struct{}{} }
 	n.r = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- r.Run(ctx, n) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -151,8 +153,8 @@ func TestRelayBetweenNodes(t *testing.T) {
 	for i := range ps {
 		ps[i] = position(int64(i+1), i)
 	}
-	a.r.OnCommit(ps[:4])
-	a.r.OnCommit(ps[4:])
+	a.r.Committed(ps[:4])
+	a.r.Committed(ps[4:])
 	got := receive(t, c.hub, 7)
 	for i := range got {
 		if got[i].VehicleID != ps[i].VehicleID || !got[i].Time.Equal(ps[i].Time) || got[i].Lat != ps[i].Lat {
@@ -180,7 +182,7 @@ func TestRelayBetweenNodes(t *testing.T) {
 	}
 
 	// A node does not hand its own news to its hub (its writer did), nor
-	// to OnAlerts: once c's notice reached a, a's own are long through.
+	// to Peers: once c's notice reached a, a's own are long through.
 	c.r.PublishAlerts([]string{"from-c"})
 	if ids := <-a.alerts; !slices.Equal(ids, []string{"from-c"}) {
 		t.Fatalf("a got alert ids %q", ids)
@@ -197,14 +199,14 @@ func TestRelayBetweenNodes(t *testing.T) {
 func TestRelayBrokerAway(t *testing.T) {
 	b := mqtttest.Start(t)
 	a, c := startNode(t, b.URL, "a"), startNode(t, b.URL, "c")
-	a.r.OnCommit([]track.Position{position(1, 0)})
+	a.r.Committed([]track.Position{position(1, 0)})
 	receive(t, c.hub, 1)
 
 	b.Stop()
 	waitFor(t, "a to notice", func() bool { return testutil.ToFloat64(a.r.m.connected) == 0 })
 	// Positions while the broker is away are dropped and counted; an alert
 	// notice waits in the persistent session and arrives afterwards.
-	a.r.OnCommit([]track.Position{position(1, 1), position(2, 1)})
+	a.r.Committed([]track.Position{position(1, 1), position(2, 1)})
 	waitFor(t, "the drop to be counted", func() bool {
 		return testutil.ToFloat64(a.r.m.dropped.WithLabelValues(kindPositions, "broker_down")) == 2
 	})
@@ -221,7 +223,7 @@ func TestRelayBrokerAway(t *testing.T) {
 	waitFor(t, "both reconnected", func() bool {
 		return testutil.ToFloat64(a.r.m.connected) == 1 && testutil.ToFloat64(c.r.m.connected) == 1
 	})
-	a.r.OnCommit([]track.Position{position(3, 2)})
+	a.r.Committed([]track.Position{position(3, 2)})
 	if got := receive(t, c.hub, 1); got[0].VehicleID != 3 {
 		t.Fatalf("after the outage got vehicle %d, want 3", got[0].VehicleID)
 	}
@@ -233,7 +235,7 @@ func TestRelayQueueBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := make([]track.Position, 8)
-	r.OnCommit(ps)
+	r.Committed(ps)
 	if len(r.pending) != 5 {
 		t.Fatalf("pending %d, want 5", len(r.pending))
 	}
