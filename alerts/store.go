@@ -23,10 +23,28 @@ import (
 // reads positions back. Safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// db runs the configuration's changes (holidays, calendars,
+	// parameters, fences, approvals) and verification steps: the pool,
+	// or the transaction of a store from InTx.
+	db dbtx
+}
+
+// dbtx is what a configuration change runs on: a pool or a transaction
+// (Begin then opens a savepoint).
+type dbtx interface {
+	querier
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
+
+// InTx returns the store with its configuration changes and verification
+// steps running in tx: the caller commits them together with its own
+// statements (the change's audit entry), or not at all. Everything else
+// still uses the pool.
+func (s *Store) InTx(tx pgx.Tx) *Store { return &Store{pool: s.pool, db: tx} }
 
 // Loaded is the configuration as read from the database.
 type Loaded struct {
@@ -202,7 +220,7 @@ func (s *Store) PutHolidayYear(ctx context.Context, year int, y HolidayYear, sou
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO alert_holiday_years (year, spec, source) VALUES ($1, $2, $3)
+	_, err = s.db.Exec(ctx, `INSERT INTO alert_holiday_years (year, spec, source) VALUES ($1, $2, $3)
 		ON CONFLICT (year) DO UPDATE SET spec = excluded.spec, source = excluded.source,
 			version = alert_holiday_years.version + 1, imported_at = now()`, year, js, source)
 	if err != nil {
@@ -245,7 +263,7 @@ func (s *Store) PutCalendar(ctx context.Context, spec CalendarSpec) (CalendarSpe
 	if err != nil {
 		return spec, err
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO alert_calendars (unit_id, spec) VALUES ($1, $2)
+	err = s.db.QueryRow(ctx, `INSERT INTO alert_calendars (unit_id, spec) VALUES ($1, $2)
 		ON CONFLICT (unit_id) DO UPDATE SET spec = excluded.spec,
 			revision = alert_calendars.revision + 1, updated_at = now()
 		RETURNING id, revision`, nullID(spec.UnitID), js).Scan(&spec.ID, &spec.Revision)
@@ -291,7 +309,7 @@ func (s *Store) PutParams(ctx context.Context, unit int64, p Params) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO alert_params (unit_id, params) VALUES ($1, $2)
+	_, err = s.db.Exec(ctx, `INSERT INTO alert_params (unit_id, params) VALUES ($1, $2)
 		ON CONFLICT (unit_id) DO UPDATE SET params = excluded.params,
 			version = alert_params.version + 1, updated_at = now()`, nullID(unit), js)
 	if err != nil {
@@ -357,11 +375,11 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 		ELSE ST_SetSRID(ST_GeomFromGeoJSON($9), 4326) END`
 	var version int32
 	if f.ID == 0 {
-		err = s.pool.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
+		err = s.db.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
 			unit_id, vehicle_id, shape, geom) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+geom+`)
 			RETURNING id, version`, args...).Scan(&f.ID, &version)
 	} else {
-		err = s.pool.QueryRow(ctx, `UPDATE alert_fences SET name = $1, kind = $2, category = $3, dwell_min = $4,
+		err = s.db.QueryRow(ctx, `UPDATE alert_fences SET name = $1, kind = $2, category = $3, dwell_min = $4,
 			speed_limit_kmh = $5, unit_id = $6, vehicle_id = $7, shape = $8, geom = `+geom+`,
 			version = version + 1, updated_at = now()
 			WHERE id = $11 RETURNING id, version`, append(args, f.ID)...).Scan(&f.ID, &version)
@@ -413,7 +431,7 @@ func shapeGeoJSON(s Shape) (string, float64) {
 
 // DeleteFence removes a fence. Episodes that name it keep its id.
 func (s *Store) DeleteFence(ctx context.Context, id int64) error {
-	if _, err := s.pool.Exec(ctx, "DELETE FROM alert_fences WHERE id = $1", id); err != nil {
+	if _, err := s.db.Exec(ctx, "DELETE FROM alert_fences WHERE id = $1", id); err != nil {
 		return fmt.Errorf("delete fence %d: %w", id, err)
 	}
 	return nil
@@ -473,7 +491,7 @@ func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error
 		ref = &a.ExternalRef
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
+	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
 		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9) RETURNING id`,
 		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref).Scan(&id)
 	if err != nil {

@@ -329,11 +329,11 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusConflict, "conflict", "the alert was retracted by a re-evaluation: there is nothing to verify")
 		return
 	}
-	_, err = s.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, func(tx pgx.Tx, prev alerts.Verification) error {
-		return appendAudit(r.Context(), tx, s.cfg.Now(), p, remoteAddr(r), Entry{Action: auditVerification,
-			VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		prev, err := c.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, nil)
+		return Entry{Action: auditVerification, VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
 			Detail: map[string]any{"alert_id": e.ID, "rule": string(e.Rule), "action": req.Action,
-				"from": string(prev), "to": string(step.to)}})
+				"from": string(prev), "to": string(step.to)}}, err
 	})
 	if errors.Is(err, alerts.ErrVerificationState) {
 		writeError(w, r, http.StatusConflict, "conflict", fmt.Sprintf("%s is not allowed once an alert is %s", req.Action, e.Verification))
@@ -373,6 +373,14 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the rules engine is not running")
 		return
 	}
+	// The runner applies a re-evaluation in transactions of its own: the
+	// entry commits first, so that nothing is applied, nor a preview
+	// shown, unaudited. The counts of what changed are in the answer.
+	if err := s.auditFirst(r, Entry{Action: "alert.reevaluate", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: req.From, To: req.To,
+		Detail: map[string]any{"apply": req.Apply}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	d, err := s.cfg.Rules.Reevaluate(r.Context(), v.ID, req.From, req.To, req.Apply)
 	if err != nil {
 		s.fail(w, r, err)
@@ -395,11 +403,6 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 			a := toAlertJSON(c.New, v.Plate)
 			changes[i].New = &a
 		}
-	}
-	if err := s.audit(r, Entry{Action: "alert.reevaluate", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: req.From, To: req.To,
-		Detail: map[string]any{"apply": req.Apply, "applied": d.Applied, "changes": len(d.Changes), "unchanged": d.Unchanged}}); err != nil {
-		s.fail(w, r, err)
-		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"vehicle_id": v.ID, "from": formatTime(d.From), "to": formatTime(d.To),
 		"applied": d.Applied, "unchanged": d.Unchanged, "changes": changes})

@@ -125,13 +125,14 @@ func (s *Server) createApproval(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id, err := s.alerts.AddApproval(r.Context(), a)
+	var id int64
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		var err error
+		id, err = c.alerts.AddApproval(r.Context(), a)
+		return Entry{Action: "approval.create", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: a.Start, To: a.End,
+			Detail: map[string]any{"id": id, "driver": a.Driver, "purpose": a.Purpose, "approver": a.Approver}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "approval.create", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: a.Start, To: a.End,
-		Detail: map[string]any{"id": id, "driver": a.Driver, "purpose": a.Purpose, "approver": a.Approver}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -229,15 +230,17 @@ func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := make([]int64, 0, len(recs))
-	for _, a := range recs {
-		id, err := s.alerts.AddApproval(r.Context(), a)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		for _, a := range recs {
+			id, err := c.alerts.AddApproval(r.Context(), a)
+			if err != nil {
+				return Entry{}, err
+			}
+			ids = append(ids, id)
 		}
-		ids = append(ids, id)
-	}
-	if err := s.audit(r, Entry{Action: "approval.import", Detail: map[string]any{"approvals": len(ids), "ids": ids}}); err != nil {
+		return Entry{Action: "approval.import", Detail: map[string]any{"approvals": len(ids), "ids": ids}}, nil
+	})
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -131,7 +131,7 @@ func (s *Server) areaSearch(w http.ResponseWriter, r *http.Request) {
 		out[i] = o
 	}
 	detail["vehicles"], detail["vehicle_count"], detail["visits"] = ids, len(found), visits
-	if err := s.audit(r, Entry{Action: "area.search", SubjectUnitID: p.UnitID, From: req.From, To: req.To, Reason: req.Reason,
+	if err := s.auditFirst(r, Entry{Action: "area.search", SubjectUnitID: p.UnitID, From: req.From, To: req.To, Reason: req.Reason,
 		Detail: detail}); err != nil {
 		s.fail(w, r, err)
 		return

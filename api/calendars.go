@@ -80,13 +80,13 @@ func (s *Server) putCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	spec, err := s.alerts.PutCalendar(r.Context(), spec)
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		var err error
+		spec, err = c.alerts.PutCalendar(r.Context(), spec)
+		return Entry{Action: "calendar.put", SubjectUnitID: unit,
+			Detail: map[string]any{"unit_id": unit, "revision": spec.Revision, "calendar": spec}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "calendar.put", SubjectUnitID: unit,
-		Detail: map[string]any{"unit_id": unit, "revision": spec.Revision, "calendar": spec}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -119,18 +119,20 @@ func (s *Server) createFences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]alerts.Fence, 0, len(fences))
-	ids, names := make([]int64, 0, len(fences)), make([]string, 0, len(fences))
-	for _, f := range fences {
-		f, err := s.alerts.PutFence(r.Context(), f)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		ids, names := make([]int64, 0, len(fences)), make([]string, 0, len(fences))
+		for _, f := range fences {
+			f, err := c.alerts.PutFence(r.Context(), f)
+			if err != nil {
+				return Entry{}, err
+			}
+			out = append(out, f)
+			ids, names = append(ids, f.ID), append(names, f.Name)
 		}
-		out = append(out, f)
-		ids, names = append(ids, f.ID), append(names, f.Name)
-	}
-	if err := s.audit(r, Entry{Action: "geofence.create", VehicleID: o.VehicleID, SubjectUnitID: o.UnitID,
-		Detail: map[string]any{"ids": ids, "names": names}}); err != nil {
+		return Entry{Action: "geofence.create", VehicleID: o.VehicleID, SubjectUnitID: o.UnitID,
+			Detail: map[string]any{"ids": ids, "names": names}}, nil
+	})
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -161,17 +163,16 @@ func (s *Server) deleteFence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cmpOr(err, track.ErrNotFound))
 		return
 	}
-	if err := s.alerts.DeleteFence(r.Context(), id); err != nil {
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		return Entry{Action: "geofence.delete", VehicleID: f.VehicleID, SubjectUnitID: f.UnitID,
+			Detail: map[string]any{"id": f.ID, "name": f.Name, "kind": string(f.Kind)}}, c.alerts.DeleteFence(r.Context(), id)
+	})
+	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
 			writeError(w, r, http.StatusConflict, "conflict", "a trip approval names this fence")
 			return
 		}
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "geofence.delete", VehicleID: f.VehicleID, SubjectUnitID: f.UnitID,
-		Detail: map[string]any{"id": f.ID, "name": f.Name, "kind": string(f.Kind)}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

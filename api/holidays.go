@@ -63,13 +63,15 @@ func (s *Server) putHolidays(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := h.File()
-	for _, y := range years {
-		if err := s.alerts.PutHolidayYear(r.Context(), y, f.Years[strconv.Itoa(y)], source); err != nil {
-			s.fail(w, r, err)
-			return
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		for _, y := range years {
+			if err := c.alerts.PutHolidayYear(r.Context(), y, f.Years[strconv.Itoa(y)], source); err != nil {
+				return Entry{}, err
+			}
 		}
-	}
-	if err := s.audit(r, Entry{Action: "holidays.import", Detail: map[string]any{"years": years, "source": source}}); err != nil {
+		return Entry{Action: "holidays.import", Detail: map[string]any{"years": years, "source": source}}, nil
+	})
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -96,7 +96,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 	if subject == 0 {
 		subject = p.Scope().Root
 	}
-	if err := s.audit(r, Entry{Action: "report.dispatch", SubjectUnitID: subject, From: day.In(cst), To: day.AddDays(1).In(cst),
+	if err := s.auditFirst(r, Entry{Action: "report.dispatch", SubjectUnitID: subject, From: day.In(cst), To: day.AddDays(1).In(cst),
 		Reason: reason, Detail: map[string]any{"vehicles": len(vs), "no_order": len(rep.NoOrder), "undriven": len(rep.Undriven)}}); err != nil {
 		s.fail(w, r, err)
 		return

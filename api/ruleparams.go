@@ -41,12 +41,11 @@ func (s *Server) putParams(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if err := s.alerts.PutParams(r.Context(), unit, params); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "rule_params.put", SubjectUnitID: unit,
-		Detail: map[string]any{"unit_id": unit, "params": params}}); err != nil {
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		return Entry{Action: "rule_params.put", SubjectUnitID: unit,
+			Detail: map[string]any{"unit_id": unit, "params": params}}, c.alerts.PutParams(r.Context(), unit, params)
+	})
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -73,7 +73,7 @@ func (s *Server) trackRequest(w http.ResponseWriter, r *http.Request, action str
 	if !ok {
 		return v, from, to, false
 	}
-	if err := s.audit(r, Entry{Action: action, VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,
+	if err := s.auditFirst(r, Entry{Action: action, VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,
 		Detail: map[string]any{"plate": v.Plate}}); err != nil {
 		s.fail(w, r, err)
 		return v, from, to, false

@@ -47,12 +47,13 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	u, err := s.store.CreateUnit(r.Context(), principal(r).Scope(), req.ParentID, req.Name)
+	var u track.Unit
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		var err error
+		u, err = c.store.CreateUnit(r.Context(), principal(r).Scope(), req.ParentID, req.Name)
+		return Entry{Action: "unit.create", SubjectUnitID: u.ID, Detail: map[string]any{"path": u.Path}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "unit.create", SubjectUnitID: u.ID, Detail: map[string]any{"path": u.Path}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -75,26 +76,27 @@ func (s *Server) updateUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc := principal(r).Scope()
-	before, err := s.store.UnitIn(r.Context(), sc, id)
+	var u track.Unit
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		before, err := c.store.UnitIn(r.Context(), sc, id)
+		if err != nil {
+			return Entry{}, err
+		}
+		u = before
+		if req.Name != nil {
+			if u, err = c.store.RenameUnit(r.Context(), sc, id, *req.Name); err != nil {
+				return Entry{}, err
+			}
+		}
+		if req.ParentID != nil {
+			if u, err = c.store.MoveUnit(r.Context(), sc, id, *req.ParentID); err != nil {
+				return Entry{}, err
+			}
+		}
+		return Entry{Action: "unit.update", SubjectUnitID: u.ID,
+			Detail: map[string]any{"before": before.Path, "after": u.Path}}, nil
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u := before
-	if req.Name != nil {
-		if u, err = s.store.RenameUnit(r.Context(), sc, id, *req.Name); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if req.ParentID != nil {
-		if u, err = s.store.MoveUnit(r.Context(), sc, id, *req.ParentID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if err := s.audit(r, Entry{Action: "unit.update", SubjectUnitID: u.ID,
-		Detail: map[string]any{"before": before.Path, "after": u.Path}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -151,12 +153,13 @@ func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+strings.Join(errs, "; "))
 		return
 	}
-	n, err := s.store.ImportUnits(r.Context(), paths)
+	var n int
+	err := s.change(r, func(c changeTx) (Entry, error) {
+		var err error
+		n, err = c.store.ImportUnits(r.Context(), paths)
+		return Entry{Action: "unit.import", Detail: map[string]any{"paths": len(paths), "units": n}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "unit.import", Detail: map[string]any{"paths": len(paths), "units": n}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -113,16 +113,15 @@ func (s *Server) changeUser(w http.ResponseWriter, r *http.Request, action strin
 		return
 	}
 	var out map[string]any
-	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+	err = s.change(r, func(c changeTx) (Entry, error) {
 		var err error
-		if out, err = change(tx, u); err != nil {
-			return err
+		if out, err = change(c.tx, u); err != nil {
+			return Entry{}, err
 		}
-		if _, err := tx.Exec(r.Context(), "DELETE FROM sessions WHERE user_id = $1", u.ID); err != nil {
-			return err
+		if _, err := c.tx.Exec(r.Context(), "DELETE FROM sessions WHERE user_id = $1", u.ID); err != nil {
+			return Entry{}, err
 		}
-		return appendAudit(r.Context(), tx, s.cfg.Now(), principal(r), remoteAddr(r), Entry{Action: action, SubjectUnitID: u.UnitID,
-			Detail: map[string]any{"user": u.Name}})
+		return Entry{Action: action, SubjectUnitID: u.UnitID, Detail: map[string]any{"user": u.Name}}, nil
 	})
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%s: %w", action, err))

@@ -135,13 +135,14 @@ func (s *Server) createVehicle(w http.ResponseWriter, r *http.Request) {
 	if c.Category != nil {
 		cat = *c.Category
 	}
-	v, err := s.store.CreateVehicle(r.Context(), principal(r).Scope(), *c.Plate, color, cat, *c.UnitID)
+	var v track.Vehicle
+	err = s.change(r, func(tx changeTx) (Entry, error) {
+		var err error
+		v, err = tx.store.CreateVehicle(r.Context(), principal(r).Scope(), *c.Plate, color, cat, *c.UnitID)
+		return Entry{Action: "vehicle.create", VehicleID: v.ID, SubjectUnitID: v.UnitID,
+			Detail: map[string]any{"after": toVehicleJSON(v)}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "vehicle.create", VehicleID: v.ID, SubjectUnitID: v.UnitID,
-		Detail: map[string]any{"after": toVehicleJSON(v)}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -186,13 +187,14 @@ func (s *Server) sealVehicle(sealed bool) http.HandlerFunc {
 }
 
 func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id int64, action string, c track.VehicleChange) {
-	before, after, err := s.store.UpdateVehicle(r.Context(), principal(r).Scope(), id, c)
+	var before, after track.Vehicle
+	err := s.change(r, func(tx changeTx) (Entry, error) {
+		var err error
+		before, after, err = tx.store.UpdateVehicle(r.Context(), principal(r).Scope(), id, c)
+		return Entry{Action: action, VehicleID: id, SubjectUnitID: after.UnitID,
+			Detail: map[string]any{"before": toVehicleJSON(before), "after": toVehicleJSON(after)}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: action, VehicleID: id, SubjectUnitID: after.UnitID,
-		Detail: map[string]any{"before": toVehicleJSON(before), "after": toVehicleJSON(after)}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -223,18 +225,17 @@ func (s *Server) bindTerminal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	before, err := s.store.VehicleIn(r.Context(), principal(r).Scope(), id)
+	var v track.Vehicle
+	err = s.change(r, func(tx changeTx) (Entry, error) {
+		before, err := tx.store.VehicleIn(r.Context(), principal(r).Scope(), id)
+		if err != nil {
+			return Entry{}, err
+		}
+		v, err = tx.store.BindTerminal(r.Context(), principal(r).Scope(), id, phone)
+		return Entry{Action: "vehicle.bind_terminal", VehicleID: id, SubjectUnitID: v.UnitID,
+			Detail: map[string]any{"before": before.TerminalPhone, "after": v.TerminalPhone}}, err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v, err := s.store.BindTerminal(r.Context(), principal(r).Scope(), id, phone)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "vehicle.bind_terminal", VehicleID: id, SubjectUnitID: v.UnitID,
-		Detail: map[string]any{"before": before.TerminalPhone, "after": v.TerminalPhone}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

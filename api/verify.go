@@ -219,7 +219,7 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 		if v, err = s.store.VehicleIn(r.Context(), p.Scope(), m.VehicleID); err != nil {
 			return err
 		}
-		return s.audit(r, Entry{Action: "evidence.verify", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: m.From, To: m.To,
+		return s.auditFirst(r, Entry{Action: "evidence.verify", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: m.From, To: m.To,
 			Reason: reason, Detail: map[string]any{"plate": v.Plate, "file_sha256": hex.EncodeToString(sum[:]),
 				"manifest_digest": m.Digest, "exported_at": formatTime(m.ExportedAt), "exported_by": m.ExportedBy}})
 	})

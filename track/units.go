@@ -20,7 +20,7 @@ type Unit struct {
 
 // Units returns the units in scope, ordered by path.
 func (s *Store) Units(ctx context.Context, sc Scope) ([]Unit, error) {
-	rows, err := s.pool.Query(ctx, `SELECT u.id, COALESCE(u.parent_id, 0), u.name, unit_path(u.id) AS path
+	rows, err := s.db.Query(ctx, `SELECT u.id, COALESCE(u.parent_id, 0), u.name, unit_path(u.id) AS path
 		FROM units u WHERE u.id IN (SELECT unit_subtree($1)) ORDER BY path`, sc.root())
 	if err != nil {
 		return nil, fmt.Errorf("list units: %w", err)
@@ -31,7 +31,7 @@ func (s *Store) Units(ctx context.Context, sc Scope) ([]Unit, error) {
 // UnitIn returns the unit id if it is in scope.
 func (s *Store) UnitIn(ctx context.Context, sc Scope, id int64) (Unit, error) {
 	var u Unit
-	err := s.pool.QueryRow(ctx, `SELECT u.id, COALESCE(u.parent_id, 0), u.name, unit_path(u.id)
+	err := s.db.QueryRow(ctx, `SELECT u.id, COALESCE(u.parent_id, 0), u.name, unit_path(u.id)
 		FROM units u WHERE u.id = $2 AND u.id IN (SELECT unit_subtree($1))`, sc.root(), id).
 		Scan(&u.ID, &u.ParentID, &u.Name, &u.Path)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -49,7 +49,7 @@ func (s *Store) UnitByPath(ctx context.Context, path string) (Unit, error) {
 	var u Unit
 	for _, name := range strings.Split(path, "/") {
 		name = strings.TrimSpace(name)
-		err := s.pool.QueryRow(ctx, "SELECT id FROM units WHERE parent_id IS NOT DISTINCT FROM $1 AND name = $2", parent, name).Scan(&u.ID)
+		err := s.db.QueryRow(ctx, "SELECT id FROM units WHERE parent_id IS NOT DISTINCT FROM $1 AND name = $2", parent, name).Scan(&u.ID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Unit{}, fmt.Errorf("unit %q: %w", path, ErrNotFound)
 		}
@@ -88,7 +88,7 @@ func (s *Store) CreateUnit(ctx context.Context, sc Scope, parent int64, name str
 		p = &parent
 	}
 	var id int64
-	if err := s.pool.QueryRow(ctx, "INSERT INTO units (parent_id, name) VALUES ($1, $2) RETURNING id", p, name).Scan(&id); err != nil {
+	if err := s.db.QueryRow(ctx, "INSERT INTO units (parent_id, name) VALUES ($1, $2) RETURNING id", p, name).Scan(&id); err != nil {
 		return Unit{}, conflictOr(err, "create unit")
 	}
 	return s.UnitIn(ctx, All, id)
@@ -100,7 +100,7 @@ func (s *Store) RenameUnit(ctx context.Context, sc Scope, id int64, name string)
 	if !validUnitName(name) {
 		return Unit{}, fmt.Errorf("unit name %q: %w", name, ErrConflict)
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE units SET name = $3 WHERE id = $2 AND id IN (SELECT unit_subtree($1))", sc.root(), id, name)
+	tag, err := s.db.Exec(ctx, "UPDATE units SET name = $3 WHERE id = $2 AND id IN (SELECT unit_subtree($1))", sc.root(), id, name)
 	if err != nil {
 		return Unit{}, conflictOr(err, "rename unit")
 	}
@@ -117,7 +117,7 @@ func (s *Store) MoveUnit(ctx context.Context, sc Scope, id, parent int64) (Unit,
 	if id == sc.Root {
 		return Unit{}, ErrNotFound
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// Serialise moves: two concurrent moves could otherwise make a cycle.
 		if _, err := tx.Exec(ctx, "LOCK TABLE units IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return err
@@ -154,7 +154,7 @@ func (s *Store) MoveUnit(ctx context.Context, sc Scope, id, parent int64) (Unit,
 // many units exist afterwards along those paths.
 func (s *Store) ImportUnits(ctx context.Context, paths [][]string) (int, error) {
 	seen := map[int64]bool{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		for _, p := range paths {
 			var parent *int64
 			for _, name := range p {

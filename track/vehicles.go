@@ -36,7 +36,7 @@ func (s *Store) VehiclesIn(ctx context.Context, sc Scope, f VehicleFilter) ([]Ve
 	if f.UnitID != 0 {
 		unit = f.UnitID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+vehicleColumns+`, count(*) OVER ()
+	rows, err := s.db.Query(ctx, `SELECT `+vehicleColumns+`, count(*) OVER ()
 		FROM vehicles v LEFT JOIN terminals t ON t.vehicle_id = v.id
 		WHERE v.unit_id IN (SELECT unit_subtree($1))
 		  AND ($2::bigint IS NULL OR v.unit_id IN (SELECT unit_subtree($2)))
@@ -62,7 +62,7 @@ func (s *Store) VehiclesIn(ctx context.Context, sc Scope, f VehicleFilter) ([]Ve
 	}
 	if len(vs) == 0 && f.Offset > 0 {
 		// count(*) OVER () has no row to ride on past the last page.
-		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM vehicles v
+		err = s.db.QueryRow(ctx, `SELECT count(*) FROM vehicles v
 			WHERE v.unit_id IN (SELECT unit_subtree($1))
 			  AND ($2::bigint IS NULL OR v.unit_id IN (SELECT unit_subtree($2)))
 			  AND ($3 = '' OR strpos(v.plate, $3) > 0)
@@ -78,7 +78,7 @@ func (s *Store) VehiclesIn(ctx context.Context, sc Scope, f VehicleFilter) ([]Ve
 
 // VehicleIn returns the vehicle if it is in scope, else ErrNotFound.
 func (s *Store) VehicleIn(ctx context.Context, sc Scope, id int64) (Vehicle, error) {
-	v, err := scanVehicle(s.pool.QueryRow(ctx, `SELECT `+vehicleColumns+`
+	v, err := scanVehicle(s.db.QueryRow(ctx, `SELECT `+vehicleColumns+`
 		FROM vehicles v LEFT JOIN terminals t ON t.vehicle_id = v.id
 		WHERE v.id = $2 AND v.unit_id IN (SELECT unit_subtree($1))`, sc.root(), id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -105,7 +105,7 @@ func (s *Store) CreateVehicle(ctx context.Context, sc Scope, plate string, color
 		return Vehicle{}, err
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, "INSERT INTO vehicles (plate, plate_color, category, unit_id) VALUES ($1, $2, $3, $4) RETURNING id",
+	err := s.db.QueryRow(ctx, "INSERT INTO vehicles (plate, plate_color, category, unit_id) VALUES ($1, $2, $3, $4) RETURNING id",
 		plate, int16(color), string(cat), unit).Scan(&id)
 	if err != nil {
 		return Vehicle{}, conflictOr(err, "create vehicle")
@@ -134,7 +134,7 @@ func (s *Store) UpdateVehicle(ctx context.Context, sc Scope, id int64, c Vehicle
 		v := string(*c.Category)
 		cat = &v
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE vehicles SET plate = COALESCE($3, plate), plate_color = COALESCE($4, plate_color),
+	tag, err := s.db.Exec(ctx, `UPDATE vehicles SET plate = COALESCE($3, plate), plate_color = COALESCE($4, plate_color),
 		category = COALESCE($5, category), unit_id = COALESCE($6, unit_id), sealed = COALESCE($7, sealed), updated_at = now()
 		WHERE id = $2 AND unit_id IN (SELECT unit_subtree($1))`, sc.root(), id, c.Plate, color, cat, c.UnitID, c.Sealed)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Store) BindTerminal(ctx context.Context, sc Scope, vehicleID int64, pho
 	if _, err := s.VehicleIn(ctx, sc, vehicleID); err != nil {
 		return Vehicle{}, err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var bound *int64
 		err := tx.QueryRow(ctx, "SELECT vehicle_id FROM terminals WHERE phone = $1 FOR UPDATE", phone).Scan(&bound)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
