@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -120,7 +119,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="dispatch-%s.csv"`, day))
-		cw := csv.NewWriter(w)
+		cw := newCSVWriter(w)
 		_ = cw.Write([]string{"kind", "plate", "vehicle_id", "start", "end", "distance_m", "max_speed_kmh", "outside_s", "approval_id"})
 		for _, x := range rows {
 			_ = cw.Write([]string{x.Kind, x.Plate, strconv.FormatInt(x.VehicleID, 10), x.Start, x.End,

@@ -77,7 +77,9 @@ func exportRowLines(file []byte, format string) [][]byte {
 		}
 		switch format {
 		case "csv":
-			if !bytes.HasPrefix(line, []byte("#")) && !bytes.HasPrefix(line, []byte("\ufeff")) && len(bytes.TrimSpace(line)) > 0 {
+			// Comments start with # (quoted, "#, where they hold a comma).
+			if !bytes.HasPrefix(line, []byte("#")) && !bytes.HasPrefix(line, []byte(`"#`)) && !bytes.HasPrefix(line, []byte("\ufeff")) &&
+				len(bytes.TrimSpace(line)) > 0 {
 				out = append(out, line)
 			}
 		case "geojson":
