@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // cst is China Standard Time (GMT+8), the offset every time is shown in.
@@ -79,8 +81,8 @@ func cmpOr(err, def error) error {
 	return def
 }
 
-// readBody reads a whole (upload) body, answering itself when it is too
-// large.
+// readBody reads a whole body, answering itself when it is too large or
+// is not valid text (see validText).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -89,7 +91,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
 			return nil, false
 		}
-		writeError(w, r, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
+		writeError(w, r, http.StatusBadRequest, "bad_request", "the body could not be read")
+		return nil, false
+	}
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		writeBadText(w, r, "request body")
 		return nil, false
 	}
 	return b, true

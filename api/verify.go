@@ -206,7 +206,7 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than 256 MiB")
 			return
 		}
-		writeError(w, r, http.StatusBadRequest, "bad_request", "read the file: "+err.Error())
+		writeError(w, r, http.StatusBadRequest, "bad_request", "the file could not be read")
 		return
 	}
 	if len(file) > maxEvidenceBytes {
@@ -226,8 +226,11 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 				"manifest_digest": m.Digest, "exported_at": formatTime(m.ExportedAt), "exported_by": m.ExportedBy}})
 	})
 	switch {
-	case errors.Is(err, track.ErrNoManifest), errors.Is(err, track.ErrBadManifest):
-		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", err.Error())
+	case errors.Is(err, track.ErrNoManifest):
+		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", "the file carries no fleetmon evidence manifest")
+		return
+	case errors.Is(err, track.ErrBadManifest):
+		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", "the file's evidence manifest cannot be read")
 		return
 	case err != nil:
 		s.fail(w, r, err)
