@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,7 +17,7 @@ import (
 	"fleetmon/track"
 )
 
-// The rules engine's endpoints (issue 5): alerts (episodes) and their
+// The rules engine's endpoints: alerts (episodes) and their
 // verification (核查), the configuration the rules judge with (geofences,
 // work calendars, rule parameters, trip approvals 派车单, the national
 // holiday calendar) and re-evaluation of a past period.
@@ -67,7 +66,9 @@ const auditVerification = "alert.verification"
 // maxVerificationReason bounds a verification reason, in characters.
 const maxVerificationReason = 2000
 
-// alertRoutes registers the rules engine's endpoints (issue 5).
+// alertRoutes registers the rules engine's endpoints: alerts, and the
+// configuration in fences.go, calendars.go, ruleparams.go, approvals.go
+// and holidays.go.
 func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/alerts", s.listAlerts)
 	p.HandleFunc("GET /api/v1/alerts/{id}", s.getAlert)
@@ -212,13 +213,8 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	eq := alerts.EpisodeQuery{Scope: principal(r).Scope(), From: from, To: to, Limit: limit, Offset: offset}
-	if v := q.Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		eq.VehicleID = n
+	if eq.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
+		return
 	}
 	if v := q.Get("rule"); v != "" {
 		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {

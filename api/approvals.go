@@ -1,13 +1,10 @@
 package api
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -41,13 +38,8 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aq := alerts.ApprovalQuery{Scope: principal(r).Scope(), From: from, To: to, Limit: limit, Offset: offset}
-	if v := r.URL.Query().Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		aq.VehicleID = n
+	if aq.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
+		return
 	}
 	as, total, err := s.alerts.ListApprovals(r.Context(), aq)
 	if err != nil {
@@ -166,27 +158,15 @@ func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
 	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
 		return
 	}
-	cr := csv.NewReader(r.Body)
-	cr.FieldsPerRecord = -1
+	rows, errs, ok := s.readCSV(w, r)
+	if !ok {
+		return
+	}
 	sc := principal(r).Scope()
 	var recs []alerts.ApprovalRecord
-	var errs []string
 	plates := map[string]track.Vehicle{}
-	for line := 1; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-				return
-			}
-			errs = append(errs, err.Error())
-			break
-		}
-		rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
+	for i, rec := range rows {
+		line := i + 1
 		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "vehicle_plate") {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,14 +153,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	var vehicle int64
-	if v := q.Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		vehicle = n
+	vehicle, ok := queryID(w, r, "vehicle")
+	if !ok {
+		return
 	}
 	from, to, ok := period(w, r, false)
 	if !ok {

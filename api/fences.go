@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -32,16 +31,13 @@ func (s *Server) fenceInScope(ctx context.Context, sc track.Scope, f *alerts.Fen
 // listFences serves GET /api/v1/geofences: the fences owned by units and
 // vehicles in the jurisdiction, optionally of one ?unit= or ?vehicle=.
 func (s *Server) listFences(w http.ResponseWriter, r *http.Request) {
-	var unit, vehicle int64
-	for name, dst := range map[string]*int64{"unit": &unit, "vehicle": &vehicle} {
-		if v := r.URL.Query().Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				writeError(w, r, http.StatusBadRequest, "bad_request", name+": want an id")
-				return
-			}
-			*dst = n
-		}
+	unit, ok := queryID(w, r, "unit")
+	if !ok {
+		return
+	}
+	vehicle, ok := queryID(w, r, "vehicle")
+	if !ok {
+		return
 	}
 	fs, err := s.alerts.Fences(r.Context())
 	if err != nil {
@@ -75,16 +71,12 @@ func (s *Server) createFences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var o alerts.Owner
-	q := r.URL.Query()
-	for name, dst := range map[string]*int64{"unit": &o.UnitID, "vehicle": &o.VehicleID} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				writeError(w, r, http.StatusBadRequest, "bad_request", name+": want an id")
-				return
-			}
-			*dst = n
-		}
+	var ok bool
+	if o.UnitID, ok = queryID(w, r, "unit"); !ok {
+		return
+	}
+	if o.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
+		return
 	}
 	if (o.UnitID == 0) == (o.VehicleID == 0) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "name the owner: ?unit=ID or ?vehicle=ID, not both")

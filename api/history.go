@@ -19,8 +19,7 @@ import (
 	"fleetmon/track"
 )
 
-// historyRoutes registers the replay, evidence and area search endpoints
-// (issue 6).
+// historyRoutes registers the replay, evidence and area search endpoints.
 func (s *Server) historyRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.replay)
 	p.HandleFunc("GET /api/v1/replay", s.replayMany)

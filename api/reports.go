@@ -56,13 +56,11 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "format: want json or csv")
 		return
 	}
-	var unit int64
-	if v := q.Get("unit"); v != "" {
-		unit, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || unit <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "unit: want a unit id")
-			return
-		}
+	unit, ok := queryID(w, r, "unit")
+	if !ok {
+		return
+	}
+	if unit != 0 {
 		if _, err := s.store.UnitIn(r.Context(), p.Scope(), unit); err != nil {
 			s.fail(w, r, err)
 			return

@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -79,6 +81,44 @@ func cmpOr(err, def error) error {
 		return err
 	}
 	return def
+}
+
+// readCSV reads a CSV body whole (through readBody): its records, the
+// byte order mark dropped from the first, up to the first line that is
+// not CSV, which is reported in errs. It answers the client itself, and
+// returns false, when the body is too large or not text.
+func (s *Server) readCSV(w http.ResponseWriter, r *http.Request) (recs [][]string, errs []string, ok bool) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\ufeff"))))
+	cr.FieldsPerRecord = -1
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return recs, nil, true
+		}
+		if err != nil {
+			return recs, []string{err.Error()}, true
+		}
+		recs = append(recs, rec)
+	}
+}
+
+// queryID reads the optional id ?name= (0 when absent), answering 400
+// itself for anything but a positive integer.
+func queryID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		writeError(w, r, http.StatusBadRequest, "bad_request", name+": want an id")
+		return 0, false
+	}
+	return n, true
 }
 
 // readBody reads a whole body, answering itself when it is too large or

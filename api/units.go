@@ -1,10 +1,7 @@
 package api
 
 import (
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -113,25 +110,14 @@ func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusForbidden, "forbidden", "only an administrator at the top imports units")
 		return
 	}
-	cr := csv.NewReader(r.Body)
-	cr.FieldsPerRecord = -1
+	recs, errs, ok := s.readCSV(w, r)
+	if !ok {
+		return
+	}
 	var paths [][]string
-	var errs []string
-	for line := 1; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-				return
-			}
-			errs = append(errs, err.Error())
-			break
-		}
-		p := strings.TrimPrefix(strings.TrimSpace(rec[0]), "\ufeff")
+	for i, rec := range recs {
+		line := i + 1
+		p := strings.TrimSpace(rec[0])
 		if line == 1 && strings.EqualFold(p, "path") {
 			continue
 		}

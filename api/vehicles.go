@@ -33,13 +33,8 @@ func (s *Server) listVehicles(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := track.VehicleFilter{Plate: q.Get("plate"), Limit: limit, Offset: offset}
-	if v := q.Get("unit_id"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "unit_id: want a unit id")
-			return
-		}
-		f.UnitID = n
+	if f.UnitID, ok = queryID(w, r, "unit_id"); !ok {
+		return
 	}
 	if v := q.Get("category"); v != "" {
 		c, ok := track.ParseCategory(v)
