@@ -2,10 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"fleetmon/track"
 )
 
 // registryPrint is a digest of everything the API changes, for telling
@@ -117,5 +121,22 @@ func TestAuditFailureRollsBack(t *testing.T) {
 		if strings.Contains(body, "115.0") || strings.Contains(body, "鄂B00001") {
 			t.Errorf("%s %s sent data unaudited: %.200s", rd.method, rd.path, body)
 		}
+	}
+}
+
+// TestChangeWithoutEntry: a change whose function returns no audit entry
+// is refused and rolled back.
+func TestChangeWithoutEntry(t *testing.T) {
+	f := newFixture(t, nil)
+	r := httptest.NewRequest("POST", "/api/v1/units", nil)
+	err := f.srv.change(r, func(c changeTx) (Entry, error) {
+		_, err := c.store.CreateUnit(r.Context(), track.All, 0, "无记录单位")
+		return Entry{}, err
+	})
+	if !errors.Is(err, errUnaudited) {
+		t.Fatalf("change without an entry: %v, want errUnaudited", err)
+	}
+	if _, err := f.store.UnitByPath(r.Context(), "无记录单位"); !errors.Is(err, track.ErrNotFound) {
+		t.Errorf("the unaudited unit stands: %v", err)
 	}
 }
