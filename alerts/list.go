@@ -96,7 +96,7 @@ var ErrVerificationState = errors.New("alerts: verification step not allowed in 
 func (s *Store) TransitionVerification(ctx context.Context, id string, from []Verification, to Verification,
 	also func(pgx.Tx, Verification) error) (Verification, error) {
 	var prev Verification
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var cur string
 		err := tx.QueryRow(ctx, "SELECT verification FROM episodes WHERE id = $1 FOR UPDATE", id).Scan(&cur)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -18,10 +18,28 @@ import (
 // store_feed.go (positions read back) and list.go (the API's pages).
 type Store struct {
 	pool *pgxpool.Pool
+	// db runs the configuration's changes (holidays, calendars,
+	// parameters, fences, approvals) and verification steps: the pool,
+	// or the transaction of a store from InTx.
+	db dbtx
+}
+
+// dbtx is what a configuration change runs on: a pool or a transaction
+// (Begin then opens a savepoint).
+type dbtx interface {
+	querier
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
+
+// InTx returns the store with its configuration changes and verification
+// steps running in tx: the caller commits them together with its own
+// statements (the change's audit entry), or not at all. Everything else
+// still uses the pool.
+func (s *Store) InTx(tx pgx.Tx) *Store { return &Store{pool: s.pool, db: tx} }
 
 // nullID and nullTime pass a zero value, nullPositive one not above zero,
 // as SQL NULL.

@@ -54,7 +54,7 @@ func (s *Store) PutHolidayYear(ctx context.Context, year int, y HolidayYear, sou
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO alert_holiday_years (year, spec, source) VALUES ($1, $2, $3)
+	_, err = s.db.Exec(ctx, `INSERT INTO alert_holiday_years (year, spec, source) VALUES ($1, $2, $3)
 		ON CONFLICT (year) DO UPDATE SET spec = excluded.spec, source = excluded.source,
 			version = alert_holiday_years.version + 1, imported_at = now()`, year, js, source)
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *Store) PutCalendar(ctx context.Context, spec CalendarSpec) (CalendarSpe
 	if err != nil {
 		return spec, err
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO alert_calendars (unit_id, spec) VALUES ($1, $2)
+	err = s.db.QueryRow(ctx, `INSERT INTO alert_calendars (unit_id, spec) VALUES ($1, $2)
 		ON CONFLICT (unit_id) DO UPDATE SET spec = excluded.spec,
 			revision = alert_calendars.revision + 1, updated_at = now()
 		RETURNING id, revision`, nullID(spec.UnitID), js).Scan(&spec.ID, &spec.Revision)
@@ -143,7 +143,7 @@ func (s *Store) PutParams(ctx context.Context, unit int64, p Params) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO alert_params (unit_id, params) VALUES ($1, $2)
+	_, err = s.db.Exec(ctx, `INSERT INTO alert_params (unit_id, params) VALUES ($1, $2)
 		ON CONFLICT (unit_id) DO UPDATE SET params = excluded.params,
 			version = alert_params.version + 1, updated_at = now()`, nullID(unit), js)
 	if err != nil {

@@ -180,11 +180,11 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 		ELSE ST_SetSRID(ST_GeomFromGeoJSON($9), 4326) END`
 	var version int32
 	if f.ID == 0 {
-		err = s.pool.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
+		err = s.db.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
 			unit_id, vehicle_id, shape, geom) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+geom+`)
 			RETURNING id, version`, args...).Scan(&f.ID, &version)
 	} else {
-		err = s.pool.QueryRow(ctx, `UPDATE alert_fences SET name = $1, kind = $2, category = $3, dwell_min = $4,
+		err = s.db.QueryRow(ctx, `UPDATE alert_fences SET name = $1, kind = $2, category = $3, dwell_min = $4,
 			speed_limit_kmh = $5, unit_id = $6, vehicle_id = $7, shape = $8, geom = `+geom+`,
 			version = version + 1, updated_at = now()
 			WHERE id = $11 RETURNING id, version`, append(args, f.ID)...).Scan(&f.ID, &version)
@@ -236,7 +236,7 @@ func shapeGeoJSON(s Shape) (string, float64) {
 
 // DeleteFence removes a fence. Episodes that name it keep its id.
 func (s *Store) DeleteFence(ctx context.Context, id int64) error {
-	if _, err := s.pool.Exec(ctx, "DELETE FROM alert_fences WHERE id = $1", id); err != nil {
+	if _, err := s.db.Exec(ctx, "DELETE FROM alert_fences WHERE id = $1", id); err != nil {
 		return fmt.Errorf("delete fence %d: %w", id, err)
 	}
 	return nil
@@ -296,7 +296,7 @@ func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error
 		ref = &a.ExternalRef
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
+	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
 		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9) RETURNING id`,
 		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref).Scan(&id)
 	if err != nil {

@@ -1,28 +1,23 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"fleetmon/alerts"
 	"fleetmon/track"
 )
 
-// The rules engine's endpoints (issue 5): alerts (episodes) and their
+// The rules engine's endpoints: alerts (episodes) and their
 // verification (核查), the configuration the rules judge with (geofences,
 // work calendars, rule parameters, trip approvals 派车单, the national
 // holiday calendar) and re-evaluation of a past period.
@@ -71,7 +66,9 @@ const auditVerification = "alert.verification"
 // maxVerificationReason bounds a verification reason, in characters.
 const maxVerificationReason = 2000
 
-// alertRoutes registers the rules engine's endpoints (issue 5).
+// alertRoutes registers the rules engine's endpoints: alerts, and the
+// configuration in fences.go, calendars.go, ruleparams.go, approvals.go
+// and holidays.go.
 func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/alerts", s.listAlerts)
 	p.HandleFunc("GET /api/v1/alerts/{id}", s.getAlert)
@@ -216,13 +213,8 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	eq := alerts.EpisodeQuery{Scope: principal(r).Scope(), From: from, To: to, Limit: limit, Offset: offset}
-	if v := q.Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		eq.VehicleID = n
+	if eq.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
+		return
 	}
 	if v := q.Get("rule"); v != "" {
 		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
@@ -333,11 +325,11 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusConflict, "conflict", "the alert was retracted by a re-evaluation: there is nothing to verify")
 		return
 	}
-	_, err = s.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, func(tx pgx.Tx, prev alerts.Verification) error {
-		return appendAudit(r.Context(), tx, s.cfg.Now(), p, remoteAddr(r), Entry{Action: auditVerification,
-			VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
+	err = s.change(r, func(c changeTx) (Entry, error) {
+		prev, err := c.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, nil)
+		return Entry{Action: auditVerification, VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
 			Detail: map[string]any{"alert_id": e.ID, "rule": string(e.Rule), "action": req.Action,
-				"from": string(prev), "to": string(step.to)}})
+				"from": string(prev), "to": string(step.to)}}, err
 	})
 	if errors.Is(err, alerts.ErrVerificationState) {
 		writeError(w, r, http.StatusConflict, "conflict", fmt.Sprintf("%s is not allowed once an alert is %s", req.Action, e.Verification))
@@ -377,6 +369,14 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the rules engine is not running")
 		return
 	}
+	// The runner applies a re-evaluation in transactions of its own: the
+	// entry commits first, so that nothing is applied, nor a preview
+	// shown, unaudited. The counts of what changed are in the answer.
+	if err := s.auditFirst(r, Entry{Action: "alert.reevaluate", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: req.From, To: req.To,
+		Detail: map[string]any{"apply": req.Apply}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	d, err := s.cfg.Rules.Reevaluate(r.Context(), v.ID, req.From, req.To, req.Apply)
 	if err != nil {
 		s.fail(w, r, err)
@@ -400,11 +400,6 @@ func (s *Server) reevaluate(w http.ResponseWriter, r *http.Request) {
 			changes[i].New = &a
 		}
 	}
-	if err := s.audit(r, Entry{Action: "alert.reevaluate", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: req.From, To: req.To,
-		Detail: map[string]any{"apply": req.Apply, "applied": d.Applied, "changes": len(d.Changes), "unchanged": d.Unchanged}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"vehicle_id": v.ID, "from": formatTime(d.From), "to": formatTime(d.To),
 		"applied": d.Applied, "unchanged": d.Unchanged, "changes": changes})
 }
@@ -419,630 +414,4 @@ func (s *Server) reload(r *http.Request) {
 	if err := s.cfg.Rules.Reload(r.Context()); err != nil {
 		s.log.Error("api: reload the rules", "request_id", requestID(r), "err", err)
 	}
-}
-
-// Geofences.
-
-// fenceInScope reports whether the fence's owner (a unit or a vehicle) is
-// in the caller's jurisdiction.
-func (s *Server) fenceInScope(ctx context.Context, sc track.Scope, f *alerts.Fence) (bool, error) {
-	var err error
-	if f.VehicleID != 0 {
-		_, err = s.store.VehicleIn(ctx, sc, f.VehicleID)
-	} else {
-		_, err = s.store.UnitIn(ctx, sc, f.UnitID)
-	}
-	if errors.Is(err, track.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// listFences serves GET /api/v1/geofences: the fences owned by units and
-// vehicles in the jurisdiction, optionally of one ?unit= or ?vehicle=.
-func (s *Server) listFences(w http.ResponseWriter, r *http.Request) {
-	var unit, vehicle int64
-	for name, dst := range map[string]*int64{"unit": &unit, "vehicle": &vehicle} {
-		if v := r.URL.Query().Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				writeError(w, r, http.StatusBadRequest, "bad_request", name+": want an id")
-				return
-			}
-			*dst = n
-		}
-	}
-	fs, err := s.alerts.Fences(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sc := principal(r).Scope()
-	items := []alerts.Fence{}
-	for i := range fs {
-		f := &fs[i]
-		if (unit != 0 && f.UnitID != unit) || (vehicle != 0 && f.VehicleID != vehicle) {
-			continue
-		}
-		ok, err := s.fenceInScope(r.Context(), sc, f)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if ok {
-			items = append(items, *f)
-		}
-	}
-	list(w, items, len(items), len(items), 0)
-}
-
-// createFences serves POST /api/v1/geofences?unit=ID (or ?vehicle=ID): the
-// body is GeoJSON (a Feature or FeatureCollection) or KML, told apart by
-// their first character; every feature becomes a fence of that owner.
-func (s *Server) createFences(w http.ResponseWriter, r *http.Request) {
-	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-		return
-	}
-	var o alerts.Owner
-	q := r.URL.Query()
-	for name, dst := range map[string]*int64{"unit": &o.UnitID, "vehicle": &o.VehicleID} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				writeError(w, r, http.StatusBadRequest, "bad_request", name+": want an id")
-				return
-			}
-			*dst = n
-		}
-	}
-	if (o.UnitID == 0) == (o.VehicleID == 0) {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "name the owner: ?unit=ID or ?vehicle=ID, not both")
-		return
-	}
-	sc := principal(r).Scope()
-	probe := alerts.Fence{UnitID: o.UnitID, VehicleID: o.VehicleID}
-	if ok, err := s.fenceInScope(r.Context(), sc, &probe); err != nil || !ok {
-		s.fail(w, r, cmpOr(err, track.ErrNotFound))
-		return
-	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	var fences []alerts.Fence
-	var err error
-	switch t := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\ufeff"))); {
-	case len(t) > 0 && t[0] == '{':
-		fences, err = alerts.ImportGeoJSON(t, o)
-	case len(t) > 0 && t[0] == '<':
-		fences, err = alerts.ImportKML(bytes.NewReader(t), o)
-	default:
-		writeError(w, r, http.StatusBadRequest, "bad_request", "send GeoJSON (a Feature or FeatureCollection) or KML")
-		return
-	}
-	if err == nil && len(fences) == 0 {
-		err = errors.New("no feature")
-	}
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+err.Error())
-		return
-	}
-	out := make([]alerts.Fence, 0, len(fences))
-	ids, names := make([]int64, 0, len(fences)), make([]string, 0, len(fences))
-	for _, f := range fences {
-		f, err := s.alerts.PutFence(r.Context(), f)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		out = append(out, f)
-		ids, names = append(ids, f.ID), append(names, f.Name)
-	}
-	if err := s.audit(r, Entry{Action: "geofence.create", VehicleID: o.VehicleID, SubjectUnitID: o.UnitID,
-		Detail: map[string]any{"ids": ids, "names": names}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusCreated, map[string]any{"items": out})
-}
-
-func cmpOr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
-}
-
-// readBody reads a whole (upload) body, answering itself when it is too
-// large.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-			return nil, false
-		}
-		writeError(w, r, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
-		return nil, false
-	}
-	return b, true
-}
-
-func (s *Server) deleteFence(w http.ResponseWriter, r *http.Request) {
-	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-		return
-	}
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	fs, err := s.alerts.Fences(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	i := slices.IndexFunc(fs, func(f alerts.Fence) bool { return f.ID == id })
-	if i < 0 {
-		s.fail(w, r, track.ErrNotFound)
-		return
-	}
-	f := &fs[i]
-	if ok, err := s.fenceInScope(r.Context(), principal(r).Scope(), f); err != nil || !ok {
-		s.fail(w, r, cmpOr(err, track.ErrNotFound))
-		return
-	}
-	if err := s.alerts.DeleteFence(r.Context(), id); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
-			writeError(w, r, http.StatusConflict, "conflict", "a trip approval names this fence")
-			return
-		}
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "geofence.delete", VehicleID: f.VehicleID, SubjectUnitID: f.UnitID,
-		Detail: map[string]any{"id": f.ID, "name": f.Name, "kind": string(f.Kind)}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// Calendars and rule parameters, per unit. Unit 0 is the default for
-// every unit without its own up the tree.
-
-// configUnit reads the {id} of a unit whose calendar or parameters are
-// read (write false) or written: a unit in the jurisdiction, or 0, which
-// anyone may read and only an administrator at the top may write. It
-// returns the unit and its chain (itself, then its ancestors).
-func (s *Server) configUnit(w http.ResponseWriter, r *http.Request, write bool) (int64, []int64, bool) {
-	p := principal(r)
-	if write && !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-		return 0, nil, false
-	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 0 {
-		writeError(w, r, http.StatusNotFound, "not_found", "not found")
-		return 0, nil, false
-	}
-	if id == 0 {
-		if write && (p.Role != RoleAdmin || p.UnitID != 0) {
-			writeError(w, r, http.StatusForbidden, "forbidden", "only an administrator at the top sets the defaults")
-			return 0, nil, false
-		}
-		return 0, nil, true
-	}
-	if _, err := s.store.UnitIn(r.Context(), p.Scope(), id); err != nil {
-		s.fail(w, r, err)
-		return 0, nil, false
-	}
-	tree, err := s.alerts.Tree(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return 0, nil, false
-	}
-	return id, alerts.Chain(tree, id), true
-}
-
-func (s *Server) getCalendar(w http.ResponseWriter, r *http.Request) {
-	unit, chain, ok := s.configUnit(w, r, false)
-	if !ok {
-		return
-	}
-	specs, err := s.alerts.Calendars(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	spec, from := alerts.CalendarSpec{Week: alerts.StandardWeek()}, int64(0)
-	found := false
-	for _, u := range append(chain, 0) {
-		if i := slices.IndexFunc(specs, func(c alerts.CalendarSpec) bool { return c.UnitID == u }); i >= 0 {
-			spec, from, found = specs[i], u, true
-			break
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit_id": unit, "own": found && from == unit,
-		"inherited_from": from, "calendar": spec})
-}
-
-func (s *Server) putCalendar(w http.ResponseWriter, r *http.Request) {
-	unit, _, ok := s.configUnit(w, r, true)
-	if !ok {
-		return
-	}
-	var spec alerts.CalendarSpec
-	if !s.decode(w, r, &spec) {
-		return
-	}
-	spec.ID, spec.UnitID, spec.Revision = 0, unit, 0
-	if _, err := alerts.NewCalendar(spec, alerts.DefaultHolidays()); err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	spec, err := s.alerts.PutCalendar(r.Context(), spec)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "calendar.put", SubjectUnitID: unit,
-		Detail: map[string]any{"unit_id": unit, "revision": spec.Revision, "calendar": spec}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusOK, map[string]any{"unit_id": unit, "own": true, "inherited_from": unit, "calendar": spec})
-}
-
-func (s *Server) getParams(w http.ResponseWriter, r *http.Request) {
-	unit, chain, ok := s.configUnit(w, r, false)
-	if !ok {
-		return
-	}
-	def, units, err := s.alerts.Params(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	params, from := def, int64(0)
-	for _, u := range chain {
-		if p, ok := units[u]; ok {
-			params, from = p, u
-			break
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit_id": unit, "own": unit != 0 && from == unit,
-		"inherited_from": from, "params": params})
-}
-
-func (s *Server) putParams(w http.ResponseWriter, r *http.Request) {
-	unit, _, ok := s.configUnit(w, r, true)
-	if !ok {
-		return
-	}
-	// Fields left out keep the defaults.
-	params := alerts.DefaultParams()
-	if !s.decode(w, r, &params) {
-		return
-	}
-	if _, err := alerts.NewPolicy(nil, params, nil); err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	if err := s.alerts.PutParams(r.Context(), unit, params); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "rule_params.put", SubjectUnitID: unit,
-		Detail: map[string]any{"unit_id": unit, "params": params}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusOK, map[string]any{"unit_id": unit, "own": true, "inherited_from": unit, "params": params})
-}
-
-// Trip approvals (派车单).
-
-type approvalJSON struct {
-	ID          int64  `json:"id"`
-	VehicleID   int64  `json:"vehicle_id"`
-	Plate       string `json:"plate"`
-	From        string `json:"from"`
-	To          string `json:"to"`
-	FenceID     int64  `json:"fence_id,omitempty"`
-	Driver      string `json:"driver"`
-	Purpose     string `json:"purpose"`
-	Approver    string `json:"approver"`
-	Source      string `json:"source"`
-	ExternalRef string `json:"external_ref,omitempty"`
-	CreatedAt   string `json:"created_at"`
-}
-
-func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
-	limit, offset, ok := page(w, r)
-	if !ok {
-		return
-	}
-	from, to, ok := period(w, r, false)
-	if !ok {
-		return
-	}
-	aq := alerts.ApprovalQuery{Scope: principal(r).Scope(), From: from, To: to, Limit: limit, Offset: offset}
-	if v := r.URL.Query().Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		aq.VehicleID = n
-	}
-	as, total, err := s.alerts.ListApprovals(r.Context(), aq)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	items := make([]approvalJSON, len(as))
-	for i, a := range as {
-		items[i] = approvalJSON{ID: a.ID, VehicleID: a.VehicleID, Plate: a.Plate, From: formatTime(a.Start), To: formatTime(a.End),
-			FenceID: a.FenceID, Driver: a.Driver, Purpose: a.Purpose, Approver: a.Approver, Source: a.Source,
-			ExternalRef: a.ExternalRef, CreatedAt: formatTime(a.CreatedAt)}
-	}
-	list(w, items, total, limit, offset)
-}
-
-// maxApprovalText bounds a driver, purpose or approver, in characters.
-const maxApprovalText = 200
-
-func checkApproval(a *alerts.ApprovalRecord) error {
-	if !a.End.After(a.Start) || a.End.Sub(a.Start) > maxPeriod {
-		return errors.New("from, to: want from before to, at most 366 days apart")
-	}
-	for _, v := range []string{a.Driver, a.Purpose, a.Approver} {
-		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxApprovalText {
-			return fmt.Errorf("driver, purpose, approver: at most %d characters", maxApprovalText)
-		}
-	}
-	return nil
-}
-
-func (s *Server) createApproval(w http.ResponseWriter, r *http.Request) {
-	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-		return
-	}
-	var req struct {
-		VehicleID int64     `json:"vehicle_id"`
-		Driver    string    `json:"driver"`
-		Purpose   string    `json:"purpose"`
-		From      time.Time `json:"from"`
-		To        time.Time `json:"to"`
-		Approver  string    `json:"approver"`
-		FenceID   int64     `json:"fence_id"`
-	}
-	if !s.decode(w, r, &req) {
-		return
-	}
-	sc := principal(r).Scope()
-	v, err := s.store.VehicleIn(r.Context(), sc, req.VehicleID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a := alerts.ApprovalRecord{Approval: alerts.Approval{VehicleID: v.ID, Start: req.From, End: req.To, FenceID: req.FenceID},
-		Driver: strings.TrimSpace(req.Driver), Purpose: strings.TrimSpace(req.Purpose), Approver: strings.TrimSpace(req.Approver)}
-	if err := checkApproval(&a); err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	if a.FenceID != 0 {
-		fs, err := s.alerts.Fences(r.Context())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		i := slices.IndexFunc(fs, func(f alerts.Fence) bool { return f.ID == a.FenceID })
-		ok := i >= 0
-		if ok {
-			if ok, err = s.fenceInScope(r.Context(), sc, &fs[i]); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-		}
-		if !ok {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "fence_id: no such fence in your jurisdiction")
-			return
-		}
-	}
-	id, err := s.alerts.AddApproval(r.Context(), a)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.audit(r, Entry{Action: "approval.create", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: a.Start, To: a.End,
-		Detail: map[string]any{"id": id, "driver": a.Driver, "purpose": a.Purpose, "approver": a.Approver}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusCreated, approvalJSON{ID: id, VehicleID: v.ID, Plate: v.Plate, From: formatTime(a.Start), To: formatTime(a.End),
-		FenceID: a.FenceID, Driver: a.Driver, Purpose: a.Purpose, Approver: a.Approver, Source: "fleetmon",
-		CreatedAt: formatTime(s.cfg.Now())})
-}
-
-// approvalTimeLayouts are the times an approval CSV may hold: RFC 3339,
-// or a local time (China Standard Time) as spreadsheets write it.
-var approvalTimeLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006/01/02 15:04:05", "2006/01/02 15:04"}
-
-func parseApprovalTime(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	for _, l := range approvalTimeLayouts {
-		if t, err := time.ParseInLocation(l, v, cst); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-11-20 08:30 or 2026-11-20T08:30:00+08:00", v)
-}
-
-// importApprovals serves POST /api/v1/approvals/import: a CSV body of
-// vehicle_plate,driver,purpose,from,to,approver (header optional), every
-// vehicle in the jurisdiction. All rows or none are stored.
-func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
-	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-		return
-	}
-	cr := csv.NewReader(r.Body)
-	cr.FieldsPerRecord = -1
-	sc := principal(r).Scope()
-	var recs []alerts.ApprovalRecord
-	var errs []string
-	plates := map[string]track.Vehicle{}
-	for line := 1; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-				return
-			}
-			errs = append(errs, err.Error())
-			break
-		}
-		rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
-		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "vehicle_plate") {
-			continue
-		}
-		if len(rec) != 6 {
-			errs = append(errs, fmt.Sprintf("line %d: want 6 fields vehicle_plate,driver,purpose,from,to,approver", line))
-			continue
-		}
-		plate := strings.TrimSpace(rec[0])
-		v, ok := plates[plate]
-		if !ok {
-			vs, _, err := s.store.VehiclesIn(r.Context(), sc, track.VehicleFilter{Plate: plate, Limit: 10})
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if i := slices.IndexFunc(vs, func(v track.Vehicle) bool { return v.Plate == plate }); i >= 0 {
-				v, ok = vs[i], true
-				plates[plate] = v
-			}
-		}
-		if !ok {
-			errs = append(errs, fmt.Sprintf("line %d: no vehicle %q in your jurisdiction", line, plate))
-			continue
-		}
-		from, err1 := parseApprovalTime(rec[3])
-		to, err2 := parseApprovalTime(rec[4])
-		if err := errors.Join(err1, err2); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %s", line, strings.ReplaceAll(err.Error(), "\n", "; ")))
-			continue
-		}
-		a := alerts.ApprovalRecord{Approval: alerts.Approval{VehicleID: v.ID, Start: from, End: to},
-			Driver: strings.TrimSpace(rec[1]), Purpose: strings.TrimSpace(rec[2]), Approver: strings.TrimSpace(rec[5]), Source: "import"}
-		if err := checkApproval(&a); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %v", line, err))
-			continue
-		}
-		recs = append(recs, a)
-	}
-	if len(errs) > 0 {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+strings.Join(errs, "; "))
-		return
-	}
-	ids := make([]int64, 0, len(recs))
-	for _, a := range recs {
-		id, err := s.alerts.AddApproval(r.Context(), a)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		ids = append(ids, id)
-	}
-	if err := s.audit(r, Entry{Action: "approval.import", Detail: map[string]any{"approvals": len(ids), "ids": ids}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusOK, map[string]any{"imported": len(ids), "ids": ids})
-}
-
-// The national holiday calendar.
-
-// getHolidays serves GET /api/v1/holidays: the calendar the rules judge
-// with, the years fleetmon ships included (seeded here if the engine has
-// not done so yet).
-func (s *Server) getHolidays(w http.ResponseWriter, r *http.Request) {
-	if err := s.alerts.EnsureHolidays(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	h, err := s.alerts.Holidays(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": h.Version(), "years": h.File().Years})
-}
-
-// putHolidays serves PUT /api/v1/holidays (administrators at the top): the
-// body is the holidays-cn.json shape or an iCalendar file of whole-day
-// events; each year it holds replaces the stored one.
-func (s *Server) putHolidays(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	if !s.allow(w, r, RoleAdmin) {
-		return
-	}
-	if p.UnitID != 0 {
-		writeError(w, r, http.StatusForbidden, "forbidden", "only an administrator at the top imports the holiday calendar")
-		return
-	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	var h *alerts.HolidaySet
-	var err error
-	source := "import"
-	switch t := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\ufeff"))); {
-	case len(t) > 0 && t[0] == '{':
-		h, err = alerts.ParseHolidaysJSON(t)
-	case bytes.HasPrefix(t, []byte("BEGIN:VCALENDAR")):
-		source = "ics import"
-		h, err = alerts.ParseHolidaysICS(t)
-	default:
-		writeError(w, r, http.StatusBadRequest, "bad_request", "send the holidays-cn.json shape or an iCalendar file")
-		return
-	}
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+err.Error())
-		return
-	}
-	years := h.Years()
-	if len(years) == 0 {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: no year")
-		return
-	}
-	f := h.File()
-	for _, y := range years {
-		if err := s.alerts.PutHolidayYear(r.Context(), y, f.Years[strconv.Itoa(y)], source); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if err := s.audit(r, Entry{Action: "holidays.import", Detail: map[string]any{"years": years, "source": source}}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.reload(r)
-	writeJSON(w, http.StatusOK, map[string]any{"years": years})
 }

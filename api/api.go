@@ -1,21 +1,26 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fleetmon/alerts"
@@ -223,6 +228,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes*8)
 	}
+	if what := urlText(r.URL); what != "" {
+		writeBadText(w, r, what)
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -305,6 +314,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusNotFound, "not_found", "not found")
 	case errors.Is(err, track.ErrConflict):
 		writeError(w, r, http.StatusConflict, "conflict", "the change conflicts with existing data (a name, plate or terminal already taken, or a unit moved under itself)")
+	case isTextRefused(err):
+		// Text the checks on the way in did not cover (a CSV import's
+		// cell, a name inside an uploaded file).
+		writeBadText(w, r, "request")
 	default:
 		s.log.Error("api: request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusInternalServerError, "internal", "internal error; quote the request id")
@@ -321,18 +334,64 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-			return false
-		}
-		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+err.Error())
+		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+jsonProblem(err))
+		return false
+	}
+	if !decodedText(reflect.ValueOf(v)) {
+		writeBadText(w, r, "request body")
 		return false
 	}
 	return true
+}
+
+// jsonProblem says what is wrong with a JSON body in the client's terms:
+// the field and the kind of value wanted, not the server's Go types.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		want := "another kind of value"
+		switch te.Type.Kind() {
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			want = "a number in range"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		}
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return field + ": want " + want
+	case errors.As(err, &se):
+		return "not JSON at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends early"
+	}
+	// Unknown fields, and times not in RFC 3339: messages about the
+	// client's own input.
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// isTextRefused reports whether err is PostgreSQL refusing text: invalid
+// UTF-8 or NUL (22021), or a \u0000 in JSON (22P05).
+func isTextRefused(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
 }
 
 // page reads ?limit= (default 50, at most 500) and ?offset=.

@@ -105,7 +105,11 @@ func (s *Server) areaSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	found, stats, err := s.store.AreaVisits(r.Context(), p.Scope(), area, req.From, req.To)
 	if errors.Is(err, track.ErrBadArea) {
-		writeError(w, r, http.StatusBadRequest, "bad_area", err.Error())
+		// The database's reason speaks of its internals (an SRID, its
+		// parser): it goes to the log; the client is told what to send.
+		s.log.Info("api: area search: bad area", "request_id", requestID(r), "err", err)
+		writeError(w, r, http.StatusBadRequest, "bad_area",
+			"area: want a GeoJSON Polygon or MultiPolygon, or a Point with radius_m, in WGS 84 longitude and latitude")
 		return
 	}
 	if err != nil {
@@ -131,7 +135,7 @@ func (s *Server) areaSearch(w http.ResponseWriter, r *http.Request) {
 		out[i] = o
 	}
 	detail["vehicles"], detail["vehicle_count"], detail["visits"] = ids, len(found), visits
-	if err := s.audit(r, Entry{Action: "area.search", SubjectUnitID: p.UnitID, From: req.From, To: req.To, Reason: req.Reason,
+	if err := s.auditFirst(r, Entry{Action: "area.search", SubjectUnitID: p.UnitID, From: req.From, To: req.To, Reason: req.Reason,
 		Detail: detail}); err != nil {
 		s.fail(w, r, err)
 		return

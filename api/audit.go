@@ -2,13 +2,16 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"fleetmon/alerts"
+	"fleetmon/track"
 )
 
 // Entry is one audit log entry's content; the time, actor and remote
@@ -76,9 +79,51 @@ func appendAudit(ctx context.Context, q execer, at time.Time, actor *Principal, 
 	return nil
 }
 
-// audit appends an entry for the request's principal.
-func (s *Server) audit(r *http.Request, e Entry) error {
-	return appendAudit(r.Context(), s.pool, s.cfg.Now(), principal(r), remoteAddr(r), e)
+// changeTx is a change in progress: its transaction, and the stores bound
+// to it.
+type changeTx struct {
+	tx     pgx.Tx
+	store  *track.Store
+	alerts *alerts.Store
+}
+
+// errUnaudited refuses a change whose function gave no audit entry.
+var errUnaudited = errors.New("a change without an audit entry")
+
+// change runs fn, which makes a change through c's stores and returns its
+// audit entry, and appends that entry in the same transaction: the change
+// and its entry commit together or not at all, so that no change stands
+// unaudited (and a failing audit write is the request's failure). An
+// entry without an action refuses the change.
+func (s *Server) change(r *http.Request, fn func(c changeTx) (Entry, error)) error {
+	ctx := r.Context()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		e, err := fn(changeTx{tx: tx, store: s.store.InTx(tx), alerts: s.alerts.InTx(tx)})
+		if err != nil {
+			return err
+		}
+		if e.Action == "" {
+			return errUnaudited
+		}
+		return appendAudit(ctx, tx, s.cfg.Now(), principal(r), remoteAddr(r), e)
+	})
+}
+
+// auditFirst commits audit entries before the work they record: a read
+// (a track view, an export, a search, a report) before anything of it is
+// sent, or work that commits in transactions of its own (a re-evaluation
+// applied by the rules engine). Its caller answers the error, and neither
+// sends the data nor does the work, when they cannot be written.
+func (s *Server) auditFirst(r *http.Request, entries ...Entry) error {
+	ctx := r.Context()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, e := range entries {
+			if err := appendAudit(ctx, tx, s.cfg.Now(), principal(r), remoteAddr(r), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 type auditJSON struct {
@@ -108,14 +153,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	var vehicle int64
-	if v := q.Get("vehicle"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "vehicle: want a vehicle id")
-			return
-		}
-		vehicle = n
+	vehicle, ok := queryID(w, r, "vehicle")
+	if !ok {
+		return
 	}
 	from, to, ok := period(w, r, false)
 	if !ok {

@@ -1,8 +1,12 @@
-// Package api is fleetmon's HTTP side: the JSON REST API under /api/v1
-// (units, users, vehicles, terminals, latest positions, tracks, the audit
-// log, and the rules engine's alerts, their verification and
-// configuration: alerts.go; replay, evidence exports, their verification
-// and area search: replay.go, history.go, verify.go, area.go),
+// Package api is fleetmon's HTTP side: the JSON REST API under /api/v1,
+// a file per resource (units, users, vehicles, terminals, positions,
+// tracks, the audit log: audit.go; the rules engine's alerts and their
+// verification: alerts.go; what the rules judge with: fences.go,
+// calendars.go, ruleparams.go, approvals.go, holidays.go; replay,
+// evidence exports, their verification and area search: replay.go,
+// history.go, verify.go, area.go; reports.go), the helpers every
+// resource reads requests and writes answers with (request.go, text.go,
+// csv.go),
 // authentication (argon2id passwords,
 // server-side sessions with CSRF tokens, bearer API tokens, login
 // throttling), jurisdiction (every query is

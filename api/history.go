@@ -12,14 +12,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"fleetmon/alerts"
 	"fleetmon/track"
 )
 
-// historyRoutes registers the replay, evidence and area search endpoints
-// (issue 6).
+// historyRoutes registers the replay, evidence and area search endpoints.
 func (s *Server) historyRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.replay)
 	p.HandleFunc("GET /api/v1/replay", s.replayMany)
@@ -262,8 +262,17 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 	}
 	switch format {
 	case "csv":
+		// Each alert is one cell of one line, quoted where it holds a
+		// comma, so that a spreadsheet splits none of its text into a
+		// cell of its own (which could start a formula); verifying
+		// skips these lines as comments.
+		cw := newCSVWriter(w)
 		for i := range als {
-			fmt.Fprintf(w, "# alert: %s\n", alertLine(&als[i]))
+			_ = cw.Write([]string{"# alert: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(alertLine(&als[i]))})
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
 		}
 		fmt.Fprintf(w, "# %s\n", line)
 	case "geojson":

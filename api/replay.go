@@ -326,12 +326,14 @@ func (s *Server) replayMany(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	for _, v := range vs {
-		if err := s.audit(r, Entry{Action: "track.view", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,
-			Detail: map[string]any{"plate": v.Plate, "compared_with": len(vs) - 1}}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	views := make([]Entry, len(vs))
+	for i, v := range vs {
+		views[i] = Entry{Action: "track.view", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: from, To: to, Reason: reason,
+			Detail: map[string]any{"plate": v.Plate, "compared_with": len(vs) - 1}}
+	}
+	if err := s.auditFirst(r, views...); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	out := struct {
 		From     string       `json:"from"`

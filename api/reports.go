@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -57,13 +56,11 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "format: want json or csv")
 		return
 	}
-	var unit int64
-	if v := q.Get("unit"); v != "" {
-		unit, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || unit <= 0 {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "unit: want a unit id")
-			return
-		}
+	unit, ok := queryID(w, r, "unit")
+	if !ok {
+		return
+	}
+	if unit != 0 {
 		if _, err := s.store.UnitIn(r.Context(), p.Scope(), unit); err != nil {
 			s.fail(w, r, err)
 			return
@@ -96,7 +93,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 	if subject == 0 {
 		subject = p.Scope().Root
 	}
-	if err := s.audit(r, Entry{Action: "report.dispatch", SubjectUnitID: subject, From: day.In(cst), To: day.AddDays(1).In(cst),
+	if err := s.auditFirst(r, Entry{Action: "report.dispatch", SubjectUnitID: subject, From: day.In(cst), To: day.AddDays(1).In(cst),
 		Reason: reason, Detail: map[string]any{"vehicles": len(vs), "no_order": len(rep.NoOrder), "undriven": len(rep.Undriven)}}); err != nil {
 		s.fail(w, r, err)
 		return
@@ -120,7 +117,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="dispatch-%s.csv"`, day))
-		cw := csv.NewWriter(w)
+		cw := newCSVWriter(w)
 		_ = cw.Write([]string{"kind", "plate", "vehicle_id", "start", "end", "distance_m", "max_speed_kmh", "outside_s", "approval_id"})
 		for _, x := range rows {
 			_ = cw.Write([]string{x.Kind, x.Plate, strconv.FormatInt(x.VehicleID, 10), x.Start, x.End,

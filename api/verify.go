@@ -77,7 +77,9 @@ func exportRowLines(file []byte, format string) [][]byte {
 		}
 		switch format {
 		case "csv":
-			if !bytes.HasPrefix(line, []byte("#")) && !bytes.HasPrefix(line, []byte("\ufeff")) && len(bytes.TrimSpace(line)) > 0 {
+			// Comments start with # (quoted, "#, where they hold a comma).
+			if !bytes.HasPrefix(line, []byte("#")) && !bytes.HasPrefix(line, []byte(`"#`)) && !bytes.HasPrefix(line, []byte("\ufeff")) &&
+				len(bytes.TrimSpace(line)) > 0 {
 				out = append(out, line)
 			}
 		case "geojson":
@@ -204,7 +206,7 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than 256 MiB")
 			return
 		}
-		writeError(w, r, http.StatusBadRequest, "bad_request", "read the file: "+err.Error())
+		writeError(w, r, http.StatusBadRequest, "bad_request", "the file could not be read")
 		return
 	}
 	if len(file) > maxEvidenceBytes {
@@ -219,13 +221,16 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 		if v, err = s.store.VehicleIn(r.Context(), p.Scope(), m.VehicleID); err != nil {
 			return err
 		}
-		return s.audit(r, Entry{Action: "evidence.verify", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: m.From, To: m.To,
+		return s.auditFirst(r, Entry{Action: "evidence.verify", VehicleID: v.ID, SubjectUnitID: v.UnitID, From: m.From, To: m.To,
 			Reason: reason, Detail: map[string]any{"plate": v.Plate, "file_sha256": hex.EncodeToString(sum[:]),
 				"manifest_digest": m.Digest, "exported_at": formatTime(m.ExportedAt), "exported_by": m.ExportedBy}})
 	})
 	switch {
-	case errors.Is(err, track.ErrNoManifest), errors.Is(err, track.ErrBadManifest):
-		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", err.Error())
+	case errors.Is(err, track.ErrNoManifest):
+		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", "the file carries no fleetmon evidence manifest")
+		return
+	case errors.Is(err, track.ErrBadManifest):
+		writeError(w, r, http.StatusUnprocessableEntity, "not_evidence", "the file's evidence manifest cannot be read")
 		return
 	case err != nil:
 		s.fail(w, r, err)

@@ -13,16 +13,34 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Store is the registry side of storage: units, vehicles and terminals.
 type Store struct {
 	pool *pgxpool.Pool
+	// db runs the statements of units and vehicles (units.go,
+	// vehicles.go): the pool, or the transaction of a store from InTx.
+	db dbtx
+}
+
+// dbtx is what the unit and vehicle methods run on: a pool or a
+// transaction (Begin then opens a savepoint).
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
+
+// InTx returns the store with its unit and vehicle methods running in tx:
+// the caller commits their changes together with its own statements (the
+// change's audit entry), or not at all. Other methods still use the pool.
+func (s *Store) InTx(tx pgx.Tx) *Store { return &Store{pool: s.pool, db: tx} }
 
 // Pool returns the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
