@@ -167,6 +167,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stopHub()
 	go hub.WatchStates(hubCtx)
 	cfg.api.Live = hub
+	cfg.api.Registerer = reg
 	writer.OnQueue = hub.Publish
 	// The rules engine judges every committed position (issue 5). On a
 	// single node it takes them from the writer: it starts before the
