@@ -37,9 +37,10 @@ type Config struct {
 	// MaxBodyBytes caps a request body (default 1 MiB; CSV imports get 8
 	// times as much).
 	MaxBodyBytes int64
-	// LockAfter consecutive failed logins for a name lock it for LockFor
-	// (defaults 5 and 15 min). From the second failure on, each further
-	// attempt must wait 1 s, 2 s, 4 s, ... (see throttleDelay).
+	// LockAfter consecutive failed logins for a name from one address lock
+	// it there for LockFor (defaults 5 and 15 min). From the second failure
+	// on, each further attempt must wait 1 s, 2 s, 4 s, ... (see
+	// throttleDelay).
 	LockAfter int
 	LockFor   time.Duration
 	// KDF is the argon2id cost (default DefaultKDF).
