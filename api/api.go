@@ -46,10 +46,12 @@ type Config struct {
 	// KDF is the argon2id cost (default DefaultKDF).
 	KDF KDF
 	// HashConcurrency bounds the password hashes running at once (default
-	// DefaultHashConcurrency); a login beyond it waits up to HashWait
-	// (default 2 s) for a slot, then answers 503.
-	HashConcurrency int
-	HashWait        time.Duration
+	// DefaultHashConcurrency), LoginConcurrency the logins doing their
+	// database work at once (default DefaultLoginConcurrency); a login
+	// beyond either waits up to BusyWait (default 2 s), then answers 503.
+	HashConcurrency  int
+	LoginConcurrency int
+	BusyWait         time.Duration
 	// AddrBurst failed logins from one source address (over every name)
 	// are let through, then one more per AddrLeak (defaults 20 and 30 s);
 	// NameBurst failed logins for one name (from every address), then one
@@ -105,8 +107,11 @@ func (c *Config) defaults() {
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = DefaultHashConcurrency
 	}
-	if c.HashWait <= 0 {
-		c.HashWait = 2 * time.Second
+	if c.LoginConcurrency <= 0 {
+		c.LoginConcurrency = DefaultLoginConcurrency
+	}
+	if c.BusyWait <= 0 {
+		c.BusyWait = 2 * time.Second
 	}
 	if c.AddrBurst <= 0 {
 		c.AddrBurst = 20
@@ -151,6 +156,8 @@ type Server struct {
 	// when the throttle's idle rows were last removed.
 	logins    *prometheus.CounterVec
 	lastPrune atomic.Int64
+	// loginGate bounds the logins doing database work at once.
+	loginGate *limiter
 
 	// csp is the Content-Security-Policy, with the tile hosts of the
 	// base maps.
@@ -164,7 +171,8 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 	cfg.defaults()
 	s := &Server{cfg: cfg, store: store, pool: store.Pool(), log: log, metrics: metrics, health: health,
 		public: http.NewServeMux(), private: http.NewServeMux()}
-	s.acct = &Accounts{pool: s.pool, hash: newHasher(cfg.KDF, cfg.HashConcurrency, cfg.HashWait), now: cfg.Now}
+	s.acct = &Accounts{pool: s.pool, hash: newHasher(cfg.KDF, cfg.HashConcurrency, cfg.BusyWait), now: cfg.Now}
+	s.loginGate = newLimiter(cfg.LoginConcurrency, cfg.BusyWait)
 	s.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fleetmon_api_logins_total",
 		Help: "Login attempts by result: success, invalid (wrong name or password), throttled (refused before hashing), busy (no hashing slot)."},
 		[]string{"result"})
@@ -356,7 +364,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, track.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, errHashBusy):
+	case errors.Is(err, errBusy):
 		s.busy(w, r)
 	case errors.Is(err, track.ErrConflict):
 		writeError(w, r, http.StatusConflict, "conflict", "the change conflicts with existing data (a name, plate or terminal already taken, or a unit moved under itself)")

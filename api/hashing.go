@@ -12,40 +12,55 @@ import (
 // so this bounds what logins can take, whoever sends them.
 const DefaultHashConcurrency = 2
 
-// errHashBusy is returned when no hashing slot came free in time.
-var errHashBusy = errors.New("password hashing busy")
+// DefaultLoginConcurrency is how many logins do their database work (the
+// throttle, the audit entry of a refusal) at once by default: a storm of
+// logins then holds a few of the database connections the terminals'
+// writes and /healthz need, not all of them.
+const DefaultLoginConcurrency = 4
 
-// hasher runs password hashes through a fixed number of slots. A caller
-// beyond them waits up to wait for one, and at most maxWaiting callers
-// wait at all: the rest are refused at once, so that a flood of logins
-// costs neither memory nor a queue that only grows.
-type hasher struct {
-	kdf        KDF
+// errBusy is returned when no slot came free in time.
+var errBusy = errors.New("too many logins at once")
+
+// limiter runs work through a fixed number of slots. A caller beyond them
+// waits up to wait for one, and at most maxWaiting callers wait at all:
+// the rest are refused at once, so that a flood of logins costs neither
+// memory nor a queue that only grows.
+type limiter struct {
 	slots      chan struct{}
 	wait       time.Duration
 	maxWaiting int64
 
 	waiting atomic.Int64
-	// running and peak count the hashes in progress and the most there
+	// running and peak count the calls in progress and the most there
 	// ever were at once (read by tests and the metrics).
 	running atomic.Int64
 	peak    atomic.Int64
 }
 
-func newHasher(kdf KDF, concurrency int, wait time.Duration) *hasher {
-	return &hasher{kdf: kdf, slots: make(chan struct{}, concurrency), wait: wait,
-		maxWaiting: int64(16 * concurrency)}
+func newLimiter(concurrency int, wait time.Duration) *limiter {
+	return &limiter{slots: make(chan struct{}, concurrency), wait: wait, maxWaiting: int64(16 * concurrency)}
 }
 
-// run calls f in a slot, or returns errHashBusy (or ctx's error) without
+// hasher runs password hashes, which take KDF.MemoryKiB each, through a
+// limiter.
+type hasher struct {
+	*limiter
+	kdf KDF
+}
+
+func newHasher(kdf KDF, concurrency int, wait time.Duration) *hasher {
+	return &hasher{limiter: newLimiter(concurrency, wait), kdf: kdf}
+}
+
+// run calls f in a slot, or returns errBusy (or ctx's error) without
 // calling it.
-func (h *hasher) run(ctx context.Context, f func()) error {
+func (h *limiter) run(ctx context.Context, f func()) error {
 	select {
 	case h.slots <- struct{}{}:
 	default:
 		if h.waiting.Add(1) > h.maxWaiting {
 			h.waiting.Add(-1)
-			return errHashBusy
+			return errBusy
 		}
 		t := time.NewTimer(h.wait)
 		select {
@@ -54,7 +69,7 @@ func (h *hasher) run(ctx context.Context, f func()) error {
 			h.waiting.Add(-1)
 		case <-t.C:
 			h.waiting.Add(-1)
-			return errHashBusy
+			return errBusy
 		case <-ctx.Done():
 			t.Stop()
 			h.waiting.Add(-1)

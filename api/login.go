@@ -107,11 +107,7 @@ func (s *Server) reserveLogin(ctx context.Context, name, addr string, now time.T
 			wait = blocked.Sub(now)
 			return errRefused
 		}
-		byName, err := lockBucket(ctx, tx, "name", name, now)
-		if err != nil {
-			return err
-		}
-		byAddr, err := lockBucket(ctx, tx, "addr", addr, now)
+		byName, byAddr, err := lockBuckets(ctx, tx, name, addr, now)
 		if err != nil {
 			return err
 		}
@@ -133,14 +129,10 @@ func (s *Server) reserveLogin(ctx context.Context, name, addr string, now time.T
 			name, addr, res.failures, until, now); err != nil {
 			return fmt.Errorf("count a login of %q from %s: %w", name, addr, err)
 		}
-		for _, b := range []struct {
-			kind, key string
-			level     float64
-		}{{"name", name, byName.levelAt(now, s.cfg.NameLeak) + 1}, {"addr", addr, byAddr.levelAt(now, s.cfg.AddrLeak) + 1}} {
-			if _, err := tx.Exec(ctx, "UPDATE login_buckets SET level = $3, at = $4 WHERE kind = $1 AND key = $2",
-				b.kind, b.key, b.level, now); err != nil {
-				return fmt.Errorf("count a login in the %s bucket of %q: %w", b.kind, b.key, err)
-			}
+		if _, err := tx.Exec(ctx, `UPDATE login_buckets b SET level = v.level, at = $5
+				FROM (VALUES ('name', $1, $3::float8), ('addr', $2, $4::float8)) v (kind, key, level) WHERE b.kind = v.kind AND b.key = v.key`,
+			name, addr, byName.levelAt(now, s.cfg.NameLeak)+1, byAddr.levelAt(now, s.cfg.AddrLeak)+1, now); err != nil {
+			return fmt.Errorf("count a login of %q from %s in the buckets: %w", name, addr, err)
 		}
 		return nil
 	})
@@ -150,15 +142,32 @@ func (s *Server) reserveLogin(ctx context.Context, name, addr string, now time.T
 	return res, 0, err
 }
 
-// lockBucket locks (creating it empty) the bucket kind/key and returns it.
-func lockBucket(ctx context.Context, tx pgx.Tx, kind, key string, now time.Time) (bucket, error) {
-	var b bucket
-	err := tx.QueryRow(ctx, `INSERT INTO login_buckets AS b (kind, key, level, at) VALUES ($1, $2, 0, $3)
-		ON CONFLICT (kind, key) DO UPDATE SET at = b.at RETURNING level, at`, kind, key, now).Scan(&b.level, &b.at)
+// lockBuckets locks (creating them empty) the buckets of name and addr,
+// in that order (the rows of an INSERT are taken in the order listed), and
+// returns them.
+func lockBuckets(ctx context.Context, tx pgx.Tx, name, addr string, now time.Time) (byName, byAddr bucket, err error) {
+	rows, err := tx.Query(ctx, `INSERT INTO login_buckets AS b (kind, key, level, at) VALUES ('name', $1, 0, $3), ('addr', $2, 0, $3)
+		ON CONFLICT (kind, key) DO UPDATE SET at = b.at RETURNING kind, level, at`, name, addr, now)
 	if err != nil {
-		return b, fmt.Errorf("lock the login bucket %s %q: %w", kind, key, err)
+		return byName, byAddr, fmt.Errorf("lock the login buckets of %q and %s: %w", name, addr, err)
 	}
-	return b, nil
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var b bucket
+		if err := rows.Scan(&kind, &b.level, &b.at); err != nil {
+			return byName, byAddr, fmt.Errorf("lock the login buckets of %q and %s: %w", name, addr, err)
+		}
+		if kind == "name" {
+			byName = b
+		} else {
+			byAddr = b
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return byName, byAddr, fmt.Errorf("lock the login buckets of %q and %s: %w", name, addr, err)
+	}
+	return byName, byAddr, nil
 }
 
 // release gives back what reserveLogin counted: after a right password
@@ -172,6 +181,7 @@ func release(ctx context.Context, tx pgx.Tx, res reservation, succeeded bool, no
 	if _, err := tx.Exec(ctx, q, res.name, res.addr, now); err != nil {
 		return fmt.Errorf("release the login throttle of %q from %s: %w", res.name, res.addr, err)
 	}
+	// The name's bucket, then the address's: the order reserveLogin takes.
 	for _, b := range [][2]string{{"name", res.name}, {"addr", res.addr}} {
 		if _, err := tx.Exec(ctx, "UPDATE login_buckets SET level = greatest(level - 1, 0) WHERE kind = $1 AND key = $2", b[0], b[1]); err != nil {
 			return fmt.Errorf("release the login bucket %s %q: %w", b[0], b[1], err)
@@ -214,20 +224,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if len(name) > 64 || !utf8.ValidString(name) {
 		name = "(invalid name)"
 	}
-	s.pruneThrottle(ctx, now)
-	res, wait, err := s.reserveLogin(ctx, name, addrKey(remote), now)
+	var res reservation
+	var wait time.Duration
+	err := s.loginGate.run(ctx, func() {
+		var err error
+		s.pruneThrottle(ctx, now)
+		res, wait, err = s.reserveLogin(ctx, name, addrKey(remote), now)
+		if err == nil && wait > 0 {
+			err = appendAudit(ctx, s.pool, now, nil, remote, Entry{Action: "login.throttled", ActorName: name})
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			wait = -1
+		}
+	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.refuseBusy(w, r, name, remote, err)
 		return
 	}
-	if wait > 0 {
+	switch {
+	case wait < 0: // answered
+		return
+	case wait > 0:
 		s.logins.WithLabelValues("throttled").Inc()
 		secs := int(math.Ceil(wait.Seconds()))
 		s.log.Info("api: login refused, throttled", "request_id", requestID(r), "user", name, "remote", remote, "wait_s", secs)
-		if err := appendAudit(ctx, s.pool, now, nil, remote, Entry{Action: "login.throttled", ActorName: name}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, r, http.StatusTooManyRequests, "too_many_attempts",
 			fmt.Sprintf("too many failed logins: try again in %d s", secs))
@@ -251,16 +272,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		ok = checkPassword(stored, req.Password)
 	})
 	if err != nil {
-		// The password was never checked: the attempt does not count.
+		// The password was never checked: the attempt does not count (if
+		// the database work can be done now; otherwise it stays counted,
+		// as a failure would).
 		bg := context.WithoutCancel(ctx)
-		if rerr := pgx.BeginFunc(bg, s.pool, func(tx pgx.Tx) error { return release(bg, tx, res, false, now) }); rerr != nil {
+		var rerr error
+		if gerr := s.loginGate.run(bg, func() {
+			rerr = pgx.BeginFunc(bg, s.pool, func(tx pgx.Tx) error { return release(bg, tx, res, false, now) })
+		}); gerr == nil && rerr != nil {
 			s.log.Error("api: give back an unchecked login", "request_id", requestID(r), "err", rerr)
 		}
-		if errors.Is(err, errHashBusy) {
-			s.logins.WithLabelValues("busy").Inc()
-			s.log.Warn("api: login refused, hashing busy", "request_id", requestID(r), "user", name, "remote", remote)
-		}
-		s.fail(w, r, err)
+		s.refuseBusy(w, r, name, remote, err)
 		return
 	}
 	if !ok || !found || u.Disabled {
@@ -298,6 +320,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
 		Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionMax.Seconds())})
 	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(u), "csrf_token": csrfToken(sid)})
+}
+
+// refuseBusy answers a login that found no slot free in time (err is
+// errBusy) or whose client went away.
+func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request, name, remote string, err error) {
+	if errors.Is(err, errBusy) {
+		s.logins.WithLabelValues("busy").Inc()
+		s.log.Warn("api: login refused, busy", "request_id", requestID(r), "user", name, "remote", remote)
+	}
+	s.fail(w, r, err)
 }
 
 // busy answers a request that found no password hashing slot free.
