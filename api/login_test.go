@@ -194,3 +194,20 @@ func TestLoginHashingBounded(t *testing.T) {
 		t.Errorf("with the slots free again: %d %s", code, body)
 	}
 }
+
+// TestAddrKey: IPv4 addresses are their own key; IPv6 ones share their /64,
+// which one subscriber holds whole.
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"not an address":       "not an address",
+	} {
+		if got := addrKey(in); got != want {
+			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
