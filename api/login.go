@@ -64,7 +64,9 @@ type bucket struct {
 }
 
 func (b bucket) levelAt(t time.Time, leak time.Duration) float64 {
-	return max(b.level-float64(t.Sub(b.at))/float64(leak), 0)
+	// Nodes' clocks differ a little: a bucket written by one ahead of this
+	// one has leaked nothing yet, it has not grown.
+	return max(b.level-float64(max(t.Sub(b.at), 0))/float64(leak), 0)
 }
 
 // waitFor is how long until one more failure fits under burst.
