@@ -18,10 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/alerts"
 	"fleetmon/track"
@@ -40,13 +42,34 @@ type Config struct {
 	// MaxBodyBytes caps a request body (default 1 MiB; CSV imports get 8
 	// times as much).
 	MaxBodyBytes int64
-	// LockAfter consecutive failed logins for a name lock it for LockFor
-	// (defaults 5 and 15 min). From the second failure on, each further
-	// attempt must wait 1 s, 2 s, 4 s, ... (see throttleDelay).
+	// LockAfter consecutive failed logins for a name from one address lock
+	// it there for LockFor (defaults 5 and 15 min). From the second failure
+	// on, each further attempt must wait 1 s, 2 s, 4 s, ... (see
+	// throttleDelay).
 	LockAfter int
 	LockFor   time.Duration
 	// KDF is the argon2id cost (default DefaultKDF).
 	KDF KDF
+	// HashConcurrency bounds the password hashes running at once (default
+	// DefaultHashConcurrency), LoginConcurrency the logins doing their
+	// database work at once (default DefaultLoginConcurrency); a login
+	// beyond either waits up to BusyWait (default 2 s), then answers 503.
+	HashConcurrency  int
+	LoginConcurrency int
+	BusyWait         time.Duration
+	// AddrBurst failed logins from one source address (over every name)
+	// are let through, then one more per AddrLeak (defaults 20 and 30 s);
+	// NameBurst failed logins for one name (from every address), then one
+	// more per NameLeak (defaults 20 and 1 min), except from addresses the
+	// name has logged in from within KnownFor (default 90 days). See
+	// README.md, "Login throttling".
+	AddrBurst int
+	AddrLeak  time.Duration
+	NameBurst int
+	NameLeak  time.Duration
+	KnownFor  time.Duration
+	// Registerer (may be nil) takes the API's metrics.
+	Registerer prometheus.Registerer
 	// MetricsAllow lists the client address ranges that may read /metrics
 	// without credentials; MetricsToken, when set, is a bearer token that
 	// may too. Otherwise /metrics needs an admin's session or API token.
@@ -86,6 +109,30 @@ func (c *Config) defaults() {
 	if c.KDF == (KDF{}) {
 		c.KDF = DefaultKDF
 	}
+	if c.HashConcurrency <= 0 {
+		c.HashConcurrency = DefaultHashConcurrency
+	}
+	if c.LoginConcurrency <= 0 {
+		c.LoginConcurrency = DefaultLoginConcurrency
+	}
+	if c.BusyWait <= 0 {
+		c.BusyWait = 2 * time.Second
+	}
+	if c.AddrBurst <= 0 {
+		c.AddrBurst = 20
+	}
+	if c.AddrLeak <= 0 {
+		c.AddrLeak = 30 * time.Second
+	}
+	if c.NameBurst <= 0 {
+		c.NameBurst = 20
+	}
+	if c.NameLeak <= 0 {
+		c.NameLeak = time.Minute
+	}
+	if c.KnownFor <= 0 {
+		c.KnownFor = 90 * 24 * time.Hour
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,6 +157,12 @@ type Server struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	// logins counts login attempts by result; lastPrune (unix seconds) is
+	// when the throttle's idle rows were last removed.
+	logins    *prometheus.CounterVec
+	lastPrune atomic.Int64
+	// loginGate bounds the logins doing database work at once.
+	loginGate *limiter
 
 	// csp is the Content-Security-Policy, with the tile hosts of the
 	// base maps.
@@ -123,7 +176,15 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 	cfg.defaults()
 	s := &Server{cfg: cfg, store: store, pool: store.Pool(), log: log, metrics: metrics, health: health,
 		public: http.NewServeMux(), private: http.NewServeMux()}
-	s.acct = &Accounts{pool: s.pool, kdf: cfg.KDF, now: cfg.Now}
+	s.acct = &Accounts{pool: s.pool, hash: newHasher(cfg.KDF, cfg.HashConcurrency, cfg.BusyWait), now: cfg.Now}
+	s.loginGate = newLimiter(cfg.LoginConcurrency, cfg.BusyWait)
+	s.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fleetmon_api_logins_total",
+		Help: "Login attempts by result: success, invalid (wrong name or password), throttled (refused before hashing), busy (no hashing slot)."},
+		[]string{"result"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.logins, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fleetmon_api_password_hashes_running",
+			Help: "Password hashes running now (at most the hashing concurrency)."}, func() float64 { return float64(s.acct.hash.running.Load()) }))
+	}
 	s.alerts = alerts.NewStore(s.pool)
 	s.csp = "default-src 'self'; img-src " + imgSources(cfg.BaseMaps) + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	s.routes()
@@ -312,6 +373,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, track.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, errBusy):
+		s.busy(w, r)
 	case errors.Is(err, track.ErrConflict):
 		writeError(w, r, http.StatusConflict, "conflict", "the change conflicts with existing data (a name, plate or terminal already taken, or a unit moved under itself)")
 	case isTextRefused(err):

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -201,13 +200,14 @@ var ErrBadInput = errors.New("api: bad input")
 // use it directly. Safe for concurrent use.
 type Accounts struct {
 	pool *pgxpool.Pool
-	kdf  KDF
+	hash *hasher
 	now  func() time.Time
 }
 
-// NewAccounts returns account management on pool with the default cost.
+// NewAccounts returns account management on pool with the default cost,
+// for fleetd's commands: they hash one password at a time.
 func NewAccounts(pool *pgxpool.Pool) *Accounts {
-	return &Accounts{pool: pool, kdf: DefaultKDF, now: time.Now}
+	return &Accounts{pool: pool, hash: newHasher(DefaultKDF, 1, time.Minute), now: time.Now}
 }
 
 // consoleActor names the operator at the server's console in the audit log.
@@ -239,14 +239,18 @@ func (a *Accounts) CreateUser(ctx context.Context, actor *Principal, remote, nam
 		return User{}, "", fmt.Errorf("a %s needs a unit: %w", role, ErrBadInput)
 	}
 	otp := newOneTimePassword(name)
+	hash, err := a.hash.hash(ctx, otp)
+	if err != nil {
+		return User{}, "", fmt.Errorf("hash the one-time password of %s: %w", name, err)
+	}
 	var unit *int64
 	if unitID != 0 {
 		unit = &unitID
 	}
 	var id int64
-	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, "INSERT INTO users (name, role, unit_id, password_hash, must_change) VALUES ($1, $2, $3, $4, true) RETURNING id",
-			name, string(role), unit, hashPassword(otp, a.kdf)).Scan(&id)
+			name, string(role), unit, hash).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -442,19 +446,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principa
 	return p, true
 }
 
-// throttleDelay is how long a name must wait after its n-th consecutive
-// failure: nothing after the first, then 1 s, 2 s, 4 s, ..., and lockFor
-// from lockAfter on.
-func throttleDelay(n, lockAfter int, lockFor time.Duration) time.Duration {
-	switch {
-	case n >= lockAfter:
-		return lockFor
-	case n < 2:
-		return 0
-	}
-	return time.Second << (n - 2)
-}
-
 type loginRequest struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
@@ -473,97 +464,6 @@ type userJSON struct {
 func toUserJSON(u User) userJSON {
 	return userJSON{ID: u.ID, Name: u.Name, Role: u.Role, UnitID: u.UnitID, Unit: u.UnitPath,
 		MustChangePassword: u.MustChange, Disabled: u.Disabled}
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
-	if !s.decode(w, r, &req) {
-		return
-	}
-	ctx := r.Context()
-	now := s.cfg.Now()
-	remote := remoteAddr(r)
-	name := req.Name
-	if len(name) > 64 || !utf8.ValidString(name) {
-		name = "(invalid name)"
-	}
-	var blocked *time.Time
-	err := s.pool.QueryRow(ctx, "SELECT blocked_until FROM login_throttle WHERE name = $1", name).Scan(&blocked)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		s.fail(w, r, fmt.Errorf("read login throttle: %w", err))
-		return
-	}
-	if blocked != nil && now.Before(*blocked) {
-		wait := int(blocked.Sub(now).Seconds() + 0.999)
-		s.log.Info("api: login refused, throttled", "request_id", requestID(r), "user", name, "remote", remote)
-		if err := appendAudit(ctx, s.pool, now, nil, remote, Entry{Action: "login.throttled", ActorName: name}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(wait))
-		writeError(w, r, http.StatusTooManyRequests, "too_many_attempts",
-			fmt.Sprintf("too many failed logins for this name: try again in %d s", wait))
-		return
-	}
-	var stored string
-	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+", u.password_hash FROM users u WHERE u.name = $1", name), &stored)
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		s.fail(w, r, fmt.Errorf("look up user: %w", err))
-		return
-	}
-	if !found {
-		// Check against a dummy hash, so that a login takes as long whether
-		// the name exists or not.
-		s.dummyOnce.Do(func() { s.dummyHash = hashPassword(newSecret(), s.cfg.KDF) })
-		stored = s.dummyHash
-	}
-	ok := checkPassword(stored, req.Password) && found && !u.Disabled
-	if !ok {
-		var n int
-		err := s.pool.QueryRow(ctx, `INSERT INTO login_throttle (name, failures) VALUES ($1, 1)
-			ON CONFLICT (name) DO UPDATE SET failures = login_throttle.failures + 1 RETURNING failures`, name).Scan(&n)
-		if err == nil {
-			if d := throttleDelay(n, s.cfg.LockAfter, s.cfg.LockFor); d > 0 {
-				_, err = s.pool.Exec(ctx, "UPDATE login_throttle SET blocked_until = $2 WHERE name = $1", name, now.Add(d))
-			}
-		}
-		if err != nil {
-			s.fail(w, r, fmt.Errorf("count failed login: %w", err))
-			return
-		}
-		var actor *Principal
-		if found {
-			actor = &Principal{User: User{ID: u.ID, Name: u.Name, UnitID: u.UnitID}}
-		}
-		if err := appendAudit(ctx, s.pool, now, actor, remote, Entry{Action: "login.failure", ActorName: name,
-			Detail: map[string]any{"consecutive_failures": n}}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		s.log.Info("api: login failed", "request_id", requestID(r), "user", name, "remote", remote, "failures", n)
-		writeError(w, r, http.StatusUnauthorized, "invalid_credentials", "wrong user name or password")
-		return
-	}
-	sid := newSecret()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM login_throttle WHERE name = $1", name); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, remote_addr) VALUES ($1, $2, $3, $3, $4)",
-			sha(sid), u.ID, now, remote); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, now, &Principal{User: u}, remote, Entry{Action: "login.success"})
-	})
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("create session: %w", err))
-		return
-	}
-	s.log.Info("api: login", "request_id", requestID(r), "user", u.Name, "remote", remote)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
-		Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionMax.Seconds())})
-	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(u), "csrf_token": csrfToken(sid)})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -603,7 +503,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !checkPassword(stored, req.Current) {
+	ok, err := s.acct.hash.check(ctx, stored, req.Current)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
 		writeError(w, r, http.StatusForbidden, "invalid_credentials", "the current password is wrong")
 		return
 	}
@@ -615,10 +520,15 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "weak_password", "password: must differ from the current one")
 		return
 	}
+	hash, err := s.acct.hash.hash(ctx, req.New)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now := s.cfg.Now()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "UPDATE users SET password_hash = $2, must_change = false, password_changed_at = $3 WHERE id = $1",
-			p.ID, hashPassword(req.New, s.cfg.KDF), now); err != nil {
+			p.ID, hash, now); err != nil {
 			return err
 		}
 		// Other sessions end: whoever else knew the old password is out.

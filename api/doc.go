@@ -6,20 +6,22 @@
 // evidence exports, their verification and area search: replay.go,
 // history.go, verify.go, area.go; reports.go), the helpers every
 // resource reads requests and writes answers with (request.go, text.go,
-// csv.go),
-// authentication (argon2id passwords,
-// server-side sessions with CSRF tokens, bearer API tokens, login
-// throttling), jurisdiction (every query is
+// csv.go), authentication (argon2id passwords hashed through a small
+// pool: hashing.go; server-side sessions with CSRF tokens, bearer API
+// tokens; login and its throttling per name and address: login.go),
+// jurisdiction (every query is
 // limited to the caller's unit subtree, via track.Scope), the append-only
 // audit log, the login page, and the guarded /metrics and open /healthz.
 //
 // Accounts, sessions, tokens and audit entries are stored by this package
-// (its own SQL, tables of migration 0002); units, vehicles, terminals and
+// (its own SQL, tables of migrations 0002 and 0010); units, vehicles, terminals and
 // tracks through track.Store.
 //
 // Concurrency: a Server is safe for concurrent use; it keeps no per-user
 // state in memory (sessions and throttling live in the database, so several
-// fleetd nodes can serve the same users).
+// fleetd nodes can serve the same users). What it bounds in memory is per
+// process: the password hashes and the logins' database work running at
+// once.
 //
 // api must not import ingest: data flows terminals → ingest → track →
 // alerts → api, and cmd/fleetd wires the packages.

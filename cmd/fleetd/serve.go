@@ -158,6 +158,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Configuration edits through the API reload the rules; the live
 	// stream reads from the hub.
 	cfg.api.Live, cfg.api.Rules = p.hub, p.rules
+	cfg.api.Registerer = reg
 	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
 		log.With("component", "api"))
 	// Stopped on return, after the gateway and the subscriber below, which

@@ -4,6 +4,7 @@
 //	fleetsim demo --addr HOST:PORT --count N [--v2019-share F] [--interval D] [--seed S] [--phone-base B]
 //	fleetsim load --addr HOST:PORT --terminals N --rate R --duration D [--batch N] [--gap-share F] [--json] ...
 //	fleetsim watch --url URL --token T [--clients N] [--duration D] [--json]
+//	fleetsim logins --url URL [--logins N] [--sources N] [--pid PID]
 //
 // The terminals of demo and load are the vehicles of csv with the same --count, --seed and
 // --phone-base: import the CSV into the server first, e.g.
@@ -38,6 +39,7 @@ commands:
   demo   drive simulated vehicles around 黄石市 against a server, until interrupted
   load   load-test a server and report acknowledgements, throughput and latency
   watch  connect websocket clients to the live stream and report its latency
+  logins send a storm of logins with random names; report /healthz latency and fleetd's memory
 
 "fleetsim <command> -h" lists a command's flags. demo and load use the vehicles that csv prints
 for the same --seed and --phone-base; import them first.
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runLoad(ctx, args[1:], stdout, stderr)
 	case "watch":
 		err = runWatch(ctx, args[1:], stdout, stderr)
+	case "logins":
+		err = runLogins(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

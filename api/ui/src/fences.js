@@ -4,6 +4,7 @@
 // POST /api/v1/geofences as GeoJSON in WGS-84.
 
 import { get, post } from "./api.js";
+import { textTip } from "./dom.js";
 import { t } from "./i18n.js";
 
 export const FENCE_COLORS = {
@@ -51,7 +52,7 @@ export function createFences(L, map, { project, unproject }) {
       } else {
         continue;
       }
-      layer.bindTooltip(`${f.name} · ${t(`fence.kind.${f.kind}`)}`);
+      layer.bindTooltip(textTip(`${f.name} · ${t(`fence.kind.${f.kind}`)}`));
       group.addLayer(layer);
     }
   }

@@ -15,20 +15,13 @@ import { createFences, enableFenceDrawing, loadFenceDrawing } from "../fences.js
 import { STATES, accOn, fixed, stateOf } from "./state.js";
 import { createVehicleLayer } from "./layer.js";
 import { createAlertFeed } from "./alerts.js";
+import { toast } from "../toast.js";
 
 // LIST_MAX rows are in the list at once; the rest are found by searching.
 const LIST_MAX = 200;
 const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
 
 const $ = (id) => document.getElementById(id);
-
-function toast(msg) {
-  const el = $("toast");
-  el.textContent = msg;
-  el.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove("show"), 4000);
-}
 
 // vehicles: id → {id, plate, unit, unit_id, category, sealed,
 // terminal_phone, pos, openAlerts, state}; pos as the stream sends it plus
@@ -73,8 +66,8 @@ function reproject(v) {
   [v.pos.dlat, v.pos.dlon] = project(v.pos.lat, v.pos.lon);
 }
 
-function restate(v, now) {
-  v.state = stateOf(v, now);
+function restate(v) {
+  v.state = stateOf(v);
 }
 
 // changed marks the map, list and detail for a redraw (coalesced).
@@ -93,7 +86,6 @@ function changed(ids) {
 }
 
 function applyPositions(ps) {
-  const now = Date.now();
   const ids = new Set();
   for (const p of ps) {
     const v = vehicles.get(p.vehicle_id);
@@ -103,7 +95,7 @@ function applyPositions(ps) {
     v.pos = p;
     if (p.state) v.serverState = p.state;
     reproject(v);
-    restate(v, now);
+    restate(v);
     ids.add(v.id);
   }
   return ids;
@@ -161,7 +153,7 @@ function onState(id, data) {
   v.serverState = data.state;
   if (data.state === "sealed") v.sealed = true;
   else if (data.state !== "alarm") v.sealed = false;
-  restate(v, Date.now());
+  restate(v);
   changed(new Set([id]));
 }
 
@@ -170,7 +162,7 @@ function onAlert(a) {
   if (v) {
     if (a.status === "open") v.openAlerts.add(a.id);
     else v.openAlerts.delete(a.id);
-    restate(v, Date.now());
+    restate(v);
     changed(new Set([v.id]));
   }
   feed.arrive(a);
@@ -248,7 +240,8 @@ function renderDetail() {
   const term = extra.id === v.id ? extra.terminal : null;
   let termText = t("unknown");
   if (term) {
-    const online = p && Date.now() - p.ms < 10 * 60 * 1000;
+    // The server says when a terminal has been silent too long.
+    const online = p && v.serverState !== "offline";
     termText = `${term.phone} · ${t(online ? "term.online" : "term.offline")}`;
     if (term.protocol_version) termText += ` · JT/T 808-${term.protocol_version}`;
     if (term.maker || term.model) termText += ` · ${[term.maker, term.model].filter(Boolean).join(" ")}`;
@@ -370,7 +363,7 @@ async function main() {
   units = unitList.items;
   for (const v of vehicleList) vehicles.set(v.id, { ...v, pos: null, openAlerts: new Set(), state: "nodata", serverState: "" });
   for (const a of openAlerts.items) vehicles.get(a.vehicle.id)?.openAlerts.add(a.id);
-  for (const v of vehicles.values()) restate(v, Date.now());
+  for (const v of vehicles.values()) restate(v);
 
   const canDraw = user.role === "admin" || user.role === "supervisor";
   if (canDraw) await loadFenceDrawing();
@@ -400,12 +393,6 @@ async function main() {
     enableFenceDrawing(L, map, { unproject: (lat, lon) => unproject(lat, lon), dialog: $("fence-dialog"), units,
       onSaved: () => fences.load(), notify: toast });
   }
-  // Vehicles go offline with time alone: look again every 15 s.
-  setInterval(() => {
-    const now = Date.now();
-    for (const v of vehicles.values()) restate(v, now);
-    changed(null);
-  }, 15000);
   connect();
 }
 

@@ -1,12 +1,10 @@
-// Vehicle state as the live map shows it: the server's (positions and
-// "state" events of the live stream carry it), with an open alert shown as
-// alarm; until the server has said, derived from the vehicle (sealed) and
-// its latest position: alarm (the terminal's alarm flags), sealed, offline
-// (no report for OFFLINE_AFTER_MS), moving, parked.
-
-// OFFLINE_AFTER_MS: terminals report at least every few minutes while on
-// (and heartbeat in between); ten minutes without a position is offline.
-export const OFFLINE_AFTER_MS = 10 * 60 * 1000;
+// Vehicle state as the live map shows it: the server's (the snapshot,
+// every position and the "state" events of the live stream carry it; the
+// server alone decides when a silent vehicle is offline, after fleetd serve
+// --offline-after), with an open alert shown as alarm. Until the server has
+// said, it is derived from the vehicle (sealed) and its latest position
+// (alarm flags, speed), never offline: that takes the server's clock and
+// threshold.
 
 // MOVING_KMH: below this, GPS jitter rather than driving.
 export const MOVING_KMH = 3;
@@ -28,13 +26,12 @@ export const fixed = (status) => (status & 2) !== 0;
 
 // stateOf is the state to show: alarm while an alert is open, else the
 // state the server last sent (v.serverState), else derived here.
-export function stateOf(v, now) {
+export function stateOf(v) {
   const p = v.pos;
   if (v.openAlerts.size > 0) return "alarm";
   if (v.serverState) return v.serverState;
   if (p && p.alarm !== 0) return "alarm";
   if (v.sealed) return "sealed";
   if (!p) return "nodata";
-  if (now - p.ms > OFFLINE_AFTER_MS) return "offline";
   return p.speed_kmh >= MOVING_KMH ? "moving" : "parked";
 }

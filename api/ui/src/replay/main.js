@@ -9,6 +9,7 @@ import L from "../leaflet.js";
 import "../style.css";
 import "./replay.css";
 import "./messages.js";
+import { el } from "../dom.js";
 import { get, logout } from "../api.js";
 import { apply, t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
@@ -18,7 +19,7 @@ import { projector, setupBaseMaps } from "../basemap.js";
 import { yesterday } from "./period.js";
 import { setupPeriodPicker } from "./picker.js";
 import { SPEEDS, createPlayer, locate } from "./player.js";
-import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, escapeHTML, ruleName } from "./track.js";
+import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, ruleName } from "./track.js";
 import { createChart } from "./chart.js";
 
 const MAX_VEHICLES = 8;
@@ -62,7 +63,7 @@ async function search(q) {
     const li = document.createElement("li");
     li.dataset.vehicleId = v.id;
     li.dataset.plate = v.plate;
-    li.innerHTML = `<span class="plate">${escapeHTML(v.plate)}</span><span class="unit" title="${escapeHTML(v.unit)}">${escapeHTML(v.unit.split("/").pop())}</span>`;
+    li.append(el("span", { className: "plate" }, v.plate), el("span", { className: "unit", title: v.unit }, v.unit.split("/").pop()));
     return li;
   });
   if (rows.length === 0) {
@@ -444,8 +445,7 @@ function setupControls(user) {
 function renderLegend() {
   let lo = 0;
   $("legend-speed").replaceChildren(...SPEED_CLASSES.map(([hi, col]) => {
-    const s = document.createElement("span");
-    s.innerHTML = `<i style="background:${col}"></i>${hi === Infinity ? `≥${lo}` : `${lo}–${hi}`} km/h`;
+    const s = el("span", {}, el("i", { style: { background: col } }), `${hi === Infinity ? `≥${lo}` : `${lo}–${hi}`} km/h`);
     lo = hi;
     return s;
   }));

@@ -3,6 +3,7 @@
 // marked instead), back-filled reports dashed and dotted, the stops and
 // alerts as markers, and the moving marker.
 
+import { el, textTip } from "../dom.js";
 import { has, t } from "../i18n.js";
 import { formatDuration, formatTime } from "../time.js";
 
@@ -66,7 +67,7 @@ export function createTrackLayer(L, map, r, color, { project, onStop, onAlert })
     for (const p of r.points) {
       if (!p.backfill) continue;
       L.circleMarker(ll(p.lat, p.lon), { radius: 3, color: "#8e44ad", weight: 1, fillOpacity: 0.8, className: "rp-backfill-point" })
-        .bindTooltip(`${t("replay.backfill")} ${formatTime(p.time)}`).addTo(group);
+        .bindTooltip(textTip(`${t("replay.backfill")} ${formatTime(p.time)}`)).addTo(group);
     }
     r.gaps.forEach((g, k) => {
       const { fromMs, toMs } = r.gapsMs[k];
@@ -77,25 +78,26 @@ export function createTrackLayer(L, map, r, color, { project, onStop, onAlert })
       for (const p of [before, after]) {
         if (!p) continue;
         L.circleMarker(ll(p.lat, p.lon), { radius: 6, color: "#5a6472", weight: 2, fill: true, fillColor: "#fff", fillOpacity: 1,
-          className: "rp-gap-end" }).bindTooltip(tip).addTo(group);
+          className: "rp-gap-end" }).bindTooltip(textTip(tip)).addTo(group);
       }
     });
     r.stops.forEach((s, i) => {
       const fences = s.fences.map((f) => f.name).join("、");
-      const icon = L.divIcon({ className: "rp-stop-icon", html: `<div class="rp-stop" style="border-color:${color}">${i + 1}</div>`,
+      const icon = L.divIcon({ className: "rp-stop-icon", html: el("div", { className: "rp-stop", style: { "border-color": color } }, i + 1),
         iconSize: [22, 22], iconAnchor: [11, 11] });
       L.marker(ll(s.lat, s.lon), { icon, title: `${t("replay.stop")} ${i + 1}` })
-        .bindTooltip(`${t("replay.stop")} ${i + 1}: ${formatTime(s.from)} – ${formatTime(s.to)} (${formatDuration(s.duration_s)})${fences ? ` · ${fences}` : ""}`)
+        .bindTooltip(textTip(`${t("replay.stop")} ${i + 1}: ${formatTime(s.from)} – ${formatTime(s.to)} (${formatDuration(s.duration_s)})${fences ? ` · ${fences}` : ""}`))
         .on("click", () => onStop(i)).addTo(group);
     });
     r.alerts.forEach((a, i) => {
-      const icon = L.divIcon({ className: "rp-alert-icon", html: `<div class="rp-alert" data-rule="${a.rule.id}">!</div>`,
+      const icon = L.divIcon({ className: "rp-alert-icon", html: el("div", { className: "rp-alert", dataset: { rule: a.rule.id } }, "!"),
         iconSize: [18, 18], iconAnchor: [9, 9] });
       L.marker(ll(a.start_place.lat, a.start_place.lon), { icon, zIndexOffset: 500 })
-        .bindTooltip(`${ruleName(a)} · ${formatTime(a.start)}`).on("click", () => onAlert(i)).addTo(group);
+        .bindTooltip(textTip(`${ruleName(a)} · ${formatTime(a.start)}`)).on("click", () => onAlert(i)).addTo(group);
     });
     const icon = L.divIcon({ className: "rp-vehicle-icon", iconSize: [0, 0],
-      html: `<div class="rp-vehicle" style="--c:${color}"><span class="rp-arrow">➤</span><span class="rp-plate">${escapeHTML(r.plate)}</span></div>` });
+      html: el("div", { className: "rp-vehicle", style: { "--c": color } },
+        el("span", { className: "rp-arrow" }, "➤"), el("span", { className: "rp-plate" }, r.plate)) });
     marker = L.marker([0, 0], { icon, zIndexOffset: 1000, interactive: false });
     if (r.points.length > 0) marker.setLatLng(ll(r.points[0].lat, r.points[0].lon)).addTo(group);
   }
@@ -130,8 +132,4 @@ export function ruleName(a) {
   const key = `rule.${a.rule.id}`;
   // The server names rules in Chinese; English comes from the messages.
   return has(key) ? t(key) : a.rule.name || a.rule.id;
-}
-
-export function escapeHTML(s) {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
