@@ -13,6 +13,7 @@
 //	fleetd token revoke ID    revoke an API token
 //	fleetd verify FILE        check an evidence export against the database
 //	fleetd compact            lay finished months of positions out for replay
+//	fleetd prune              drop raw frames older than --raw-retention
 package main
 
 import (
@@ -32,7 +33,9 @@ const usage = `usage: fleetd <command> [flags]
 
 commands:
   serve                    run the server (terminal gateway, storage, HTTP)
-  migrate                  apply database migrations and exit
+  migrate [--runtime-role ROLE]
+                           apply database migrations (as the schema's owner) and
+                           grant ROLE what serve needs, and no more
   vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
   vehicles list            list vehicles
   users add --name NAME --role admin|supervisor|inspector [--unit PATH]
@@ -46,9 +49,13 @@ commands:
                            check the daily seals of raw frames and positions
   compact                  lay finished months of positions out for replay now
                            (serve does it daily: vacuum, rebuild the key)
+  prune --raw-retention D  drop raw frames older than D (serve does it daily when
+                           it has the owner's login)
 
-Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
-PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
+Every command takes --db (or FLEETMON_DB): the schema owner's login for
+migrate and the administration commands, a runtime role's for serve.
+Without it fleetd runs its own PostgreSQL + PostGIS in --data-dir
+(FLEETMON_DATA_DIR, default ./data) and sets both roles up itself.
 Run "fleetd <command> -h" for a command's flags.
 `
 
@@ -77,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdVerify(ctx, args[1:], stdout, stderr)
 	case "compact":
 		err = cmdCompact(ctx, args[1:], stdout, stderr)
+	case "prune":
+		err = cmdPrune(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

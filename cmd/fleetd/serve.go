@@ -141,7 +141,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	db, err := openDB(ctx, cfg.db, int32(cfg.dbMaxConns), log)
+	db, err := openServeDB(ctx, cfg.db, int32(cfg.dbMaxConns), log)
 	if err != nil {
 		return err
 	}
@@ -304,12 +304,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		close(subDone)
 	}
 	maint := newJobs(reg, log)
-	if cfg.rawRetention > 0 {
-		go maint.prune(ctx, store, cfg.rawRetention)
+	// Compaction and retention are DDL: they run as the owner, when serve has it.
+	if ms := db.maintenanceStore(); ms != nil {
+		if cfg.rawRetention > 0 {
+			go maint.prune(ctx, ms, cfg.rawRetention)
+		}
+		go maint.compact(ctx, ms)
 	}
 	go maint.seal(ctx, store)
 	go maint.footprints(ctx, store)
-	go maint.compact(ctx, store)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.
