@@ -18,7 +18,7 @@ import (
 
 // EvidenceTables may only be inserted into and read by the runtime role:
 // the audit log and what the daily seals cover or record.
-var EvidenceTables = []string{"audit_log", "positions", "raw_frames", "seals", "seal_parts"}
+var EvidenceTables = []string{"audit_log", "positions", "raw_frames", "seals", "seal_parts", "seal_days"}
 
 // readOnlyTables may only be read by the runtime role.
 var readOnlyTables = []string{"schema_migrations"}

@@ -2,6 +2,7 @@ package track
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/csv"
 	"errors"
@@ -19,6 +20,10 @@ import (
 // Store is the registry side of storage: units, vehicles and terminals.
 type Store struct {
 	pool *pgxpool.Pool
+	// sealKey signs the daily seals (nil: unsigned); sealPub is its public
+	// half, or the key verification expects.
+	sealKey ed25519.PrivateKey
+	sealPub ed25519.PublicKey
 }
 
 // NewStore returns a store on pool.

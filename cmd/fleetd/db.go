@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,7 @@ import (
 type dbFlags struct {
 	db      string
 	dataDir string
+	sealKey string
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -27,6 +30,8 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 		"PostgreSQL connection string (env FLEETMON_DB): the schema owner's for migrate and the administration commands, the runtime role's for serve; empty runs a private PostgreSQL+PostGIS in --data-dir")
 	fs.StringVar(&f.dataDir, "data-dir", envOr("FLEETMON_DATA_DIR", "data"),
 		"directory for fleetd's own data, including its private database when --db is empty (env FLEETMON_DATA_DIR)")
+	fs.StringVar(&f.sealKey, "seal-key", envOr("FLEETMON_SEAL_KEY", ""),
+		"Ed25519 key file (fleetd seal-key create) that serve signs the daily seals with, outside --data-dir; verify checks against its public half (env FLEETMON_SEAL_KEY)")
 }
 
 // database is an open, migrated database, and the private server behind it
@@ -45,6 +50,8 @@ type database struct {
 	// one of a running fleetd serve.
 	ownsLocal bool
 	log       *slog.Logger
+	// sealKey signs the daily seals (serve); nil seals them unsigned.
+	sealKey ed25519.PrivateKey
 }
 
 // openDB connects to --db as the schema's owner, or starts (or joins) the
@@ -85,7 +92,20 @@ func openDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logger) (*
 // privilege than it needs; a runtime login needs the schema migrated
 // already (fleetd migrate --db OWNER_URL --runtime-role ROLE).
 func openServeDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logger) (*database, error) {
-	d := &database{log: log}
+	key, err := f.loadSealKey()
+	if err != nil {
+		return nil, err
+	}
+	// Sealing goes on without a key, so that the chain has no gap and a
+	// deployment that upgrades keeps running; but an unsigned seal can be
+	// rebuilt by whoever can delete it, which is said at every start (and
+	// by fleetd verify for every unsigned day).
+	if key == nil {
+		log.Warn("no --seal-key: the daily seals are made UNSIGNED and can be rebuilt over altered data by anyone who can write the database; create a key with fleetd seal-key create PATH (outside --data-dir) and pass --seal-key PATH")
+	} else {
+		log.Info("signing the daily seals", "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
+	}
+	d := &database{log: log, sealKey: key}
 	if f.db == "" {
 		if err := d.startLocal(ctx, f); err != nil {
 			return nil, err

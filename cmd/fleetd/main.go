@@ -14,6 +14,7 @@
 //	fleetd verify FILE        check an evidence export against the database
 //	fleetd compact            lay finished months of positions out for replay
 //	fleetd prune              drop raw frames older than --raw-retention
+//	fleetd seal-key create P  make the Ed25519 key that signs the daily seals
 package main
 
 import (
@@ -45,8 +46,14 @@ commands:
   token revoke ID          revoke an API token
   verify FILE              check an evidence export against the database: names
                            every position altered, missing or added since
-  verify --seals --from DAY --to DAY
-                           check the daily seals of raw frames and positions
+  verify --seals --from DAY --to DAY [--seal-pubkey KEY] [--expect FILE]
+                           check the daily seals of positions, raw frames and the
+                           audit log, their signatures, and the day digests kept
+                           offline; prints each day's digest (keep it offline)
+  seal-key create PATH     make the Ed25519 key serve signs the seals with
+                           (--seal-key PATH, outside --data-dir); prints the
+                           public key to keep offline
+  seal-key show PATH       print a seal key's public key
   compact                  lay finished months of positions out for replay now
                            (serve does it daily: vacuum, rebuild the key)
   prune --raw-retention D  drop raw frames older than D (serve does it daily when
@@ -86,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCompact(ctx, args[1:], stdout, stderr)
 	case "prune":
 		err = cmdPrune(ctx, args[1:], stdout, stderr)
+	case "seal-key":
+		err = cmdSealKey(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

@@ -147,6 +147,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer db.close()
 	store := track.NewStore(db.pool)
+	store.SetSealKey(db.sealKey)
 
 	writer := track.NewWriter(db.pool, cfg.writer, log.With("component", "writer"), reg)
 	// The live hub fans positions out to websocket clients (GET
