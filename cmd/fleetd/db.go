@@ -23,6 +23,9 @@ type dbFlags struct {
 	db      string
 	dataDir string
 	sealKey string
+	// ownerDB is serve's --owner-db: the owner's login, for compaction and
+	// raw-frame retention only.
+	ownerDB string
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -32,6 +35,13 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 		"directory for fleetd's own data, including its private database when --db is empty (env FLEETMON_DATA_DIR)")
 	fs.StringVar(&f.sealKey, "seal-key", envOr("FLEETMON_SEAL_KEY", ""),
 		"Ed25519 key file (fleetd seal-key create) that serve signs the daily seals with, outside --data-dir; verify checks against its public half (env FLEETMON_SEAL_KEY)")
+}
+
+// registerServe is register plus what only fleetd serve takes.
+func (f *dbFlags) registerServe(fs *flag.FlagSet) {
+	f.register(fs)
+	fs.StringVar(&f.ownerDB, "owner-db", envOr("FLEETMON_OWNER_DB", ""),
+		"with --db a runtime role's login: the schema owner's, used only by the daily compaction and --raw-retention (which need to own the tables); empty leaves them to fleetd compact and fleetd prune run by the owner (env FLEETMON_OWNER_DB)")
 }
 
 // database is an open, migrated database, and the private server behind it
@@ -144,7 +154,14 @@ func openServeDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logge
 			return nil, fmt.Errorf("the schema lacks migrations %s, and --db is a runtime login that may not apply them: run fleetd migrate --db OWNER_URL --runtime-role ROLE first",
 				strings.Join(pending, ", "))
 		}
-		log.Warn("fleetd serve runs as a runtime role: compaction and raw-frame retention need the owner and are not run by serve; schedule fleetd compact --db OWNER_URL (and fleetd prune for --raw-retention)")
+		if f.ownerDB == "" {
+			log.Warn("fleetd serve runs as a runtime role without --owner-db: compaction and raw-frame retention need the owner and are not run by serve; schedule fleetd compact --db OWNER_URL (and fleetd prune --raw-retention D)")
+			return d, nil
+		}
+		if d.owner, err = connect(ctx, f.ownerDB, 2); err != nil {
+			d.close()
+			return nil, fmt.Errorf("--owner-db: %w", err)
+		}
 		return d, nil
 	}
 	// An owner or superuser login still works, so that an upgrade does not

@@ -552,12 +552,18 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		}
 		if !has {
 			s.log.Info("creating role", "name", r)
-			if _, err := conn.Exec(ctx, "CREATE ROLE "+id+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"); err != nil {
+			if _, err := conn.Exec(ctx, "CREATE ROLE "+id); err != nil {
 				return fmt.Errorf("localpg: create role %s: %w", r, err)
 			}
 		}
-		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+" PASSWORD '"+s.rolePasswords[r]+"'"); err != nil {
-			return fmt.Errorf("localpg: set tcp password of %s: %w", r, err)
+		// The owner inherits: it owns the schema public through the implicit membership in
+		// pg_database_owner that owning the database gives. Set on every start, like the password.
+		attrs := " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+		if r != OwnerUser {
+			attrs = strings.Replace(attrs, " INHERIT", " NOINHERIT", 1)
+		}
+		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+attrs+" PASSWORD '"+s.rolePasswords[r]+"'"); err != nil {
+			return fmt.Errorf("localpg: set attributes and tcp password of %s: %w", r, err)
 		}
 	}
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{Database}.Sanitize()+

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,8 +163,22 @@ func open(t testing.TB, connString, name string, keep bool) *Schema {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	return &Schema{Name: name, ConnString: withSearchPath(connString, name), Pool: pool,
+	sc := &Schema{Name: name, ConnString: withSearchPath(connString, name), Pool: pool,
 		AppConnString: withSearchPath(appCS, name)}
+	runtimeOf.Store(sc.ConnString, sc.AppConnString)
+	return sc
+}
+
+// runtimeOf maps each schema's ConnString to its AppConnString.
+var runtimeOf sync.Map
+
+// RuntimeConnString returns the AppConnString of the schema whose
+// ConnString is cs, or "" when cs is not one: for helpers that start
+// fleetd serve, which runs as the runtime role in production.
+func RuntimeConnString(cs string) string {
+	v, _ := runtimeOf.Load(cs)
+	s, _ := v.(string)
+	return s
 }
 
 // ensureRole makes the login role if it is missing. Tests in several
