@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ func openServeDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logge
 		log.Warn("no --seal-key: the daily seals are made UNSIGNED and can be rebuilt over altered data by anyone who can write the database; create a key with fleetd seal-key create PATH (outside --data-dir) and pass --seal-key PATH")
 	} else {
 		log.Info("signing the daily seals", "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
+		if fi, err := os.Stat(f.sealKey); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the seal key file is readable by other users than its owner: chmod 600 it", "path", f.sealKey, "mode", fi.Mode().Perm().String())
+		}
 	}
 	d := &database{log: log, sealKey: key}
 	if f.db == "" {
