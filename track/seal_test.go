@@ -161,6 +161,17 @@ func TestRebuiltSealFailsVerification(t *testing.T) {
 	if !hasProblem(problems, "seal_days", "signature invalid", 0) {
 		t.Fatalf("edited record: %v", problems)
 	}
+	// A day record deleted while a later one stays is named missing.
+	rebuild(st)
+	if _, err := st.SealDays(ctx, sealedAt.AddDate(0, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	tamper(`ALTER TABLE seal_days DISABLE TRIGGER USER`, `DELETE FROM seal_days WHERE day = '2026-11-20'`,
+		`ALTER TABLE seal_days ENABLE TRIGGER USER`)
+	problems, _ = st.VerifySealsWith(ctx, all[0], all[1], track.SealCheck{PublicKey: pub})
+	if !hasProblem(problems, "seal_days", "missing", 0) {
+		t.Fatalf("deleted day record: %v", problems)
+	}
 }
 
 func hasProblem(ps []track.SealProblem, kind, what string, vehicle int64) bool {
