@@ -37,10 +37,19 @@ type ExportCheck struct {
 	// from what the stored row renders to (only for rows still stored
 	// unchanged: the others are in Differences already).
 	FileAltered []track.Difference
+	// SealProblems names the days whose signed seal the export recorded
+	// and the database no longer matches (rebuilt, gone, a signature that
+	// does not hold), and, as warnings, seals that were unsigned.
+	SealProblems []track.SealProblem
 }
 
 // Intact reports whether the file and the database still agree entirely.
 func (c *ExportCheck) Intact() bool {
+	for _, p := range c.SealProblems {
+		if !p.Warning {
+			return false
+		}
+	}
 	return c.Verification.Intact && len(c.FileAltered) == 0 && (!c.FileChecked || c.FileRows == c.Manifest.Rows)
 }
 
@@ -142,6 +151,9 @@ func VerifyExport(ctx context.Context, st *track.Store, file []byte, scope func(
 		return nil, err
 	}
 	c.Verification = *v
+	if c.SealProblems, err = st.CheckManifestSeals(ctx, m); err != nil {
+		return nil, err
+	}
 	if !c.FileChecked {
 		return c, nil
 	}
@@ -183,6 +195,14 @@ type differenceJSON struct {
 	// What is altered, missing or added (the database changed since the
 	// export), or file_altered (the file's line was edited).
 	What string `json:"what"`
+}
+
+// sealProblemJSON is one day whose seal no longer matches the export's.
+type sealProblemJSON struct {
+	Day     string `json:"day"`
+	Table   string `json:"table"`
+	What    string `json:"what"`
+	Warning bool   `json:"warning"`
 }
 
 // verifyEvidence checks an uploaded export (the file as the request body,
@@ -238,26 +258,30 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	m := c.Manifest
 	out := struct {
-		Intact             bool             `json:"intact"`
-		ManifestConsistent bool             `json:"manifest_consistent"`
-		FileChecked        bool             `json:"file_checked"`
-		Format             string           `json:"format"`
-		VehicleID          int64            `json:"vehicle_id"`
-		Plate              string           `json:"plate"`
-		From               string           `json:"from"`
-		To                 string           `json:"to"`
-		Rows               int              `json:"rows"`
-		FileRows           *int             `json:"file_rows"`
-		ExportedAt         string           `json:"exported_at"`
-		ExportedBy         string           `json:"exported_by"`
-		Reason             string           `json:"reason"`
-		Digest             string           `json:"digest"`
-		DifferencesTotal   int              `json:"differences_total"`
-		Differences        []differenceJSON `json:"differences"`
+		Intact             bool              `json:"intact"`
+		ManifestConsistent bool              `json:"manifest_consistent"`
+		FileChecked        bool              `json:"file_checked"`
+		Format             string            `json:"format"`
+		VehicleID          int64             `json:"vehicle_id"`
+		Plate              string            `json:"plate"`
+		From               string            `json:"from"`
+		To                 string            `json:"to"`
+		Rows               int               `json:"rows"`
+		FileRows           *int              `json:"file_rows"`
+		ExportedAt         string            `json:"exported_at"`
+		ExportedBy         string            `json:"exported_by"`
+		Reason             string            `json:"reason"`
+		Digest             string            `json:"digest"`
+		DifferencesTotal   int               `json:"differences_total"`
+		Differences        []differenceJSON  `json:"differences"`
+		SealProblems       []sealProblemJSON `json:"seal_problems"`
 	}{Intact: c.Intact(), ManifestConsistent: c.ManifestConsistent, FileChecked: c.FileChecked, Format: c.Format,
 		VehicleID: m.VehicleID, Plate: v.Plate, From: formatTime(m.From), To: formatTime(m.To), Rows: m.Rows,
 		ExportedAt: formatTime(m.ExportedAt), ExportedBy: m.ExportedBy, Reason: m.Reason, Digest: m.Digest,
-		Differences: []differenceJSON{}}
+		Differences: []differenceJSON{}, SealProblems: []sealProblemJSON{}}
+	for _, p := range c.SealProblems {
+		out.SealProblems = append(out.SealProblems, sealProblemJSON{Day: p.Day.Format(time.DateOnly), Table: p.Kind, What: p.What, Warning: p.Warning})
+	}
 	if c.FileChecked {
 		out.FileRows = &c.FileRows
 	}

@@ -8,6 +8,10 @@
 #   scripts/testdb.sh env     the same as a shell line:  eval "$(scripts/testdb.sh env)"
 #   scripts/testdb.sh stop    stop it (fast shutdown); nothing to do if it does not run
 #
+# The URL is the cluster's superuser: tests make and migrate their schemas with it (as the owner).
+# The cluster also has the runtime role fleetmon_app; track/pgtest grants every test schema to it
+# (Schema.AppConnString), and the tests run fleetd serve as that role, as production does.
+#
 # In a Makefile recipe:  eval "$$(scripts/testdb.sh env)" && go test -race ./...
 # PostgreSQL and PostGIS come from scripts/deps.sh pg.
 set -euo pipefail

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -34,6 +35,23 @@ type Manifest struct {
 	// RowDigests lists every position: device time (RFC 3339 with
 	// nanoseconds), fix hash and digest (hex).
 	RowDigests []ManifestRow `json:"row_digests"`
+	// SealPublicKey is the Ed25519 key (hex) the exporting server signs
+	// the daily seals with; empty when it has none.
+	SealPublicKey string `json:"seal_public_key,omitempty"`
+	// SealDays are the signed records of the days the rows were stored on
+	// (seal.go), so that a seal rebuilt after the export no longer
+	// matches it; a day not sealed yet has no digest.
+	SealDays []ManifestSealDay `json:"seal_days,omitempty"`
+}
+
+// ManifestSealDay is one day's seal as an export records it.
+type ManifestSealDay struct {
+	Day      string     `json:"day"`
+	Digest   string     `json:"digest,omitempty"`
+	SealedAt *time.Time `json:"sealed_at,omitempty"`
+	// Key is the signing key (hex) when it is not SealPublicKey.
+	Key       string `json:"key,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // ManifestRow is one position of a manifest.
@@ -69,6 +87,7 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 		ExportedBy: by, Reason: reason, RowDigests: []ManifestRow{}}
 	h := sha256.New()
 	var row ExportRow
+	days := map[string]bool{}
 	err := digestRows(ctx, s.pool, `SELECT `+positionsCanonical+` FROM positions
 		WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3 ORDER BY device_time, fix_hash`,
 		[]any{vehicleID, from, to}, func(d RowDigest, v []any) error {
@@ -79,6 +98,7 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 			if km, ok := v[12].(float64); ok {
 				row.MileageKm = &km
 			}
+			days[row.ReceivedAt.In(sealZone).Format(time.DateOnly)] = true
 			m.RowDigests = append(m.RowDigests, ManifestRow{Time: row.DeviceTime, FixHash: row.FixHash, Digest: hex.EncodeToString(d[:])})
 			return fn(&row)
 		})
@@ -87,7 +107,103 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 	}
 	m.Rows = len(m.RowDigests)
 	m.Digest = hex.EncodeToString(h.Sum(nil))
+	if err := s.manifestSeals(ctx, m, days); err != nil {
+		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
+	}
 	return m, nil
+}
+
+// manifestSeals records in m the server's seal key and the day records of
+// days.
+func (s *Store) manifestSeals(ctx context.Context, m *Manifest, days map[string]bool) error {
+	if s.sealPub != nil {
+		m.SealPublicKey = hex.EncodeToString(s.sealPub)
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	list := make([]string, 0, len(days))
+	for d := range days {
+		list = append(list, d)
+	}
+	sort.Strings(list)
+	recs, err := s.SealDayRecords(ctx, mustDay(list[0]), mustDay(list[len(list)-1]))
+	if err != nil {
+		return err
+	}
+	byDay := map[string]SealDay{}
+	for _, r := range recs {
+		byDay[r.Day] = r
+	}
+	for _, d := range list {
+		md := ManifestSealDay{Day: d}
+		if r, ok := byDay[d]; ok {
+			at := r.SealedAt.UTC()
+			md.Digest, md.SealedAt = hex.EncodeToString(r.Digest), &at
+			if r.Signature != nil {
+				md.Signature = hex.EncodeToString(r.Signature)
+				if k := hex.EncodeToString(r.PublicKey); k != m.SealPublicKey {
+					md.Key = k
+				}
+			}
+		}
+		m.SealDays = append(m.SealDays, md)
+	}
+	return nil
+}
+
+func mustDay(s string) time.Time {
+	t, _ := time.Parse(time.DateOnly, s)
+	return t
+}
+
+// CheckManifestSeals compares the day records an export carries with the
+// database's, and checks their signatures: with the key the store expects
+// (the one kept offline) when it has one, else with the key the export
+// names. It names each day whose seal was rebuilt since the export, is
+// gone, or whose signature does not hold.
+func (s *Store) CheckManifestSeals(ctx context.Context, m *Manifest) ([]SealProblem, error) {
+	var problems []SealProblem
+	add := func(day, what string, warning bool) {
+		d, _ := time.ParseInLocation(time.DateOnly, day, sealZone)
+		problems = append(problems, SealProblem{Kind: "seal_days", Day: d, What: what, Warning: warning})
+	}
+	for _, md := range m.SealDays {
+		if md.Digest == "" {
+			continue
+		}
+		digest, err := hex.DecodeString(md.Digest)
+		if err != nil || md.SealedAt == nil {
+			return nil, fmt.Errorf("%w: seal of %s: bad digest", ErrBadManifest, md.Day)
+		}
+		exported := SealDay{Day: md.Day, Digest: digest, SealedAt: *md.SealedAt}
+		if md.Signature != "" {
+			key := md.Key
+			if key == "" {
+				key = m.SealPublicKey
+			}
+			exported.PublicKey, _ = hex.DecodeString(key)
+			exported.Signature, _ = hex.DecodeString(md.Signature)
+		}
+		if what, warn := checkDayRecord(exported, s.sealPub); what != "" {
+			add(md.Day, "in the export: "+what, warn)
+		}
+		recs, err := s.SealDayRecords(ctx, mustDay(md.Day), mustDay(md.Day))
+		if err != nil {
+			return problems, err
+		}
+		switch {
+		case len(recs) == 0:
+			add(md.Day, "missing: the export recorded the day's seal, the database no longer has it", false)
+		case !bytes.Equal(recs[0].Digest, digest):
+			add(md.Day, fmt.Sprintf("rebuilt: the day's seal in the database (%x) differs from the one the export recorded (%s)", recs[0].Digest, md.Digest), false)
+		default:
+			if what, warn := checkDayRecord(recs[0], s.sealPub); what != "" && !warn {
+				add(md.Day, "in the database: "+what, false)
+			}
+		}
+	}
+	return problems, nil
 }
 
 // NewManifest builds the manifest of a vehicle's positions in [from, to).

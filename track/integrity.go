@@ -14,12 +14,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Evidence integrity: every local day's stored rows of raw_frames and of
-// positions are hashed once the day is over (a seal), and each seal hashes
-// the one before it. A row's digest is SHA-256 over its canonical encoding
+// Evidence integrity: every local day's stored rows of raw_frames, of
+// positions and of the audit log are hashed once the day is over (a seal),
+// and each seal hashes the one before it; each day's seals are then bound
+// together and signed (seal.go). A row's digest is SHA-256 over its canonical encoding
 // (below); a day's digest is SHA-256 over its rows' digests in a fixed
 // order; a seal's chain link is SHA-256(previous link ‖ kind ‖ day ‖ rows ‖
-// digest). Days are Asia/Shanghai days of received_at — when fleetd stored
+// digest). Days are Asia/Shanghai days of received_at (of at for the audit
+// log) — when fleetd stored
 // a row, not when the terminal took the fix — so a blind-zone back-fill
 // arriving days later is sealed with the day it arrived and never changes an
 // older seal. A day is sealed SealGrace after it ends, so that a batch still
@@ -32,8 +34,12 @@ const SealGrace = time.Hour
 // platform's users.
 var sealZone = time.FixedZone("Asia/Shanghai", 8*3600)
 
-// SealKinds are the tables that are sealed.
-var SealKinds = []string{"positions", "raw_frames"}
+// SealKinds are the tables that are sealed, in the order a day's digest
+// takes their chain links.
+var SealKinds = []string{"positions", "raw_frames", "audit_log"}
+
+// sealTime is the column whose local day a row of each kind is sealed with.
+var sealTime = map[string]string{"positions": "received_at", "raw_frames": "received_at", "audit_log": "at"}
 
 // Canonical row encoding, version 1. Fields are written in the order of the
 // select lists below, each as: integers big-endian 8 bytes; floats as their
@@ -47,6 +53,9 @@ const positionsCanonical = `vehicle_id, device_time, fix_hash, received_at, term
 
 const rawFramesCanonical = `received_at, id::text, terminal_id, phone, msg_id::bigint, serial::bigint,
 	frame, disposition`
+
+const auditLogCanonical = `id, at, actor_id, actor_name, actor_unit_id, action, vehicle_id, subject_unit_id,
+	period_from, period_to, reason, remote_addr, detail::text`
 
 // rowEncoder writes canonical encodings into a reused buffer.
 type rowEncoder struct{ buf []byte }
@@ -130,6 +139,9 @@ type Seal struct {
 	Digest []byte
 	Prev   []byte
 	Chain  []byte
+	// Signed is true when the day's record was signed (a seal key was
+	// configured); false for seals made without one.
+	Signed bool
 }
 
 func dayBounds(day time.Time) (time.Time, time.Time) {
@@ -146,6 +158,8 @@ func daySQL(kind string) (string, error) {
 	case "raw_frames":
 		return `SELECT ` + rawFramesCanonical + ` FROM raw_frames WHERE received_at >= $1 AND received_at < $2
 			ORDER BY received_at, id`, nil
+	case "audit_log":
+		return `SELECT ` + auditLogCanonical + ` FROM audit_log WHERE at >= $1 AND at < $2 ORDER BY id`, nil
 	}
 	return "", fmt.Errorf("integrity: unknown seal kind %q", kind)
 }
@@ -216,7 +230,7 @@ func (s *Store) SealDays(ctx context.Context, now time.Time) ([]Seal, error) {
 			next = time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, sealZone).AddDate(0, 0, 1)
 		} else {
 			var first *time.Time
-			if err := s.pool.QueryRow(ctx, "SELECT min(received_at) FROM "+pgx.Identifier{kind}.Sanitize()).Scan(&first); err != nil {
+			if err := s.pool.QueryRow(ctx, "SELECT min("+sealTime[kind]+") FROM "+pgx.Identifier{kind}.Sanitize()).Scan(&first); err != nil {
 				return made, fmt.Errorf("seal %s: %w", kind, err)
 			}
 			if first == nil {
@@ -257,17 +271,30 @@ func (s *Store) SealDays(ctx context.Context, now time.Time) ([]Seal, error) {
 			next = next.AddDate(0, 0, 1)
 		}
 	}
+	days, err := s.sealDayRecords(ctx, now)
+	if err != nil {
+		return made, err
+	}
+	for i := range made {
+		made[i].Signed = days[made[i].Day.Format(time.DateOnly)]
+	}
 	return made, nil
 }
 
 // SealProblem is one thing VerifySeals found wrong.
 type SealProblem struct {
+	// Kind is the table whose rows or seal changed: positions,
+	// raw_frames, audit_log, or seal_days for the signed day record.
 	Kind string
 	Day  time.Time
 	// VehicleID names the vehicle whose positions changed that day (0 when
 	// the change is not to positions, or is a vehicle added to the day).
 	VehicleID int64
 	What      string
+	// Warning marks what proves nothing altered but leaves a seal
+	// unprovable (a day sealed without a key, or sealed late); the rest
+	// is evidence of a change.
+	Warning bool
 }
 
 func (p SealProblem) String() string {
@@ -280,8 +307,24 @@ func (p SealProblem) String() string {
 
 // VerifySeals recomputes the sealed days between from and to (inclusive,
 // local days) and checks every chain link: it returns what no longer
-// matches, naming the day and, for positions, the vehicle.
+// matches, naming the day and, for positions, the vehicle. It is
+// VerifySealsWith checking signatures against the keys the database
+// records, and leaving out warnings.
 func (s *Store) VerifySeals(ctx context.Context, from, to time.Time) ([]SealProblem, error) {
+	all, err := s.VerifySealsWith(ctx, from, to, SealCheck{})
+	var problems []SealProblem
+	for _, p := range all {
+		if !p.Warning {
+			problems = append(problems, p)
+		}
+	}
+	return problems, err
+}
+
+// VerifySealsWith is VerifySeals that also checks each day's signed record
+// (seal.go) against what check holds: the public key and the day digests
+// kept offline.
+func (s *Store) VerifySealsWith(ctx context.Context, from, to time.Time, check SealCheck) ([]SealProblem, error) {
 	rows, err := s.pool.Query(ctx, `SELECT kind, day, rows, digest, prev, chain FROM seals
 		WHERE day >= $1 AND day <= $2 ORDER BY kind, day`, from.Format(time.DateOnly), to.Format(time.DateOnly))
 	if err != nil {
@@ -305,7 +348,7 @@ func (s *Store) VerifySeals(ctx context.Context, from, to time.Time) ([]SealProb
 	var problems []SealProblem
 	for i, sl := range seals {
 		if !bytes.Equal(chainLink(sl.Prev, sl.Kind, sl.Day, sl.Rows, sl.Digest), sl.Chain) {
-			problems = append(problems, SealProblem{Kind: sl.Kind, Day: sl.Day, What: "seal record altered: its chain link does not match"})
+			problems = append(problems, SealProblem{Kind: sl.Kind, Day: sl.Day, What: "seal record altered: its chain link does not match its digest"})
 		}
 		if i > 0 && seals[i-1].Kind == sl.Kind && seals[i-1].Day.AddDate(0, 0, 1).Equal(sl.Day) && !bytes.Equal(seals[i-1].Chain, sl.Prev) {
 			problems = append(problems, SealProblem{Kind: sl.Kind, Day: sl.Day, What: "chain broken: the previous seal is not the one this seal links to"})
@@ -317,7 +360,7 @@ func (s *Store) VerifySeals(ctx context.Context, from, to time.Time) ([]SealProb
 		if n == sl.Rows && bytes.Equal(digest, sl.Digest) {
 			continue
 		}
-		what := fmt.Sprintf("stored rows differ from the seal: %d rows now, %d sealed", n, sl.Rows)
+		what := fmt.Sprintf("digest mismatch: stored rows differ from the seal: %d rows now, %d sealed", n, sl.Rows)
 		if sl.Kind != "positions" {
 			problems = append(problems, SealProblem{Kind: sl.Kind, Day: sl.Day, What: what})
 			continue
@@ -357,7 +400,8 @@ func (s *Store) VerifySeals(ctx context.Context, from, to time.Time) ([]SealProb
 			problems = append(problems, SealProblem{Kind: sl.Kind, Day: sl.Day, What: what})
 		}
 	}
-	return problems, nil
+	dp, err := s.verifyDayRecords(ctx, from, to, check)
+	return append(problems, dp...), err
 }
 
 // PositionRow is one position in its canonical form, as an export carries

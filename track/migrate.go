@@ -120,3 +120,32 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (int, er
 	}
 	return n, nil
 }
+
+// Pending returns the embedded migrations the database has not applied, by
+// name: what a login that may not migrate (the runtime role) checks before
+// it starts, so that it never runs against an older schema.
+func Pending(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	var vs []int32
+	rows, err := pool.Query(ctx, "SELECT version FROM schema_migrations")
+	if err == nil {
+		vs, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, v := range vs {
+		applied[int(v)] = true
+	}
+	var pending []string
+	for _, m := range ms {
+		if !applied[m.version] {
+			pending = append(pending, m.name)
+		}
+	}
+	return pending, nil
+}

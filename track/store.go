@@ -2,6 +2,7 @@ package track
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/csv"
 	"errors"
@@ -23,6 +24,10 @@ type Store struct {
 	// db runs the statements of units and vehicles (units.go,
 	// vehicles.go): the pool, or the transaction of a store from InTx.
 	db dbtx
+	// sealKey signs the daily seals (nil: unsigned); sealPub is its public
+	// half, or the key verification expects.
+	sealKey ed25519.PrivateKey
+	sealPub ed25519.PublicKey
 }
 
 // dbtx is what the unit and vehicle methods run on: a pool or a
@@ -40,7 +45,9 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
 // InTx returns the store with its unit and vehicle methods running in tx:
 // the caller commits their changes together with its own statements (the
 // change's audit entry), or not at all. Other methods still use the pool.
-func (s *Store) InTx(tx pgx.Tx) *Store { return &Store{pool: s.pool, db: tx} }
+func (s *Store) InTx(tx pgx.Tx) *Store {
+	return &Store{pool: s.pool, db: tx, sealKey: s.sealKey, sealPub: s.sealPub}
+}
 
 // Pool returns the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

@@ -41,6 +41,8 @@ func (c *adminCmd) open(ctx context.Context) (*database, error) {
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newAdminCmd("migrate", stderr)
 	fs := c.fs
+	runtime := fs.String("runtime-role", envOr("FLEETMON_RUNTIME_ROLE", ""),
+		"after migrating, grant this existing role (a login that owns nothing) what fleetd serve needs, and no more; serve then runs with --db as that role (env FLEETMON_RUNTIME_ROLE; the private database does this itself)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +51,12 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.close()
+	if *runtime != "" {
+		if err := track.GrantRuntime(ctx, db.pool, *runtime); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "granted runtime role %s: serve with --db as %s\n", *runtime, *runtime)
+	}
 	var v int
 	if err := db.pool.QueryRow(ctx, "SELECT COALESCE(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -136,4 +144,31 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, "nothing to compact: every finished month is compacted already")
 	}
 	return nil
+}
+
+// cmdPrune drops the raw-frame partitions older than --raw-retention, as
+// fleetd serve does daily when it has the owner's login: for a serve that
+// runs as a runtime role, which may not drop tables, from cron with the
+// owner's --db.
+func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newAdminCmd("prune", stderr)
+	retention := c.fs.String("raw-retention", envOr("FLEETMON_RAW_RETENTION", ""),
+		"drop raw frames older than this, by whole months (e.g. 4320h = 180 days) (env FLEETMON_RAW_RETENTION)")
+	if err := c.fs.Parse(args); err != nil {
+		return err
+	}
+	keep, err := time.ParseDuration(*retention)
+	if err != nil || keep <= 0 {
+		return usageError{fmt.Sprintf("--raw-retention %q: want a positive duration such as 4320h", *retention)}
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	dropped, err := track.NewStore(db.pool).PruneRawFrames(ctx, time.Now().Add(-keep))
+	for _, name := range dropped {
+		fmt.Fprintf(stdout, "dropped %s\n", name)
+	}
+	return err
 }

@@ -30,7 +30,25 @@ type served struct {
 
 // startServe runs `fleetd serve` with args (on loopback, free ports) until
 // the test ends or Stop is called; the test fails if it exits non-zero.
+// Like production, serve runs as the runtime role: a --db naming a test
+// schema (as its owner) becomes the schema's runtime login, with the owner
+// as --owner-db for the maintenance that needs it.
 func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
+	args = append([]string(nil), args...)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--db" {
+			if app := pgtest.RuntimeConnString(args[i+1]); app != "" {
+				args = append(args, "--owner-db", args[i+1])
+				args[i+1] = app
+			}
+		}
+	}
+	return startServeAs(t, args...)
+}
+
+// startServeAs is startServe with --db as given.
+func startServeAs(t *testing.T, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

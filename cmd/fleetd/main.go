@@ -13,6 +13,8 @@
 //	fleetd token revoke ID    revoke an API token
 //	fleetd verify FILE        check an evidence export against the database
 //	fleetd compact            lay finished months of positions out for replay
+//	fleetd prune              drop raw frames older than --raw-retention
+//	fleetd seal-key create P  make the Ed25519 key that signs the daily seals
 package main
 
 import (
@@ -32,7 +34,9 @@ const usage = `usage: fleetd <command> [flags]
 
 commands:
   serve                    run the server (terminal gateway, storage, HTTP)
-  migrate                  apply database migrations and exit
+  migrate [--runtime-role ROLE]
+                           apply database migrations (as the schema's owner) and
+                           grant ROLE what serve needs, and no more
   vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
   vehicles list            list vehicles
   users add --name NAME --role admin|supervisor|inspector [--unit PATH]
@@ -42,13 +46,23 @@ commands:
   token revoke ID          revoke an API token
   verify FILE              check an evidence export against the database: names
                            every position altered, missing or added since
-  verify --seals --from DAY --to DAY
-                           check the daily seals of raw frames and positions
+  verify --seals --from DAY --to DAY [--seal-pubkey KEY] [--expect FILE]
+                           check the daily seals of positions, raw frames and the
+                           audit log, their signatures, and the day digests kept
+                           offline; prints each day's digest (keep it offline)
+  seal-key create PATH     make the Ed25519 key serve signs the seals with
+                           (--seal-key PATH, outside --data-dir); prints the
+                           public key to keep offline
+  seal-key show PATH       print a seal key's public key
   compact                  lay finished months of positions out for replay now
                            (serve does it daily: vacuum, rebuild the key)
+  prune --raw-retention D  drop raw frames older than D (serve does it daily when
+                           it has the owner's login)
 
-Every command takes --db (or FLEETMON_DB); without it fleetd runs its own
-PostgreSQL + PostGIS in --data-dir (FLEETMON_DATA_DIR, default ./data).
+Every command takes --db (or FLEETMON_DB): the schema owner's login for
+migrate and the administration commands, a runtime role's for serve.
+Without it fleetd runs its own PostgreSQL + PostGIS in --data-dir
+(FLEETMON_DATA_DIR, default ./data) and sets both roles up itself.
 Run "fleetd <command> -h" for a command's flags.
 `
 
@@ -77,6 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdVerify(ctx, args[1:], stdout, stderr)
 	case "compact":
 		err = cmdCompact(ctx, args[1:], stdout, stderr)
+	case "prune":
+		err = cmdPrune(ctx, args[1:], stdout, stderr)
+	case "seal-key":
+		err = cmdSealKey(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

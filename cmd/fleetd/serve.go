@@ -49,7 +49,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("fleetd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.db.register(fs)
+	c.db.registerServe(fs)
 	fs.StringVar(&c.jt808Addr, "jt808-addr", envOr("FLEETMON_JT808_ADDR", ":6808"), "TCP address for JT/T 808 terminals (env FLEETMON_JT808_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for the API, login page, /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
 	fs.BoolVar(&c.open, "open-registration", envOr("FLEETMON_OPEN_REGISTRATION", "") == "true",
@@ -139,12 +139,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	db, err := openDB(ctx, cfg.db, int32(cfg.dbMaxConns), log)
+	db, err := openServeDB(ctx, cfg.db, int32(cfg.dbMaxConns), log)
 	if err != nil {
 		return err
 	}
 	defer db.close()
 	store := track.NewStore(db.pool)
+	store.SetSealKey(db.sealKey)
 
 	// The data path from the terminals to the browsers (pipeline.go),
 	// the same for one node and for several.
@@ -224,12 +225,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		close(subDone)
 	}
 	maint := newJobs(reg, log)
-	if cfg.rawRetention > 0 {
-		go maint.prune(ctx, store, cfg.rawRetention)
+	// Compaction and retention are DDL: they run as the owner, when serve has it.
+	if ms := db.maintenanceStore(); ms != nil {
+		if cfg.rawRetention > 0 {
+			go maint.prune(ctx, ms, cfg.rawRetention)
+		}
+		go maint.compact(ctx, ms)
 	}
 	go maint.seal(ctx, store)
 	go maint.footprints(ctx, store)
-	go maint.compact(ctx, store)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +27,31 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	seals := fs.Bool("seals", false, "verify the daily seals of --from..--to instead of a file")
 	from := fs.String("from", "", "first day for --seals (YYYY-MM-DD, Beijing time)")
 	to := fs.String("to", "", "last day for --seals (YYYY-MM-DD)")
+	pubFlag := fs.String("seal-pubkey", envOr("FLEETMON_SEAL_PUBKEY", ""),
+		"the seal public key kept offline, as hex or a file (.pub, or the key itself): every seal must be signed by it (env FLEETMON_SEAL_PUBKEY; --seal-key gives its public half too)")
+	expectFile := fs.String("expect", "", "for --seals: a file of day digests kept offline (lines YYYY-MM-DD DIGEST, as verify --seals prints them)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var pub ed25519.PublicKey
+	switch {
+	case *pubFlag != "":
+		var err error
+		if pub, err = track.ParseSealPublicKey(*pubFlag); err != nil {
+			return usageError{"--seal-pubkey: " + err.Error()}
+		}
+	case c.db.sealKey != "":
+		var err error
+		if pub, err = track.ParseSealPublicKey(c.db.sealKey); err != nil {
+			return usageError{"--seal-key: " + err.Error()}
+		}
+	}
+	var expected map[string][]byte
+	if *expectFile != "" {
+		var err error
+		if expected, err = readExpected(*expectFile); err != nil {
+			return usageError{"--expect: " + err.Error()}
+		}
 	}
 	var file []byte
 	if !*seals {
@@ -47,6 +72,10 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.close()
 	st := track.NewStore(db.pool)
+	st.SetSealPublicKey(pub)
+	if pub == nil {
+		fmt.Fprintln(stdout, "NOTE: no --seal-pubkey: signatures are checked against the keys the database records, which whoever rewrote it could have replaced; give the public key kept offline")
+	}
 	if *seals {
 		day := func(s, flag string) (time.Time, error) {
 			t, err := time.ParseInLocation(time.DateOnly, s, time.FixedZone("CST", 8*3600))
@@ -63,18 +92,27 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		problems, err := st.VerifySeals(ctx, f, t)
+		problems, err := st.VerifySealsWith(ctx, f, t, track.SealCheck{PublicKey: pub, Expected: expected})
 		if err != nil {
 			return err
 		}
-		if len(problems) == 0 {
-			fmt.Fprintf(stdout, "OK: every sealed day from %s to %s matches its seal and the chain holds\n", *from, *to)
+		days, err := st.SealDayRecords(ctx, f, t)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "# day digests: keep these lines offline, and give them back with --expect FILE")
+		for _, d := range days {
+			signer := "unsigned"
+			if d.Signature != nil {
+				signer = "signed-by " + hex.EncodeToString(d.PublicKey)
+			}
+			fmt.Fprintf(stdout, "%s %x %s\n", d.Day, d.Digest, signer)
+		}
+		if printSealProblems(stdout, problems) == 0 {
+			fmt.Fprintf(stdout, "OK: every sealed day from %s to %s matches its seal and the chains hold\n", *from, *to)
 			return nil
 		}
-		for _, p := range problems {
-			fmt.Fprintln(stdout, "ALTERED:", p)
-		}
-		return errTampered{fmt.Sprintf("%d sealed days no longer match", len(problems))}
+		return errTampered{fmt.Sprintf("%d problems with the sealed days", countAltered(problems))}
 	}
 	ck, err := api.VerifyExport(ctx, st, file, nil)
 	if err != nil {
@@ -88,6 +126,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "%s export of %s (vehicle %d), %s to %s, %d positions; exported %s by %s, reason: %s\n",
 		format, m.Plate, m.VehicleID, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339), m.Rows,
 		m.ExportedAt.Format(time.RFC3339), m.ExportedBy, m.Reason)
+	printSealProblems(stdout, ck.SealProblems)
 	if ck.Intact() {
 		if ck.FileChecked {
 			fmt.Fprintln(stdout, "OK: every position in the export matches what is stored, and so does every line of the file")
@@ -108,5 +147,31 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "ALTERED: vehicle %d, position at %s (fix %d): %s\n", d.VehicleID,
 			d.DeviceTime.In(cst).Format("2006-01-02 15:04:05 MST"), d.FixHash, d.What)
 	}
+	if n := countAltered(ck.SealProblems); n > 0 {
+		return errTampered{fmt.Sprintf("%d positions differ from the export, %d seals differ from those it recorded", len(diffs), n)}
+	}
 	return errTampered{fmt.Sprintf("%d positions differ from the export", len(diffs))}
+}
+
+// printSealProblems prints each seal problem, ALTERED or WARNING, and
+// returns how many are not warnings.
+func printSealProblems(w io.Writer, problems []track.SealProblem) int {
+	for _, p := range problems {
+		if p.Warning {
+			fmt.Fprintln(w, "WARNING:", p)
+		} else {
+			fmt.Fprintln(w, "ALTERED:", p)
+		}
+	}
+	return countAltered(problems)
+}
+
+func countAltered(problems []track.SealProblem) int {
+	n := 0
+	for _, p := range problems {
+		if !p.Warning {
+			n++
+		}
+	}
+	return n
 }

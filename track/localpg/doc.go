@@ -15,12 +15,23 @@
 //	Dir/run             the Unix socket directory, mode 0700: the only door with trust auth
 //	Dir/postgresql.log  the server's log (pg_ctl -l); Start quotes its tail in errors
 //	Dir/tcp-password    the password for TCP connections, mode 0600
+//	Dir/tcp-password-fleetmon_owner, Dir/tcp-password-fleetmon_app
+//	                    the same for the owner and application roles
 //	Dir/localpg.lock    an flock that serialises Start, Stop, Kill and Restart on Dir
 //
 // The server listens on the Unix socket in Dir/run (trust, guarded by the directory's mode) and
 // on 127.0.0.1:Port (scram-sha-256 with the password in Dir/tcp-password), never on another
 // address. ConnString names the socket; TCPConnString the loopback port. The database is
 // [Database], with PostGIS created in it; the role is the superuser [User].
+//
+// # Roles
+//
+// Besides the superuser, Start makes two ordinary login roles: [OwnerUser], which owns [Database]
+// (and so, through pg_database_owner, its schema public) and is meant to run migrations, and
+// [AppUser], which owns nothing and gets what the owner grants it (ConnStringAs,
+// TCPConnStringAs). An application connected as AppUser is subject to the privileges of the
+// objects it uses; one connected as the superuser is not. The Unix socket trusts every role: the
+// boundary there is the OS user that may enter Dir/run, not a role's password.
 //
 // Durability settings stay at PostgreSQL's safe defaults (fsync, synchronous_commit and
 // full_page_writes on): the durability tests built on this package check exactly that.

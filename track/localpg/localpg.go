@@ -22,7 +22,16 @@ const (
 	Database = "fleetmon"
 	// User is the cluster's superuser role, made by initdb whatever OS user runs the server.
 	User = "fleetmon"
+	// OwnerUser owns database [Database] (and so its schema public): the role that runs
+	// migrations. Not a superuser.
+	OwnerUser = "fleetmon_owner"
+	// AppUser is the role an application runs as: it owns nothing and gets the privileges the
+	// owner grants it. Not a superuser.
+	AppUser = "fleetmon_app"
 )
+
+// roles are the login roles Start makes besides [User], each with a TCP password of its own.
+var roles = []string{OwnerUser, AppUser}
 
 // ErrNotInstalled is matched (errors.Is) by the errors Start returns when the PostgreSQL server
 // binaries or the PostGIS extension are missing. scripts/deps.sh pg installs both.
@@ -59,7 +68,8 @@ type Config struct {
 type Server struct {
 	dir, pgdata, runDir, logPath string
 	port                         int
-	password                     string // for TCP connections; hex, so it needs no escaping
+	password                     string            // for TCP connections; hex, so it needs no escaping
+	rolePasswords                map[string]string // the same for each of roles
 	bin                          binaries
 	run                          runner
 	log                          *slog.Logger
@@ -105,8 +115,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.initdbIfMissing(ctx); err != nil {
 		return nil, err
 	}
-	if s.password, err = s.loadPassword(); err != nil {
+	if s.password, err = s.loadPassword(passwordFile); err != nil {
 		return nil, err
+	}
+	s.rolePasswords = map[string]string{}
+	for _, r := range roles {
+		if s.rolePasswords[r], err = s.loadPassword(passwordFile + "-" + r); err != nil {
+			return nil, err
+		}
 	}
 
 	pid, running, err := s.postmaster()
@@ -526,6 +542,34 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		" PASSWORD '"+s.password+"'"); err != nil {
 		return fmt.Errorf("localpg: set tcp password: %w", err)
 	}
+	// The owner and application roles: ordinary logins, so that an application connected as
+	// either is subject to the privileges of the database's objects (a superuser is not).
+	for _, r := range roles {
+		id := pgx.Identifier{r}.Sanitize()
+		var has bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", r).Scan(&has); err != nil {
+			return fmt.Errorf("localpg: look up role %s: %w", r, err)
+		}
+		if !has {
+			s.log.Info("creating role", "name", r)
+			if _, err := conn.Exec(ctx, "CREATE ROLE "+id); err != nil {
+				return fmt.Errorf("localpg: create role %s: %w", r, err)
+			}
+		}
+		// The owner inherits: it owns the schema public through the implicit membership in
+		// pg_database_owner that owning the database gives. Set on every start, like the password.
+		attrs := " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+		if r != OwnerUser {
+			attrs = strings.Replace(attrs, " INHERIT", " NOINHERIT", 1)
+		}
+		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+attrs+" PASSWORD '"+s.rolePasswords[r]+"'"); err != nil {
+			return fmt.Errorf("localpg: set attributes and tcp password of %s: %w", r, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{Database}.Sanitize()+
+		" OWNER TO "+pgx.Identifier{OwnerUser}.Sanitize()); err != nil {
+		return fmt.Errorf("localpg: give database %s to %s: %w", Database, OwnerUser, err)
+	}
 
 	db, err := s.connectReady(ctx, Database)
 	if err != nil {
@@ -566,16 +610,33 @@ func (s *Server) connectReady(ctx context.Context, db string) (*pgx.Conn, error)
 }
 
 func (s *Server) connString(db string) string {
-	return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable",
-		User, db, queryEscapePath(s.runDir), s.port)
+	return s.connStringAs(User, db)
 }
 
-// passwordFile holds the TCP password.
+func (s *Server) connStringAs(user, db string) string {
+	return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable",
+		user, db, queryEscapePath(s.runDir), s.port)
+}
+
+// ConnStringAs is ConnString for role, [OwnerUser] or [AppUser] (or [User]).
+func (s *Server) ConnStringAs(role string) string { return s.connStringAs(role, Database) }
+
+// TCPConnStringAs is TCPConnString for role, [OwnerUser] or [AppUser], with its own password
+// (Dir/tcp-password-ROLE).
+func (s *Server) TCPConnStringAs(role string) string {
+	pw := s.rolePasswords[role]
+	if role == User {
+		pw = s.password
+	}
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", role, pw, s.port, Database)
+}
+
+// passwordFile holds the superuser's TCP password; passwordFile-ROLE each other role's.
 const passwordFile = "tcp-password"
 
-// loadPassword reads Dir/tcp-password, creating it on first use.
-func (s *Server) loadPassword() (string, error) {
-	path := filepath.Join(s.dir, passwordFile)
+// loadPassword reads Dir/name, creating it on first use.
+func (s *Server) loadPassword(name string) (string, error) {
+	path := filepath.Join(s.dir, name)
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if pw := strings.TrimSpace(string(b)); pw != "" {
