@@ -8,26 +8,6 @@ import (
 	"fleetmon/ingest/jt808"
 )
 
-// CloseReason says why the gateway closed a connection. Values are metric
-// label values and log fields.
-type CloseReason string
-
-// The reasons a connection ends.
-const (
-	CloseEOF        CloseReason = "eof"         // the terminal closed
-	CloseReadError  CloseReason = "read_error"  // the network failed
-	CloseWriteError CloseReason = "write_error" // a reply could not be sent
-	CloseIdle       CloseReason = "idle"        // nothing received for IdleTimeout
-	CloseAuthTime   CloseReason = "auth_timeout"
-	CloseOversized  CloseReason = "oversized"  // a frame longer than MaxFrame
-	CloseFlood      CloseReason = "flood"      // more frames per second than allowed
-	CloseBadFrames  CloseReason = "bad_frames" // too many frames that fail to parse
-	CloseShutdown   CloseReason = "shutdown"
-	CloseTooMany    CloseReason = "too_many_connections"
-	CloseLogout     CloseReason = "logout"
-	ClosePanic      CloseReason = "internal_error"
-)
-
 type metrics struct {
 	// cache resolves label values to counters once: WithLabelValues hashes
 	// and builds strings on every call, which showed in the gateway's

@@ -186,8 +186,8 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		if len(s.conns) >= s.cfg.MaxConnections {
 			s.mu.Unlock()
-			s.m.closed.WithLabelValues(string(CloseTooMany)).Inc()
-			s.log.Warn("connection refused", "remote", c.RemoteAddr().String(), "reason", CloseTooMany)
+			s.m.closed.WithLabelValues(CloseTooMany.String()).Inc()
+			s.log.Warn("connection refused", "remote", c.RemoteAddr().String(), "reason", CloseTooMany.String())
 			c.Close()
 			continue
 		}

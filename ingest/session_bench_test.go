@@ -70,7 +70,8 @@ func BenchmarkSessionLocation(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if r := s.handleFrame(ctx, raw, time.Now()); r != "" {
+		s.handleFrame(ctx, raw, time.Now())
+		if r := s.end; r != closeNone {
 			b.Fatal(r)
 		}
 	}
@@ -82,14 +83,15 @@ func BenchmarkSessionBatch(b *testing.B) {
 	batch := jt808.BatchLocation{Type: jt808.BatchBlindZone}
 	at := time.Now().Add(-time.Hour)
 	for i := range 20 {
-		batch.Items = append(batch.Items, *benchLocation(at.Add(time.Duration(i)*time.Second)))
+		batch.Items = append(batch.Items, *benchLocation(at.Add(time.Duration(i) * time.Second)))
 	}
 	raw := benchFrame(b, jt808.IDBatchLocation, batch.AppendTo(nil, jt808.Version2013))
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if r := s.handleFrame(ctx, raw, time.Now()); r != "" {
+		s.handleFrame(ctx, raw, time.Now())
+		if r := s.end; r != closeNone {
 			b.Fatal(r)
 		}
 	}
