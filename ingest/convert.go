@@ -6,9 +6,80 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fleetmon/ingest/jt808"
 	"fleetmon/track"
 )
+
+// DeviceTimes bounds the device times a position may carry. A time outside
+// them is refused (0x8001 result 2 on TCP, parked on MQTT) rather than
+// stored: a report dated years ahead would otherwise create a partition
+// for that year and stay the vehicle's newest report, so that genuine
+// reports after it no longer move the vehicle.
+type DeviceTimes struct {
+	// MaxClockSkew is how far past fleetd's clock, when the report arrives,
+	// a device time may lie. Default 10 minutes. A terminal with a GNSS fix
+	// takes its clock from the satellites, and one without keeps an RTC that
+	// drifts seconds a day, so a genuine report is never minutes ahead;
+	// fleetd's own clock may be off by a little too. Every minute allowed is
+	// a minute during which a wrong clock can hold the vehicle's latest
+	// state ahead of the genuine reports, so the margin stays small.
+	MaxClockSkew time.Duration
+	// Earliest is the earliest device time accepted. Default 2011-01-01
+	// GMT+8, the year JT/T 808 was published: no terminal reported before
+	// it, while a terminal whose clock was reset reports 2000-01-01 (the
+	// wire's two-digit year cannot say anything before 2000). Back-fills
+	// of reports kept for months or a year are well after it.
+	Earliest time.Time
+}
+
+func (d *DeviceTimes) defaults() {
+	if d.MaxClockSkew <= 0 {
+		d.MaxClockSkew = 10 * time.Minute
+	}
+	if d.Earliest.IsZero() {
+		d.Earliest = time.Date(2011, 1, 1, 0, 0, 0, 0, jt808.CST())
+	}
+}
+
+// refusal is why a position was refused: the reason label of the refused
+// positions metrics.
+type refusal uint8
+
+const (
+	refusedInvalid refusal = iota // an impossible time or coordinate
+	refusedFuture                 // a device time beyond the clock skew
+	refusedPast                   // a device time before DeviceTimes.Earliest
+	numRefusals
+)
+
+var refusalLabels = [numRefusals]string{"invalid", "future", "past"}
+
+// refusedCounters counts refused positions by reason.
+type refusedCounters [numRefusals]prometheus.Counter
+
+func newRefusedCounters(vec *prometheus.CounterVec) *refusedCounters {
+	var c refusedCounters
+	for i, l := range refusalLabels {
+		c[i] = vec.WithLabelValues(l)
+	}
+	return &c
+}
+
+// check refuses a device time outside d, for a report received at
+// received.
+func (d *DeviceTimes) check(t, received time.Time) (refusal, error) {
+	if t.After(received.Add(d.MaxClockSkew)) {
+		return refusedFuture, fmt.Errorf("device time %s is in the future (more than %v ahead of the platform's clock)",
+			t.Format(time.RFC3339), d.MaxClockSkew)
+	}
+	if t.Before(d.Earliest) {
+		return refusedPast, fmt.Errorf("device time %s is before %s: the terminal's clock is not set",
+			t.Format(time.RFC3339), d.Earliest.Format(time.DateOnly))
+	}
+	return 0, nil
+}
 
 // converter is the one conversion from a decoded JT/T 808 location message
 // (0x0200, 0x0201, 0x0704) to the positions it carries and the raw frame
@@ -17,8 +88,10 @@ import (
 // owner keeps its own (it holds scratch space): it is not safe for
 // concurrent use.
 type converter struct {
-	ids   *track.FrameIDs
-	items []byte // scratch for the JSON of the items without a column
+	ids     *track.FrameIDs
+	times   DeviceTimes
+	refused *refusedCounters
+	items   []byte // scratch for the JSON of the items without a column
 }
 
 // reports is what one location message yields.
@@ -41,7 +114,7 @@ func carriesPositions(id jt808.MsgID) bool {
 // ok is false when m carries no positions.
 //
 // The rule for an item that cannot be stored (an impossible time or
-// coordinate): it is left out, counted in refused, and the other items are
+// coordinate, a device time outside c.times): it is left out, counted in refused, and the other items are
 // still returned. A blind-zone batch holds reports the terminal kept while
 // offline, possibly for days; refusing all of them for one bad item would
 // lose the good ones for ever, since a terminal does not fix a batch and
@@ -77,6 +150,12 @@ func (c *converter) convert(m jt808.Message, h *jt808.Header, raw []byte, term t
 		var p track.Position
 		var err error
 		if c.items, err = toPosition(loc, &p, c.items); err != nil {
+			c.refused[refusedInvalid].Inc()
+		} else if why, terr := c.times.check(p.Time, received); terr != nil {
+			c.refused[why].Inc()
+			err = terr
+		}
+		if err != nil {
 			if r.refused++; r.why == nil {
 				r.why = err
 			}

@@ -29,6 +29,8 @@ type metrics struct {
 	fragments       *prometheus.CounterVec
 	registrations   *prometheus.CounterVec
 	authentications *prometheus.CounterVec
+	refusedVec      *prometheus.CounterVec
+	refused         *refusedCounters
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -82,14 +84,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fleetmon_ingest_authentications_total",
 			Help: "Authentications (0x0102), by outcome (ok, failed).",
 		}, []string{"outcome"}),
+		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_positions_refused_total",
+			Help: "Positions refused and not stored, by reason (invalid: an impossible time or coordinate; future: a device time beyond the clock skew; past: before the earliest plausible time).",
+		}, []string{"reason"}),
 	}
 	m.cache = map[counterKey]prometheus.Counter{}
+	m.refused = newRefusedCounters(m.refusedVec)
 	m.posLive = m.positions.WithLabelValues("live")
 	m.posBatch = m.positions.WithLabelValues("batch")
 	m.posBackfill = m.positions.WithLabelValues("backfill")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
-			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications)
+			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.refusedVec)
 	}
 	return m
 }

@@ -46,6 +46,9 @@ type MQTTConfig struct {
 	// a message is acknowledged only after its rows are committed. Default
 	// 10,000.
 	Queue int
+	// DeviceTimes bounds the device times of the positions stored, as on
+	// TCP; a position outside them is left out and its message parked.
+	DeviceTimes DeviceTimes
 }
 
 func (c *MQTTConfig) defaults() {
@@ -64,6 +67,7 @@ func (c *MQTTConfig) defaults() {
 	if c.Queue <= 0 {
 		c.Queue = 10000
 	}
+	c.DeviceTimes.defaults()
 }
 
 // Parker keeps payloads that could not be used, for inspection.
@@ -117,6 +121,7 @@ type mqttMetrics struct {
 	positions prometheus.Counter
 	batch     prometheus.Histogram
 	connected prometheus.Gauge
+	refused   *prometheus.CounterVec
 }
 
 // NewSubscriber returns a subscriber; Run connects and serves.
@@ -140,12 +145,16 @@ func NewSubscriber(cfg MQTTConfig, sink Sink, lookup TerminalLookup, parker Park
 			Name: "fleetmon_ingest_mqtt_connected",
 			Help: "1 while connected to the broker.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_mqtt_positions_refused_total",
+			Help: "Positions from MQTT refused and not stored, by reason (invalid, future, past: as fleetmon_ingest_positions_refused_total).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.positions, m.batch, m.connected)
+		reg.MustRegister(m.messages, m.positions, m.batch, m.connected, m.refused)
 	}
 	ids := track.NewFrameIDs()
-	return &Subscriber{cfg: cfg, sink: sink, lookup: lookup, parker: parker, log: log, ids: ids, conv: converter{ids: ids},
+	return &Subscriber{cfg: cfg, sink: sink, lookup: lookup, parker: parker, log: log, ids: ids, conv: converter{ids: ids, times: cfg.DeviceTimes, refused: newRefusedCounters(m.refused)},
 		in: make(chan mqtt.Message, cfg.Queue), m: m, terms: map[string]termEntry{}, stopped: make(chan struct{})}
 }
 

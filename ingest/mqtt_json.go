@@ -86,7 +86,8 @@ func (s *Subscriber) decodeJSON(ctx context.Context, payload []byte, received ti
 	var why error
 	for i := range list {
 		j := &list[i]
-		if err := j.check(); err != nil {
+		if reason, err := j.check(&s.conv.times, received); err != nil {
+			s.conv.refused[reason].Inc()
 			if refused++; why == nil {
 				why = fmt.Errorf("json position %d: %w", i, err)
 			}
@@ -140,14 +141,11 @@ func (j *JSONPosition) validate() error {
 	return nil
 }
 
-// check checks the values of a well-formed position: one failing it is left
-// out of its message.
-func (j *JSONPosition) check() error {
-	switch {
-	case math.IsNaN(*j.Lat) || math.Abs(*j.Lat) > 90 || math.IsNaN(*j.Lon) || math.Abs(*j.Lon) > 180:
-		return fmt.Errorf("position out of range: lat %v, lon %v", *j.Lat, *j.Lon)
-	case j.Time.After(time.Now().Add(24 * time.Hour)):
-		return fmt.Errorf("time %s is more than a day ahead", j.Time.Format(time.RFC3339))
+// check checks the values of a well-formed position received at received:
+// one failing it is left out of its message.
+func (j *JSONPosition) check(times *DeviceTimes, received time.Time) (refusal, error) {
+	if math.IsNaN(*j.Lat) || math.Abs(*j.Lat) > 90 || math.IsNaN(*j.Lon) || math.Abs(*j.Lon) > 180 {
+		return refusedInvalid, fmt.Errorf("position out of range: lat %v, lon %v", *j.Lat, *j.Lon)
 	}
-	return nil
+	return times.check(j.Time, received)
 }

@@ -51,6 +51,8 @@ type Config struct {
 	// MaxFragmentBytes bounds the memory one connection may hold in
 	// incomplete sub-packaged messages. Default 256 KiB.
 	MaxFragmentBytes int
+	// DeviceTimes bounds the device times of the positions stored.
+	DeviceTimes DeviceTimes
 }
 
 func (c *Config) defaults() {
@@ -81,6 +83,7 @@ func (c *Config) defaults() {
 	if c.MaxFragmentBytes <= 0 {
 		c.MaxFragmentBytes = 256 << 10
 	}
+	c.DeviceTimes.defaults()
 }
 
 // Sink stores what terminals send. track.Writer implements it.

@@ -68,7 +68,7 @@ func newSession(s *Server, c net.Conn) *session {
 		lastRead: now,
 		tokens:   float64(s.cfg.FrameBurst),
 		tokensAt: now,
-		conv:     converter{ids: s.ids},
+		conv:     converter{ids: s.ids, times: s.cfg.DeviceTimes, refused: s.m.refused},
 	}
 }
 
