@@ -36,7 +36,7 @@ func (s *session) onRegister(ctx context.Context, in *inbound, reg *jt808.Regist
 	}
 	s.srv.m.frame(h.ID, string(disp)).Inc()
 	s.srv.m.registrations.WithLabelValues(resultLabel(uint8(result))).Inc()
-	s.record(ctx, s.rawFrame(in.raw, h, in.received, disp))
+	s.keep(ctx, in, disp)
 	rep := jt808.RegisterReply{ReplySerial: h.Serial, Result: uint8(result), AuthCode: code}
 	s.send(h, jt808.IDRegisterReply, rep.AppendTo(s.body[:0], h.Version), resultLabel(uint8(result)))
 }
@@ -67,7 +67,7 @@ func (s *session) onAuth(ctx context.Context, in *inbound, a *jt808.Auth) {
 		s.log.Info("authentication failed", "phone", phone)
 	}
 	s.srv.m.frame(h.ID, string(disp)).Inc()
-	s.record(ctx, s.rawFrame(in.raw, h, in.received, disp))
+	s.keep(ctx, in, disp)
 	s.generalReply(h, result)
 }
 
@@ -81,7 +81,7 @@ func (s *session) registryFailed(ctx context.Context, in *inbound, what string, 
 	}
 	s.srv.m.frame(in.h.ID, "error").Inc()
 	s.log.Error(what, "phone", in.h.Phone.ID(), "err", err)
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispOK))
+	s.keep(ctx, in, track.DispOK)
 }
 
 // onLogout serves 0x0003: the auth code is voided, and the connection must
@@ -102,7 +102,7 @@ func (s *session) onLogout(ctx context.Context, in *inbound) {
 
 // onQueryTime serves 0x0004 with the platform's clock (0x8004, in UTC).
 func (s *session) onQueryTime(ctx context.Context, in *inbound) {
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispOK))
+	s.keep(ctx, in, track.DispOK)
 	s.srv.m.frame(in.h.ID, "ok").Inc()
 	rep := jt808.QueryTimeReply{Time: time.Now().UTC()}
 	s.send(in.h, jt808.IDQueryTimeReply, rep.AppendTo(s.body[:0], in.h.Version), "0")

@@ -92,7 +92,7 @@ func (s *session) handleFragment(ctx context.Context, in *inbound) {
 	}
 	f.updated = in.received
 	if f.have < len(f.parts) {
-		s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispOK))
+		s.keep(ctx, in, track.DispOK)
 		s.generalReply(in.h, resultOK)
 		return
 	}
@@ -116,7 +116,7 @@ func (s *session) handleFragment(ctx context.Context, in *inbound) {
 func (s *session) rejectFragment(ctx context.Context, in *inbound) {
 	s.srv.m.fragments.WithLabelValues("rejected").Inc()
 	s.srv.m.frame(in.h.ID, "rejected").Inc()
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispRejected))
+	s.keep(ctx, in, track.DispRejected)
 	s.generalReply(in.h, resultFailure)
 }
 

@@ -31,6 +31,9 @@ type metrics struct {
 	authentications *prometheus.CounterVec
 	refusedVec      *prometheus.CounterVec
 	refused         *refusedCounters
+	unstored        *prometheus.CounterVec
+
+	unstoredConn, unstoredRate prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -88,15 +91,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fleetmon_ingest_positions_refused_total",
 			Help: "Positions refused and not stored, by reason (invalid: an impossible time or coordinate; future: a device time beyond the clock skew; past: before the earliest plausible time).",
 		}, []string{"reason"}),
+		unstored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_frames_unstored_total",
+			Help: "Frames refused on connections that had not authenticated and not kept in raw_frames beyond the sample, by the limit reached (connection_sample, global_rate).",
+		}, []string{"reason"}),
 	}
 	m.cache = map[counterKey]prometheus.Counter{}
 	m.refused = newRefusedCounters(m.refusedVec)
+	m.unstoredConn = m.unstored.WithLabelValues("connection_sample")
+	m.unstoredRate = m.unstored.WithLabelValues("global_rate")
 	m.posLive = m.positions.WithLabelValues("live")
 	m.posBatch = m.positions.WithLabelValues("batch")
 	m.posBackfill = m.positions.WithLabelValues("backfill")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
-			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.refusedVec)
+			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.refusedVec, m.unstored)
 	}
 	return m
 }

@@ -16,39 +16,45 @@ const (
 	resultUnsupported = 3
 )
 
-// rawFrame copies a received frame for raw_frames.
-func (s *session) rawFrame(raw []byte, h *jt808.Header, received time.Time, d track.Disposition) track.RawFrame {
+// keep records the frame of in (whose header may be nil when the frame
+// could not be parsed) as evidence with disposition d, without waiting for
+// the commit. A frame refused on a connection that has not authenticated is
+// kept only within the sample (sampled). The sink refuses only when it is
+// stopping: the connection closes.
+func (s *session) keep(ctx context.Context, in *inbound, d track.Disposition) {
+	if d != track.DispOK && !s.sampled(in.received) {
+		return
+	}
+	if err := s.srv.sink.Record(ctx, s.term.ID, s.rawFrame(in, d)); err != nil {
+		s.fail(CloseShutdown)
+	}
+}
+
+// rawFrame copies the frame of in for raw_frames.
+func (s *session) rawFrame(in *inbound, d track.Disposition) track.RawFrame {
 	f := track.RawFrame{
 		ID:          s.srv.ids.Next(),
-		Received:    received,
-		Frame:       append([]byte(nil), raw...),
+		Received:    in.received,
+		Frame:       append([]byte(nil), in.raw...),
 		Disposition: d,
 	}
-	if h != nil {
+	if h := in.h; h != nil {
 		f.MsgID, f.Serial = uint16(h.ID), h.Serial
 		if s.authed && h.Phone == s.phone {
 			f.Phone, f.TerminalID = s.term.Phone, s.term.ID
 		} else {
 			f.Phone = h.Phone.ID()
 		}
-	} else if len(raw) >= 2 {
-		f.MsgID = uint16(raw[0])<<8 | uint16(raw[1])
+	} else if len(in.raw) >= 2 {
+		f.MsgID = uint16(in.raw[0])<<8 | uint16(in.raw[1])
 	}
 	return f
-}
-
-// record stores a frame without waiting for the commit. The sink refuses
-// only when it is stopping: the connection closes.
-func (s *session) record(ctx context.Context, f track.RawFrame) {
-	if err := s.srv.sink.Record(ctx, s.term.ID, f); err != nil {
-		s.fail(CloseShutdown)
-	}
 }
 
 // accept records the frame and answers 0x8001 result 0.
 func (s *session) accept(ctx context.Context, in *inbound) {
 	s.srv.m.frame(in.h.ID, "ok").Inc()
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispOK))
+	s.keep(ctx, in, track.DispOK)
 	s.generalReply(in.h, resultOK)
 }
 
@@ -59,7 +65,7 @@ func (s *session) malformed(ctx context.Context, in *inbound, err error) {
 	s.srv.m.decodeErrors.WithLabelValues("body").Inc()
 	s.srv.m.frame(in.h.ID, "malformed").Inc()
 	s.log.Info("malformed message", "msg_id", in.h.ID.String(), "phone", in.h.Phone.ID(), "err", err)
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispMalformed))
+	s.keep(ctx, in, track.DispMalformed)
 	if in.h.ID != jt808.IDTerminalReply && in.h.ID != jt808.IDQueryParamsReply {
 		s.generalReply(in.h, resultMalformed)
 	}
@@ -69,7 +75,7 @@ func (s *session) malformed(ctx context.Context, in *inbound, err error) {
 // result 3.
 func (s *session) unsupported(ctx context.Context, in *inbound) {
 	s.srv.m.frame(in.h.ID, "unsupported").Inc()
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispUnsupported))
+	s.keep(ctx, in, track.DispUnsupported)
 	s.generalReply(in.h, resultUnsupported)
 }
 

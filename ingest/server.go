@@ -111,6 +111,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics
 	ids      *track.FrameIDs
+	sample   *sampleBudget
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -133,6 +134,7 @@ func NewServer(cfg Config, sink Sink, registry Registry, log *slog.Logger, reg p
 		log:       log,
 		m:         newMetrics(reg),
 		ids:       track.NewFrameIDs(),
+		sample:    newSampleBudget(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*session]struct{}{},
 		ctx:       ctx,

@@ -38,8 +38,10 @@ type session struct {
 	lastRead time.Time
 	serial   uint16 // the platform's message serial on this connection
 	badRun   int
-	tokens   float64
-	tokensAt time.Time
+	// unauthKept counts the refused frames kept while unauthenticated.
+	unauthKept int
+	tokens     float64
+	tokensAt   time.Time
 
 	frame jt808.Frame
 	dec   jt808.Decoder
@@ -235,7 +237,7 @@ func (s *session) handleFrame(ctx context.Context, raw []byte, received time.Tim
 		}
 		m.decodeErrors.WithLabelValues(kind).Inc()
 		m.frame(id, string(disp)).Inc()
-		s.record(ctx, s.rawFrame(raw, hdr, received, disp))
+		s.keep(ctx, &inbound{h: hdr, raw: raw, received: received}, disp)
 		// A bad checksum is skipped without a reply: the frame cannot be
 		// trusted to say whom to answer. A frame that checks out but whose
 		// header or length is wrong gets 0x8001 result 2.
@@ -271,7 +273,7 @@ func (s *session) admitted(h *jt808.Header) bool {
 // connection: 0x8001 result 1, and no reply to a terminal's own reply.
 func (s *session) unauthenticated(ctx context.Context, in *inbound) {
 	s.srv.m.frame(in.h.ID, "unauthenticated").Inc()
-	s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispUnauthenticated))
+	s.keep(ctx, in, track.DispUnauthenticated)
 	if in.h.ID != jt808.IDTerminalReply {
 		s.generalReply(in.h, resultFailure)
 	}
@@ -308,7 +310,7 @@ func (s *session) dispatch(ctx context.Context, in *inbound) {
 	case *jt808.TerminalReply, *jt808.QueryParamsReply:
 		// Replies to the platform's own commands: stored, not answered.
 		s.srv.m.frame(in.h.ID, "ok").Inc()
-		s.record(ctx, s.rawFrame(in.raw, in.h, in.received, track.DispOK))
+		s.keep(ctx, in, track.DispOK)
 	default:
 		s.unsupported(ctx, in)
 	}
