@@ -105,11 +105,7 @@ func TestMQTTImpossibleDeviceTimes(t *testing.T) {
 	s := pgtest.New(t)
 	importCSV(t, s.Pool, fleetCSV)
 	startSubscriber(t, s.Pool, ingest.MQTTConfig{Broker: broker.URL, ClientID: "fleetd-times"})
-	pub := publisher(t, broker.URL)
-	waitFor(t, func() bool {
-		publish(t, pub, "fleetmon/positions/settle", []byte(`{"phone":"1","time":"2026-01-01T00:00:00+08:00","lat":0,"lon":0}`))
-		return count(t, s.Pool, "SELECT count(*) FROM parked") > 0
-	})
+	pub := settledPublisher(t, s.Pool, broker.URL)
 	now := time.Now().Truncate(time.Second)
 	future := time.Date(2099, 12, 31, 12, 0, 0, 0, cst)
 	publish(t, pub, "fleetmon/jt808/13800000001/up",

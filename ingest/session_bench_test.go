@@ -39,6 +39,19 @@ func benchSession(b *testing.B) *session {
 	return s
 }
 
+// benchServe serves raw b.N times.
+func benchServe(b *testing.B, s *session, raw []byte) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s.handleFrame(ctx, raw, time.Now())
+		if r := s.end; r != closeNone {
+			b.Fatal(r)
+		}
+	}
+}
+
 func benchFrame(b *testing.B, id jt808.MsgID, body []byte) []byte {
 	b.Helper()
 	p, _ := jt808.ParsePhone("13800000001", jt808.Version2013)
@@ -66,15 +79,7 @@ func benchLocation(at time.Time) *jt808.Location {
 func BenchmarkSessionLocation(b *testing.B) {
 	s := benchSession(b)
 	raw := benchFrame(b, jt808.IDLocation, benchLocation(time.Now()).AppendTo(nil, jt808.Version2013))
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		s.handleFrame(ctx, raw, time.Now())
-		if r := s.end; r != closeNone {
-			b.Fatal(r)
-		}
-	}
+	benchServe(b, s, raw)
 }
 
 // BenchmarkSessionBatch serves a 20-item blind-zone 0x0704 at a time.
@@ -86,13 +91,5 @@ func BenchmarkSessionBatch(b *testing.B) {
 		batch.Items = append(batch.Items, *benchLocation(at.Add(time.Duration(i) * time.Second)))
 	}
 	raw := benchFrame(b, jt808.IDBatchLocation, batch.AppendTo(nil, jt808.Version2013))
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		s.handleFrame(ctx, raw, time.Now())
-		if r := s.end; r != closeNone {
-			b.Fatal(r)
-		}
-	}
+	benchServe(b, s, raw)
 }
