@@ -95,7 +95,8 @@ type Subscriber struct {
 	parker Parker
 	log    *slog.Logger
 	ids    *track.FrameIDs
-	// dec and conv are used by the one goroutine running work.
+	// frame, dec and conv are used by the one goroutine running work.
+	frame   jt808.Frame
 	dec     jt808.Decoder
 	conv    converter
 	in      chan mqtt.Message
@@ -363,10 +364,8 @@ func (s *Subscriber) decode(ctx context.Context, msg mqtt.Message, received time
 // only.
 func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received time.Time) (decoded, error) {
 	sp := jt808.NewSplitter(bytes.NewReader(payload), 0)
-	var (
-		f   jt808.Frame
-		out decoded
-	)
+	f := &s.frame
+	var out decoded
 	for {
 		raw, err := sp.Next()
 		if errors.Is(err, io.EOF) {
@@ -375,7 +374,7 @@ func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received 
 		if err != nil {
 			return decoded{}, fmt.Errorf("frame: %w", err)
 		}
-		if err := jt808.ParseFrame(raw, &f); err != nil {
+		if err := jt808.ParseFrame(raw, f); err != nil {
 			return decoded{}, fmt.Errorf("frame: %w", err)
 		}
 		h := &f.Header
@@ -395,7 +394,7 @@ func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received 
 				Phone: phone, MsgID: uint16(h.ID), Serial: h.Serial, Frame: append([]byte(nil), raw...), Disposition: track.DispOK})
 			continue
 		}
-		m, err := s.dec.Decode(&f)
+		m, err := s.dec.Decode(f)
 		if err != nil {
 			return decoded{}, err
 		}
@@ -408,9 +407,6 @@ func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received 
 		}
 		out.positions = append(out.positions, r.positions...)
 		out.frames = append(out.frames, r.frame)
-	}
-	if cap(s.dec.BatchLocation.Items) > keepBatchItems {
-		s.dec.BatchLocation.Items = nil
 	}
 	if len(out.frames) == 0 {
 		return decoded{}, errors.New("no JT/T 808 frame in the payload")
