@@ -1,14 +1,24 @@
 // Package ingest owns the terminal side of fleetmon: the JT/T 808 TCP
-// gateway (per-connection sessions: registration, authentication,
-// heartbeats, location and batch reports, sub-packaged messages, replies as
-// the standard prescribes) and the conversion of wire values to track's
-// domain types. The codec itself is the sub-package jt808.
+// gateway (Server: per-connection sessions for registration,
+// authentication, heartbeats, location and batch reports, sub-packaged
+// messages, replies as the standard prescribes) and the MQTT subscriber
+// (Subscriber: raw JT/T 808 frames and gateway-decoded JSON positions from
+// a broker, acknowledged at QoS 1 once committed). Both turn location
+// messages into track's domain types through one conversion (converter),
+// so that a report is stored, or refused, the same way whichever way it
+// came. The codec itself is the sub-package jt808.
+//
+// Files: session.go is a connection's loop and limits, admission.go and
+// locations.go the handlers by message, reply.go what is recorded and
+// answered, fragment.go sub-packages, convert.go the conversion, mqtt.go
+// and mqtt_json.go the subscriber.
 //
 // Concurrency: one goroutine owns each connection and its session state; a
-// Server is safe for concurrent use. A report is acknowledged only after the
-// Sink says it is durable.
+// Server is safe for concurrent use. The Subscriber writes from one
+// goroutine. A report is acknowledged only after the Sink says it is
+// durable.
 //
 // ingest imports track for its domain types only, and reaches storage
-// through the Sink and Registry interfaces it declares; it must not import
-// alerts or api.
+// through the Sink, Registry, TerminalLookup and Parker interfaces it
+// declares; it must not import alerts or api.
 package ingest

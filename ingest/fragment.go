@@ -53,18 +53,20 @@ func (f *fragment) missing() []uint16 {
 // is answered with 0x8001 as it arrives; the package that completes the
 // message is answered once the whole message has been served (for a
 // location batch: stored), with that message's reply.
-func (s *session) handleFragment(ctx context.Context, raw []byte, received time.Time) CloseReason {
-	h := s.frame.Header
+func (s *session) handleFragment(ctx context.Context, in *inbound) {
+	h := *in.h
 	m := s.srv.m
 	if h.PkgTotal == 0 || h.PkgIndex == 0 || h.PkgIndex > h.PkgTotal {
-		return s.malformed(ctx, &h, raw, received, errBadPackage)
+		s.malformed(ctx, in, errBadPackage)
+		return
 	}
 	m.fragments.WithLabelValues("received").Inc()
 	key := fragKey{h.ID, h.Serial - (h.PkgIndex - 1)}
 	f := s.frags[key]
 	if f == nil {
 		if len(s.frags) >= maxPendingMessages || int(h.PkgTotal) > s.srv.cfg.MaxFragmentBytes/16 {
-			return s.rejectFragment(ctx, &h, raw, received)
+			s.rejectFragment(ctx, in)
+			return
 		}
 		f = &fragment{header: h, parts: make([][]byte, h.PkgTotal)}
 		if s.frags == nil {
@@ -73,25 +75,26 @@ func (s *session) handleFragment(ctx context.Context, raw []byte, received time.
 		s.frags[key] = f
 	}
 	if int(h.PkgTotal) != len(f.parts) {
-		return s.malformed(ctx, &h, raw, received, errBadPackage)
+		s.malformed(ctx, in, errBadPackage)
+		return
 	}
 	i := int(h.PkgIndex) - 1
 	body := s.frame.Body
 	if f.parts[i] == nil {
 		if s.fragBytes+len(body) > s.srv.cfg.MaxFragmentBytes {
-			return s.rejectFragment(ctx, &h, raw, received)
+			s.rejectFragment(ctx, in)
+			return
 		}
 		f.parts[i] = append(make([]byte, 0, len(body)), body...)
 		f.have++
 		f.bytes += len(body)
 		s.fragBytes += len(body)
 	}
-	f.updated = received
+	f.updated = in.received
 	if f.have < len(f.parts) {
-		if r := s.record(ctx, s.rawFrame(raw, &h, received, track.DispOK)); r != "" {
-			return r
-		}
-		return s.generalReply(&h, resultOK)
+		s.keep(ctx, in, track.DispOK)
+		s.generalReply(in.h, resultOK)
+		return
 	}
 	// Complete: serve the whole message as if it came in one frame, answered
 	// under the serial of the package that completed it.
@@ -104,23 +107,22 @@ func (s *session) handleFragment(ctx context.Context, raw []byte, received time.
 	m.fragments.WithLabelValues("assembled").Inc()
 	h.Fragmented, h.PkgTotal, h.PkgIndex = false, 0, 0
 	h.BodyLen = uint16(min(len(whole), 0xffff))
-	return s.dispatch(ctx, &h, whole, raw, received)
+	s.frame = jt808.Frame{Header: h, Body: whole}
+	s.dispatch(ctx, &inbound{h: &s.frame.Header, raw: in.raw, received: in.received})
 }
 
 // rejectFragment refuses a package that would exceed the connection's
 // memory bound: 0x8001 result 1, so the terminal may try again later.
-func (s *session) rejectFragment(ctx context.Context, h *jt808.Header, raw []byte, received time.Time) CloseReason {
+func (s *session) rejectFragment(ctx context.Context, in *inbound) {
 	s.srv.m.fragments.WithLabelValues("rejected").Inc()
-	s.srv.m.frame(h.ID, "rejected").Inc()
-	if r := s.record(ctx, s.rawFrame(raw, h, received, track.DispRejected)); r != "" {
-		return r
-	}
-	return s.generalReply(h, resultFailure)
+	s.srv.m.frame(in.h.ID, "rejected").Inc()
+	s.keep(ctx, in, track.DispRejected)
+	s.generalReply(in.h, resultFailure)
 }
 
 // expireFragments asks once for the missing packages of a stalled message
 // (0x8003 补传分包请求) and drops it when they still do not come.
-func (s *session) expireFragments(now time.Time) CloseReason {
+func (s *session) expireFragments(now time.Time) {
 	timeout := s.srv.cfg.FragmentTimeout
 	for key, f := range s.frags {
 		if now.Before(f.deadline(timeout)) {
@@ -131,9 +133,7 @@ func (s *session) expireFragments(now time.Time) CloseReason {
 			f.updated = now
 			s.srv.m.fragments.WithLabelValues("resend_requested").Inc()
 			req := jt808.ResendRequest{OrigSerial: key.base, IDs: f.missing()}
-			if r := s.send(&f.header, jt808.IDResendRequest, req.AppendTo(s.body[:0], f.header.Version), "0"); r != "" {
-				return r
-			}
+			s.send(&f.header, jt808.IDResendRequest, req.AppendTo(s.body[:0], f.header.Version), "0")
 			continue
 		}
 		s.srv.m.fragments.WithLabelValues("expired").Inc()
@@ -141,7 +141,6 @@ func (s *session) expireFragments(now time.Time) CloseReason {
 		s.fragBytes -= f.bytes
 		delete(s.frags, key)
 	}
-	return ""
 }
 
 type packageError string

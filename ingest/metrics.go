@@ -8,26 +8,6 @@ import (
 	"fleetmon/ingest/jt808"
 )
 
-// CloseReason says why the gateway closed a connection. Values are metric
-// label values and log fields.
-type CloseReason string
-
-// The reasons a connection ends.
-const (
-	CloseEOF        CloseReason = "eof"         // the terminal closed
-	CloseReadError  CloseReason = "read_error"  // the network failed
-	CloseWriteError CloseReason = "write_error" // a reply could not be sent
-	CloseIdle       CloseReason = "idle"        // nothing received for IdleTimeout
-	CloseAuthTime   CloseReason = "auth_timeout"
-	CloseOversized  CloseReason = "oversized"  // a frame longer than MaxFrame
-	CloseFlood      CloseReason = "flood"      // more frames per second than allowed
-	CloseBadFrames  CloseReason = "bad_frames" // too many frames that fail to parse
-	CloseShutdown   CloseReason = "shutdown"
-	CloseTooMany    CloseReason = "too_many_connections"
-	CloseLogout     CloseReason = "logout"
-	ClosePanic      CloseReason = "internal_error"
-)
-
 type metrics struct {
 	// cache resolves label values to counters once: WithLabelValues hashes
 	// and builds strings on every call, which showed in the gateway's
@@ -49,6 +29,11 @@ type metrics struct {
 	fragments       *prometheus.CounterVec
 	registrations   *prometheus.CounterVec
 	authentications *prometheus.CounterVec
+	refusedVec      *prometheus.CounterVec
+	refused         *refusedCounters
+	unstored        *prometheus.CounterVec
+
+	unstoredConn, unstoredRate prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -102,14 +87,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fleetmon_ingest_authentications_total",
 			Help: "Authentications (0x0102), by outcome (ok, failed).",
 		}, []string{"outcome"}),
+		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_positions_refused_total",
+			Help: "Positions refused and not stored, by reason (invalid: an impossible time or coordinate; future: a device time beyond the clock skew; past: before the earliest plausible time).",
+		}, []string{"reason"}),
+		unstored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_frames_unstored_total",
+			Help: "Frames refused on connections that had not authenticated and not kept in raw_frames beyond the sample, by the limit reached (connection_sample, global_rate).",
+		}, []string{"reason"}),
 	}
 	m.cache = map[counterKey]prometheus.Counter{}
+	m.refused = newRefusedCounters(m.refusedVec)
+	m.unstoredConn = m.unstored.WithLabelValues("connection_sample")
+	m.unstoredRate = m.unstored.WithLabelValues("global_rate")
 	m.posLive = m.positions.WithLabelValues("live")
 	m.posBatch = m.positions.WithLabelValues("batch")
 	m.posBackfill = m.positions.WithLabelValues("backfill")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
-			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications)
+			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.refusedVec, m.unstored)
 	}
 	return m
 }

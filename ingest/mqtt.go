@@ -3,13 +3,10 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +46,9 @@ type MQTTConfig struct {
 	// a message is acknowledged only after its rows are committed. Default
 	// 10,000.
 	Queue int
+	// DeviceTimes bounds the device times of the positions stored, as on
+	// TCP; a position outside them is left out and its message parked.
+	DeviceTimes DeviceTimes
 }
 
 func (c *MQTTConfig) defaults() {
@@ -67,26 +67,7 @@ func (c *MQTTConfig) defaults() {
 	if c.Queue <= 0 {
 		c.Queue = 10000
 	}
-}
-
-// JSONPosition is the position format of JSONTopic. phone, time, lat and lon
-// are required; time is RFC 3339 (give the offset: +08:00 for terminals'
-// Beijing time). South and west are negative.
-type JSONPosition struct {
-	Phone      string    `json:"phone"`
-	Time       time.Time `json:"time"`
-	Lat        *float64  `json:"lat"`
-	Lon        *float64  `json:"lon"`
-	SpeedKmh   float32   `json:"speed_kmh"`
-	Heading    int16     `json:"heading"`
-	AltitudeM  int32     `json:"altitude_m"`
-	Alarm      uint32    `json:"alarm"`
-	Status     uint32    `json:"status"`
-	MileageKm  *float64  `json:"mileage_km"`
-	FuelL      *float32  `json:"fuel_l"`
-	Signal     *uint8    `json:"signal"`
-	Satellites *uint8    `json:"satellites"`
-	Backfill   bool      `json:"backfill"`
+	c.DeviceTimes.defaults()
 }
 
 // Parker keeps payloads that could not be used, for inspection.
@@ -108,12 +89,16 @@ type TerminalLookup interface {
 // be used are counted, parked for inspection (track.Parked) and then
 // acknowledged: redelivering them would not help.
 type Subscriber struct {
-	cfg     MQTTConfig
-	sink    Sink
-	lookup  TerminalLookup
-	parker  Parker
-	log     *slog.Logger
-	ids     *track.FrameIDs
+	cfg    MQTTConfig
+	sink   Sink
+	lookup TerminalLookup
+	parker Parker
+	log    *slog.Logger
+	ids    *track.FrameIDs
+	// frame, dec and conv are used by the one goroutine running work.
+	frame   jt808.Frame
+	dec     jt808.Decoder
+	conv    converter
 	in      chan mqtt.Message
 	client  mqtt.Client
 	m       *mqttMetrics
@@ -137,6 +122,7 @@ type mqttMetrics struct {
 	positions prometheus.Counter
 	batch     prometheus.Histogram
 	connected prometheus.Gauge
+	refused   *prometheus.CounterVec
 }
 
 // NewSubscriber returns a subscriber; Run connects and serves.
@@ -145,7 +131,7 @@ func NewSubscriber(cfg MQTTConfig, sink Sink, lookup TerminalLookup, parker Park
 	m := &mqttMetrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetmon_ingest_mqtt_messages_total",
-			Help: "MQTT messages, by kind (frame, json) and result (ok, parked).",
+			Help: "MQTT messages, by kind (frame, json) and result (ok; partial: some positions refused, the rest stored and the message parked; parked).",
 		}, []string{"kind", "result"}),
 		positions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fleetmon_ingest_mqtt_positions_total",
@@ -160,11 +146,16 @@ func NewSubscriber(cfg MQTTConfig, sink Sink, lookup TerminalLookup, parker Park
 			Name: "fleetmon_ingest_mqtt_connected",
 			Help: "1 while connected to the broker.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_mqtt_positions_refused_total",
+			Help: "Positions from MQTT refused and not stored, by reason (invalid, future, past: as fleetmon_ingest_positions_refused_total).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.positions, m.batch, m.connected)
+		reg.MustRegister(m.messages, m.positions, m.batch, m.connected, m.refused)
 	}
-	return &Subscriber{cfg: cfg, sink: sink, lookup: lookup, parker: parker, log: log, ids: track.NewFrameIDs(),
+	ids := track.NewFrameIDs()
+	return &Subscriber{cfg: cfg, sink: sink, lookup: lookup, parker: parker, log: log, ids: ids, conv: converter{ids: ids, times: cfg.DeviceTimes, refused: newRefusedCounters(m.refused)},
 		in: make(chan mqtt.Message, cfg.Queue), m: m, terms: map[string]termEntry{}, stopped: make(chan struct{})}
 }
 
@@ -268,7 +259,7 @@ func (s *Subscriber) write(ctx context.Context, batch []mqtt.Message) bool {
 	var frames []track.RawFrame
 	received := time.Now()
 	for _, msg := range batch {
-		ps, fs, kind, err := s.decode(ctx, msg, received)
+		d, kind, err := s.decode(ctx, msg, received)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -277,9 +268,16 @@ func (s *Subscriber) write(ctx context.Context, batch []mqtt.Message) bool {
 			s.park(ctx, msg, kind, err, received)
 			continue
 		}
-		s.m.messages.WithLabelValues(kind, "ok").Inc()
-		positions = append(positions, ps...)
-		frames = append(frames, fs...)
+		if d.refused != nil {
+			// The converter's rule: the good positions are stored, the
+			// message is parked beside them with why the others were not.
+			s.m.messages.WithLabelValues(kind, "partial").Inc()
+			s.park(ctx, msg, kind, d.refused, received)
+		} else {
+			s.m.messages.WithLabelValues(kind, "ok").Inc()
+		}
+		positions = append(positions, d.positions...)
+		frames = append(frames, d.frames...)
 	}
 	if len(positions) == 0 && len(frames) == 0 {
 		return ctx.Err() == nil
@@ -340,172 +338,78 @@ func (s *Subscriber) terminal(ctx context.Context, phone string) (track.Terminal
 // errUnknownTerminal parks payloads of terminals not bound to a vehicle.
 var errUnknownTerminal = errors.New("terminal not registered to a vehicle")
 
-// decode turns one message into positions and raw frames.
-func (s *Subscriber) decode(ctx context.Context, msg mqtt.Message, received time.Time) ([]track.Position, []track.RawFrame, string, error) {
-	payload := msg.Payload()
-	if t := bytes.TrimSpace(payload); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		ps, fs, err := s.decodeJSON(ctx, payload, received)
-		return ps, fs, "json", err
-	}
-	ps, fs, err := s.decodeFrames(ctx, payload, received)
-	return ps, fs, "frame", err
+// decoded is what one MQTT message yields.
+type decoded struct {
+	positions []track.Position
+	frames    []track.RawFrame
+	// refused, when not nil, says why some positions of the message were
+	// left out while the rest are stored.
+	refused error
 }
 
-func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received time.Time) ([]track.Position, []track.RawFrame, error) {
+// decode turns one message into positions and raw frames; an error parks
+// the whole message.
+func (s *Subscriber) decode(ctx context.Context, msg mqtt.Message, received time.Time) (decoded, string, error) {
+	payload := msg.Payload()
+	if t := bytes.TrimSpace(payload); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		d, err := s.decodeJSON(ctx, payload, received)
+		return d, "json", err
+	}
+	d, err := s.decodeFrames(ctx, payload, received)
+	return d, "frame", err
+}
+
+// decodeFrames decodes raw JT/T 808 frames. Location reports go through the
+// converter the TCP session uses; any other message is kept as evidence
+// only.
+func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received time.Time) (decoded, error) {
 	sp := jt808.NewSplitter(bytes.NewReader(payload), 0)
-	var (
-		f      jt808.Frame
-		loc    jt808.Location
-		batch  jt808.BatchLocation
-		items  []byte
-		ps     []track.Position
-		frames []track.RawFrame
-	)
+	f := &s.frame
+	var out decoded
 	for {
 		raw, err := sp.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("frame: %w", err)
+			return decoded{}, fmt.Errorf("frame: %w", err)
 		}
-		if err := jt808.ParseFrame(raw, &f); err != nil {
-			return nil, nil, fmt.Errorf("frame: %w", err)
+		if err := jt808.ParseFrame(raw, f); err != nil {
+			return decoded{}, fmt.Errorf("frame: %w", err)
 		}
 		h := &f.Header
 		if h.Fragmented {
-			return nil, nil, fmt.Errorf("frame %v: sub-packages are not accepted over MQTT; publish the whole message", h.ID)
+			return decoded{}, fmt.Errorf("frame %v: sub-packages are not accepted over MQTT; publish the whole message", h.ID)
 		}
 		phone := h.Phone.ID()
 		term, ok, err := s.terminal(ctx, phone)
 		if err != nil {
-			return nil, nil, fmt.Errorf("look up terminal %s: %w", phone, err)
+			return decoded{}, fmt.Errorf("look up terminal %s: %w", phone, err)
 		}
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: %s", errUnknownTerminal, phone)
+			return decoded{}, fmt.Errorf("%w: %s", errUnknownTerminal, phone)
 		}
-		rf := track.RawFrame{ID: s.ids.Next(), Received: received, TerminalID: term.ID, Phone: phone,
-			MsgID: uint16(h.ID), Serial: h.Serial, Frame: append([]byte(nil), raw...), Disposition: track.DispOK}
-		var locs []*jt808.Location
-		backfill := false
-		switch h.ID {
-		case jt808.IDLocation:
-			loc.Reset()
-			if err := loc.Decode(f.Body, h); err != nil {
-				return nil, nil, err
-			}
-			locs = []*jt808.Location{&loc}
-		case jt808.IDBatchLocation:
-			if err := batch.Decode(f.Body, h); err != nil {
-				return nil, nil, err
-			}
-			backfill = batch.Type == jt808.BatchBlindZone
-			for i := range batch.Items {
-				locs = append(locs, &batch.Items[i])
-			}
+		if !carriesPositions(h.ID) {
+			out.frames = append(out.frames, track.RawFrame{ID: s.ids.Next(), Received: received, TerminalID: term.ID,
+				Phone: phone, MsgID: uint16(h.ID), Serial: h.Serial, Frame: append([]byte(nil), raw...), Disposition: track.DispOK})
+			continue
 		}
-		for _, l := range locs {
-			var p track.Position
-			if items, err = toPosition(l, &p, items); err != nil {
-				return nil, nil, fmt.Errorf("%v: %w", h.ID, err)
-			}
-			p.VehicleID, p.TerminalID, p.Received, p.FrameID, p.Backfill = term.VehicleID, term.ID, received, rf.ID, backfill
-			ps = append(ps, p)
-		}
-		frames = append(frames, rf)
-	}
-	if len(frames) == 0 {
-		return nil, nil, errors.New("no JT/T 808 frame in the payload")
-	}
-	return ps, frames, nil
-}
-
-func (s *Subscriber) decodeJSON(ctx context.Context, payload []byte, received time.Time) ([]track.Position, []track.RawFrame, error) {
-	var list []JSONPosition
-	t := bytes.TrimSpace(payload)
-	var err error
-	if t[0] == '[' {
-		err = json.Unmarshal(t, &list)
-	} else {
-		var one JSONPosition
-		err = json.Unmarshal(t, &one)
-		list = []JSONPosition{one}
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("json: %w", err)
-	}
-	if len(list) == 0 {
-		return nil, nil, errors.New("json: empty array")
-	}
-	var ps []track.Position
-	var term track.Terminal
-	var phone string
-	for i, j := range list {
-		if err := j.validate(); err != nil {
-			return nil, nil, fmt.Errorf("json position %d: %w", i, err)
-		}
-		norm, err := track.NormalizePhone(j.Phone)
+		m, err := s.dec.Decode(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("json position %d: %w", i, err)
+			return decoded{}, err
 		}
-		if phone != "" && norm != phone {
-			return nil, nil, fmt.Errorf("json position %d: one message carries one terminal's positions (%s, then %s)", i, phone, norm)
+		r, _ := s.conv.convert(m, h, raw, term, received)
+		if len(r.positions) == 0 {
+			return decoded{}, fmt.Errorf("%v: %w", h.ID, r.why)
 		}
-		if phone == "" {
-			phone = norm
-			ok := false
-			if term, ok, err = s.terminal(ctx, phone); err != nil {
-				return nil, nil, fmt.Errorf("look up terminal %s: %w", phone, err)
-			} else if !ok {
-				return nil, nil, fmt.Errorf("%w: %s", errUnknownTerminal, phone)
-			}
+		if r.refused > 0 && out.refused == nil {
+			out.refused = fmt.Errorf("%v: %d of %d positions refused, the first: %w", h.ID, r.refused, r.refused+len(r.positions), r.why)
 		}
-		p := track.Position{VehicleID: term.VehicleID, TerminalID: term.ID, Time: j.Time.Truncate(time.Second),
-			Received: received, Lat: *j.Lat, Lon: *j.Lon, SpeedKmh: j.SpeedKmh, Heading: j.Heading % 360,
-			AltitudeM: j.AltitudeM, Alarm: j.Alarm, Status: j.Status, Backfill: j.Backfill}
-		if j.MileageKm != nil {
-			p.Has |= track.HasMileage
-			p.MileageKm = *j.MileageKm
-		}
-		if j.FuelL != nil {
-			p.Has |= track.HasFuel
-			p.FuelL = *j.FuelL
-		}
-		if j.Signal != nil {
-			p.Has |= track.HasSignal
-			p.Signal = *j.Signal
-		}
-		if j.Satellites != nil {
-			p.Has |= track.HasSatellites
-			p.Satellites = *j.Satellites
-		}
-		ps = append(ps, p)
+		out.positions = append(out.positions, r.positions...)
+		out.frames = append(out.frames, r.frame)
 	}
-	// The JSON message itself is the evidence: kept in raw_frames with
-	// msg_id 0.
-	rf := track.RawFrame{ID: s.ids.Next(), Received: received, TerminalID: term.ID, Phone: phone,
-		Frame: append([]byte(nil), payload...), Disposition: track.DispJSON}
-	for i := range ps {
-		ps[i].FrameID = rf.ID
+	if len(out.frames) == 0 {
+		return decoded{}, errors.New("no JT/T 808 frame in the payload")
 	}
-	return ps, []track.RawFrame{rf}, nil
-}
-
-func (j *JSONPosition) validate() error {
-	switch {
-	case j.Phone == "":
-		return errors.New("phone is required")
-	case j.Time.IsZero():
-		return errors.New("time is required (RFC 3339)")
-	case j.Lat == nil || j.Lon == nil:
-		return errors.New("lat and lon are required")
-	case math.IsNaN(*j.Lat) || math.Abs(*j.Lat) > 90 || math.IsNaN(*j.Lon) || math.Abs(*j.Lon) > 180:
-		return fmt.Errorf("position out of range: lat %v, lon %v", *j.Lat, *j.Lon)
-	case j.Time.After(time.Now().Add(24 * time.Hour)):
-		return fmt.Errorf("time %s is more than a day ahead", j.Time.Format(time.RFC3339))
-	}
-	if strings.TrimSpace(j.Phone) != j.Phone {
-		return errors.New("phone has spaces")
-	}
-	return nil
+	return out, nil
 }

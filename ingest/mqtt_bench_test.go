@@ -33,12 +33,7 @@ func BenchmarkMQTTIngest(b *testing.B) {
 			}
 			importCSV(b, s.Pool, csv.String())
 			startSubscriber(b, s.Pool, ingest.MQTTConfig{Broker: broker.URL, ClientID: "bench-" + kind})
-			pub := publisher(b, broker.URL)
-			// The subscription is live once a parked message shows.
-			waitFor(b, func() bool {
-				publish(b, pub, "fleetmon/positions/settle", []byte(`{"phone":"1","time":"2026-01-01T00:00:00+08:00","lat":0,"lon":0}`))
-				return count(b, s.Pool, "SELECT count(*) FROM parked") > 0
-			})
+			pub := settledPublisher(b, s.Pool, broker.URL)
 			payloads := make([][]byte, b.N)
 			topics := make([]string, b.N)
 			t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, cst)

@@ -58,6 +58,19 @@ func publisher(t testing.TB, url string) mqtt.Client {
 	return c
 }
 
+// settledPublisher returns a publisher once the subscriber's subscription
+// is live: a message published before it is not queued for a session that
+// does not exist yet. The unusable message it sends to find out is parked.
+func settledPublisher(t testing.TB, pool *pgxpool.Pool, url string) mqtt.Client {
+	t.Helper()
+	pub := publisher(t, url)
+	waitFor(t, func() bool {
+		publish(t, pub, "fleetmon/positions/settle", []byte(`{"phone":"1","time":"2026-01-01T00:00:00+08:00","lat":0,"lon":0}`))
+		return count(t, pool, "SELECT count(*) FROM parked") > 0
+	})
+	return pub
+}
+
 func publish(t testing.TB, c mqtt.Client, topic string, payload []byte) {
 	t.Helper()
 	tok := c.Publish(topic, 1, false, payload)
@@ -90,13 +103,7 @@ func TestMQTTIngest(t *testing.T) {
 	s := pgtest.New(t)
 	importCSV(t, s.Pool, fleetCSV)
 	startSubscriber(t, s.Pool, ingest.MQTTConfig{Broker: broker.URL, ClientID: "fleetd-test"})
-	pub := publisher(t, broker.URL)
-	// Let the subscription settle: a message published before it is not
-	// queued for a session that does not exist yet.
-	waitFor(t, func() bool {
-		publish(t, pub, "fleetmon/positions/settle", []byte(`{"phone":"1","time":"2026-01-01T00:00:00+08:00","lat":0,"lon":0}`))
-		return count(t, s.Pool, "SELECT count(*) FROM parked") > 0
-	})
+	pub := settledPublisher(t, s.Pool, broker.URL)
 
 	at := time.Date(2026, 11, 21, 22, 0, 0, 0, cst)
 	live := frameOf(t, "13800000001", jt808.IDLocation, location(at, -33.45, -70.66, 50).AppendTo(nil, jt808.Version2013))

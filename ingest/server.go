@@ -51,6 +51,8 @@ type Config struct {
 	// MaxFragmentBytes bounds the memory one connection may hold in
 	// incomplete sub-packaged messages. Default 256 KiB.
 	MaxFragmentBytes int
+	// DeviceTimes bounds the device times of the positions stored.
+	DeviceTimes DeviceTimes
 }
 
 func (c *Config) defaults() {
@@ -81,6 +83,7 @@ func (c *Config) defaults() {
 	if c.MaxFragmentBytes <= 0 {
 		c.MaxFragmentBytes = 256 << 10
 	}
+	c.DeviceTimes.defaults()
 }
 
 // Sink stores what terminals send. track.Writer implements it.
@@ -108,6 +111,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics
 	ids      *track.FrameIDs
+	sample   *sampleBudget
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -130,6 +134,7 @@ func NewServer(cfg Config, sink Sink, registry Registry, log *slog.Logger, reg p
 		log:       log,
 		m:         newMetrics(reg),
 		ids:       track.NewFrameIDs(),
+		sample:    newSampleBudget(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*session]struct{}{},
 		ctx:       ctx,
@@ -186,8 +191,8 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		if len(s.conns) >= s.cfg.MaxConnections {
 			s.mu.Unlock()
-			s.m.closed.WithLabelValues(string(CloseTooMany)).Inc()
-			s.log.Warn("connection refused", "remote", c.RemoteAddr().String(), "reason", CloseTooMany)
+			s.m.closed.WithLabelValues(CloseTooMany.String()).Inc()
+			s.log.Warn("connection refused", "remote", c.RemoteAddr().String(), "reason", CloseTooMany.String())
 			c.Close()
 			continue
 		}

@@ -74,6 +74,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	offline := fs.String("offline-after", envOr("FLEETMON_OFFLINE_AFTER", track.DefaultOfflineAfter.String()),
 		"the live map shows a vehicle offline after this long without a report; keep it above the terminals' parked reporting interval (env FLEETMON_OFFLINE_AFTER)")
 	registerMQTT(fs, &c.mqtt)
+	if err := registerDeviceTimes(fs, &c.gateway.DeviceTimes, &c.mqtt.DeviceTimes); err != nil {
+		return nil, err
+	}
 	registerCluster(fs, &c.cluster)
 	var bm api.BaseMapOptions
 	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
