@@ -19,10 +19,10 @@ if [ $# -eq 0 ]; then
 	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
 		(cd api/ui && npm test --silent)
 	elif [ "${CI:-}" = true ]; then
-		echo "test.sh: node and npm are needed for the web UI's tests (Node.js 20.19 or later)" >&2
+		echo "test.sh: node and npm are needed for the web UI's tests (Node.js 18 or later: scripts/deps.sh ui)" >&2
 		exit 1
 	else
-		echo "test.sh: node not found: the web UI's JavaScript tests are skipped (install Node.js 20.19 or later)" >&2
+		echo "test.sh: node not found: the web UI's JavaScript tests are skipped (scripts/deps.sh ui installs Node.js)" >&2
 	fi
 fi
 
