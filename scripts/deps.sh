@@ -2,12 +2,13 @@
 # deps.sh installs the Debian packages that fleetmon's default mode and test suites need, on a
 # fresh Debian 12 machine. Run it as root, or as a user with sudo.
 #
-#   scripts/deps.sh [pg|mqtt|browser|ui|all]...     (no argument means all)
+#   scripts/deps.sh [pg|mqtt|browser|ui|race|all]...     (no argument means all)
 #
 #   pg       PostgreSQL server + PostGIS 3, for track/localpg (fleetd without --db, make test)
 #   mqtt     the Mosquitto broker, for ingest's MQTT tests
 #   browser  Chromium, for the headless UI tests
 #   ui       Node.js and npm, to build the web UI and run its tests (Debian 12's own 18.x does)
+#   race     a C compiler: go test -race needs cgo, which Go turns off when there is no gcc
 #
 # It is idempotent: it installs only what is missing, runs apt-get update at most once and only
 # when something must be installed, and never asks a question (DEBIAN_FRONTEND=noninteractive).
@@ -124,6 +125,13 @@ want_ui() {
 	done
 }
 
+want_race() {
+	local pkg
+	for pkg in gcc libc6-dev; do
+		installed "$pkg" || missing+=("$pkg")
+	done
+}
+
 # Our marker in a policy-rc.d we put in place; a leftover from a killed run is recognised by it.
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# fleetmon scripts/deps.sh: keep services from starting during install"
@@ -150,14 +158,15 @@ restore_service_starts() {
 main() {
 	local groups=("$@")
 	[ ${#groups[@]} -gt 0 ] || groups=(all)
-	local pg=0 mqtt=0 browser=0 ui=0 g
+	local pg=0 mqtt=0 browser=0 ui=0 race=0 g
 	for g in "${groups[@]}"; do
 		case "$g" in
 		pg) pg=1 ;;
 		mqtt) mqtt=1 ;;
 		browser) browser=1 ;;
 		ui) ui=1 ;;
-		all) pg=1 mqtt=1 browser=1 ui=1 ;;
+		race) race=1 ;;
+		all) pg=1 mqtt=1 browser=1 ui=1 race=1 ;;
 		-h | --help | help) usage ;;
 		*) say "unknown group: $g"; usage ;;
 		esac
@@ -175,6 +184,7 @@ main() {
 	[ "$mqtt" -eq 0 ] || want_mqtt
 	[ "$browser" -eq 0 ] || want_browser
 	[ "$ui" -eq 0 ] || want_ui
+	[ "$race" -eq 0 ] || want_race
 
 	if [ ${#missing[@]} -gt 0 ]; then
 		apt_update
@@ -210,6 +220,10 @@ main() {
 		command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 			die "nodejs and npm installed but node or npm is not in PATH"
 		say "ui ok: node $(node --version), npm $(npm --version)"
+	fi
+	if [ "$race" -eq 1 ]; then
+		command -v gcc >/dev/null 2>&1 || die "gcc installed but not in PATH"
+		say "race ok: $(command -v gcc)"
 	fi
 }
 

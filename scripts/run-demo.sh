@@ -109,8 +109,8 @@ if [ -n "$otp" ]; then
 	echo "      user      admin"
 	echo "      password  $otp"
 else
-	echo "  Log in as admin with the password you chose. Lost it? Stop make run and"
-	echo "  run: FLEETMON_DATA_DIR=$DATA bin/fleetd users reset-password admin"
+	echo "  Log in as admin with the password you chose. Lost it? In another terminal:"
+	echo "      FLEETMON_DATA_DIR=$DATA bin/fleetd users reset-password admin"
 fi
 echo "$rule"
 

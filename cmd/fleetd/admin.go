@@ -167,6 +167,6 @@ func cmdUsersResetPassword(ctx context.Context, args []string, stdout, stderr io
 	if u.Disabled {
 		fmt.Fprintf(stdout, "note: %s is disabled: the new password works only once an administrator enables the account\n", u.Name)
 	}
-	fmt.Fprintf(stdout, "reset the password of %s %s; one-time password (change it at first login): %s\n", u.Role, u.Name, otp)
+	fmt.Fprintf(stdout, "reset the password of %s (%s); one-time password (change it at first login): %s\n", u.Name, u.Role, otp)
 	return nil
 }
