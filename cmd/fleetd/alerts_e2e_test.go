@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +23,25 @@ import (
 // car in working hours, two cars on a workday evening, one of them in
 // 武汉市), and the supervisor finds exactly the two expected alerts of
 // 黄石市 through GET /api/v1/alerts, and receives them on the live stream.
+//
+// fleetd runs on the real clock: the drives are on the latest working day
+// whose evening is over, and on one a year before (reports that arrive a
+// year late are judged the same).
 func TestServeAlertsEndToEnd(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		back time.Duration
+	}{{"recent", 0}, {"year_old", 365 * 24 * time.Hour}} {
+		day := workdayEndedBy(t, now.Add(-c.back))
+		t.Run(c.name, func(t *testing.T) {
+			t.Logf("drives on %s", day.Format("2006-01-02 Mon"))
+			serveAlertsEndToEnd(t, day)
+		})
+	}
+}
+
+func serveAlertsEndToEnd(t *testing.T, day time.Time) {
 	s := pgtest.New(t)
 	db := s.ConnString
 	csv := writeFile(t, "v.csv", "plate,plate_color,terminal_phone,unit,category\n"+
@@ -87,7 +106,6 @@ func TestServeAlertsEndToEnd(t *testing.T) {
 
 	// Ten minutes north at 36 km/h (100 m per 10 s), ACC on, then parked
 	// with ACC off.
-	cst := time.FixedZone("CST", 8*3600)
 	drive := func(phone, plate string, t0 time.Time, lon uint32) {
 		tm := dialTerminal(t, srv.JT808, phone)
 		tm.login(plate)
@@ -103,10 +121,13 @@ func TestServeAlertsEndToEnd(t *testing.T) {
 			tm.expectOK("location", jt808.IDLocation, loc.AppendTo(nil, jt808.Version2013))
 		}
 	}
-	// 2026-11-20 is a Friday, a workday: 10:00 is working time, 19:30 is not.
-	drive("13800000001", "鄂B12345", time.Date(2026, 11, 20, 10, 0, 0, 0, cst), 115040000)
-	drive("13800000002", "鄂B12346", time.Date(2026, 11, 20, 19, 30, 0, 0, cst), 115050000)
-	drive("13800000003", "鄂A12347", time.Date(2026, 11, 20, 19, 30, 0, 0, cst), 114300000)
+	// day is a workday: 10:00 is working time, 19:30 is not.
+	evening := day.Add(19*time.Hour + 30*time.Minute)
+	drive("13800000001", "鄂B12345", day.Add(10*time.Hour), 115040000)
+	drive("13800000002", "鄂B12346", evening, 115050000)
+	drive("13800000003", "鄂A12347", evening, 114300000)
+	period := "/api/v1/alerts?from=" + url.QueryEscape(day.Format(time.RFC3339)) +
+		"&to=" + url.QueryEscape(day.AddDate(0, 0, 1).Format(time.RFC3339))
 
 	type alert struct {
 		ID      string `json:"id"`
@@ -134,7 +155,7 @@ func TestServeAlertsEndToEnd(t *testing.T) {
 		Total int     `json:"total"`
 	}
 	for {
-		code, body := call("GET", "/api/v1/alerts?from=2026-11-20T00:00:00%2B08:00&to=2026-11-21T00:00:00%2B08:00", "")
+		code, body := call("GET", period, "")
 		if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
 			t.Fatalf("alerts: %d %s", code, body)
 		}
@@ -145,7 +166,7 @@ func TestServeAlertsEndToEnd(t *testing.T) {
 	}
 	// Let anything late arrive, then expect exactly these.
 	time.Sleep(500 * time.Millisecond)
-	code, body = call("GET", "/api/v1/alerts?from=2026-11-20T00:00:00%2B08:00&to=2026-11-21T00:00:00%2B08:00", "")
+	code, body = call("GET", period, "")
 	if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
 		t.Fatalf("alerts: %d %s", code, body)
 	}
@@ -153,7 +174,7 @@ func TestServeAlertsEndToEnd(t *testing.T) {
 		t.Fatalf("alerts %v (total %d), want %v; stderr:\n%s", g, list.Total, want, srv.Stderr.String())
 	}
 	for _, a := range list.Items {
-		if a.Vehicle.Plate == "鄂B12346" && a.Start != "2026-11-20T19:30:00+08:00" {
+		if a.Vehicle.Plate == "鄂B12346" && a.Start != evening.Format(time.RFC3339) {
 			t.Errorf("after-hours alert starts %s", a.Start)
 		}
 	}

@@ -19,7 +19,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 
-	"fleetmon/alerts"
 	"fleetmon/ingest/jt808"
 	"fleetmon/ingest/mqtttest"
 	"fleetmon/track/pgtest"
@@ -246,29 +245,6 @@ func TestClusterEndToEnd(t *testing.T) {
 			clusterEndToEnd(t, day)
 		})
 	}
-}
-
-// workdayEndedBy returns midnight (Beijing time) of the latest working day,
-// by the national calendar with its 调休, whose evening drive (19:30, a
-// quarter of an hour) ended at least ten minutes before t.
-func workdayEndedBy(t *testing.T, at time.Time) time.Time {
-	t.Helper()
-	cal, err := alerts.NewCalendar(alerts.CalendarSpec{Week: alerts.StandardWeek()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cst := time.FixedZone("CST", 8*3600)
-	at = at.In(cst)
-	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, cst)
-	for range 40 {
-		kind, _ := cal.DayKind(alerts.DateOf(day))
-		if kind.Working() && !day.Add(19*time.Hour+55*time.Minute).After(at) {
-			return day
-		}
-		day = day.AddDate(0, 0, -1)
-	}
-	t.Fatalf("no working day in the 40 days before %s", at)
-	return time.Time{}
 }
 
 func clusterEndToEnd(t *testing.T, day time.Time) {

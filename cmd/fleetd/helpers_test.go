@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"fleetmon/alerts"
 	"fleetmon/ingest/jt808"
 	"fleetmon/track/pgtest"
 )
@@ -178,4 +179,27 @@ func addUser(t *testing.T, db, name, role, unit string) (otp, token string) {
 		t.Fatalf("token create: %d %s %s", code, out, errs)
 	}
 	return otp, lastWord(out)
+}
+
+// workdayEndedBy returns midnight (Beijing time) of the latest working day,
+// by the national calendar with its 调休, whose evening drive (19:30, a
+// quarter of an hour) ended at least ten minutes before t.
+func workdayEndedBy(t *testing.T, at time.Time) time.Time {
+	t.Helper()
+	cal, err := alerts.NewCalendar(alerts.CalendarSpec{Week: alerts.StandardWeek()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	at = at.In(cst)
+	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, cst)
+	for range 40 {
+		kind, _ := cal.DayKind(alerts.DateOf(day))
+		if kind.Working() && !day.Add(19*time.Hour+55*time.Minute).After(at) {
+			return day
+		}
+		day = day.AddDate(0, 0, -1)
+	}
+	t.Fatalf("no working day in the 40 days before %s", at)
+	return time.Time{}
 }

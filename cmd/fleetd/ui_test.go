@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"fleetmon/alerts"
 	"fleetmon/api/uitest"
 	"fleetmon/ingest/jt808"
 )
@@ -45,6 +48,11 @@ func TestLiveMapInBrowser(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("seal: %v %v", resp, err)
 	}
+
+	// The terminals report the present, whatever the hour or the day the
+	// test runs: 黄石市 works round the clock (a duty office), so that
+	// only the sealed car's move is an alert, never an after-hours drive.
+	workRoundTheClock(t, base, token, sealed)
 
 	// Four terminals drive north at about 40 km/h, one report a second, as
 	// long as the test runs: two in 黄石市, two in 武汉市.
@@ -226,4 +234,39 @@ func vehicleID(t *testing.T, base, token, plate string) int64 {
 		t.Fatalf("vehicle %s: %d %+v %v", plate, resp.StatusCode, list, err)
 	}
 	return list.Items[0].ID
+}
+
+// workRoundTheClock gives the unit of the vehicle a work calendar in which
+// every hour of the days around now is working time: every day of the
+// week, and yesterday, today and tomorrow (Beijing time) as duty days,
+// which also overrides a national holiday.
+func workRoundTheClock(t *testing.T, base, token string, vehicle int64) {
+	t.Helper()
+	var v struct {
+		UnitID int64 `json:"unit_id"`
+	}
+	apiGet(t, base, token, fmt.Sprintf("/api/v1/vehicles/%d", vehicle), &v)
+	day := []alerts.Period{{Start: 0, End: 24 * 60}}
+	spec := alerts.CalendarSpec{}
+	for d := range spec.Week {
+		spec.Week[d] = day
+	}
+	today := time.Now().In(time.FixedZone("CST", 8*3600))
+	for _, n := range []int{-1, 0, 1} {
+		spec.Overrides = append(spec.Overrides, alerts.Override{Date: alerts.DateOf(today.AddDate(0, 0, n)),
+			Kind: alerts.Workday, Name: "值班", Periods: day})
+	}
+	body, _ := json.Marshal(spec)
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/units/%d/calendar", base, v.UnitID), bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PUT calendar: %d %s", resp.StatusCode, b)
+	}
 }
