@@ -11,15 +11,17 @@ BIN     := bin
 all: build
 
 # The web UI (api/ui): npm packages from the committed lockfile, built by Vite
-# into api/ui/dist/app, which the api package embeds. Needs Node.js 20 and npm.
+# into api/ui/dist/app, which the api package embeds. Needs Node.js 18 or later
+# and npm: Debian 12's own, which deps.sh installs when no node is on the PATH.
 ui:
+	scripts/deps.sh ui
 	scripts/ui.sh
 
 build: ui
 	$(GO) build -o $(BIN)/ ./cmd/fleetd ./cmd/fleetsim
 
 deps:
-	scripts/deps.sh pg mqtt browser
+	scripts/deps.sh pg mqtt browser ui race
 
 # make run needs no browser: only the database it manages itself.
 run: build

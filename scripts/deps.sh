@@ -2,11 +2,13 @@
 # deps.sh installs the Debian packages that fleetmon's default mode and test suites need, on a
 # fresh Debian 12 machine. Run it as root, or as a user with sudo.
 #
-#   scripts/deps.sh [pg|mqtt|browser|all]...     (no argument means all)
+#   scripts/deps.sh [pg|mqtt|browser|ui|race|all]...     (no argument means all)
 #
 #   pg       PostgreSQL server + PostGIS 3, for track/localpg (fleetd without --db, make test)
 #   mqtt     the Mosquitto broker, for ingest's MQTT tests
 #   browser  Chromium, for the headless UI tests
+#   ui       Node.js and npm, to build the web UI and run its tests (Debian 12's own 18.x does)
+#   race     a C compiler: go test -race needs cgo, which Go turns off when there is no gcc
 #
 # It is idempotent: it installs only what is missing, runs apt-get update at most once and only
 # when something must be installed, and never asks a question (DEBIAN_FRONTEND=noninteractive).
@@ -102,6 +104,36 @@ want_browser() {
 	done
 }
 
+# NODE_MIN is the oldest Node.js major the UI's build (Vite 6) and tests run on: Debian 12's.
+NODE_MIN=18
+
+# want_ui asks for Debian's nodejs and npm unless a Node.js recent enough and an npm are already
+# on the PATH, from Debian or elsewhere (a Node.js from another source brings its own npm, and
+# Debian's npm package would conflict with it).
+want_ui() {
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		local major
+		major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+		if [ "$major" -ge "$NODE_MIN" ]; then
+			return
+		fi
+		die "node $(node --version) is older than Node.js $NODE_MIN, which the UI needs: remove it or put a newer one first in PATH"
+	fi
+	local pkg
+	for pkg in nodejs npm; do
+		installed "$pkg" || missing+=("$pkg")
+	done
+}
+
+# want_race asks for Debian's gcc unless a C compiler is already on the PATH.
+want_race() {
+	command -v gcc >/dev/null 2>&1 && return
+	local pkg
+	for pkg in gcc libc6-dev; do
+		installed "$pkg" || missing+=("$pkg")
+	done
+}
+
 # Our marker in a policy-rc.d we put in place; a leftover from a killed run is recognised by it.
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# fleetmon scripts/deps.sh: keep services from starting during install"
@@ -128,13 +160,15 @@ restore_service_starts() {
 main() {
 	local groups=("$@")
 	[ ${#groups[@]} -gt 0 ] || groups=(all)
-	local pg=0 mqtt=0 browser=0 g
+	local pg=0 mqtt=0 browser=0 ui=0 race=0 g
 	for g in "${groups[@]}"; do
 		case "$g" in
 		pg) pg=1 ;;
 		mqtt) mqtt=1 ;;
 		browser) browser=1 ;;
-		all) pg=1 mqtt=1 browser=1 ;;
+		ui) ui=1 ;;
+		race) race=1 ;;
+		all) pg=1 mqtt=1 browser=1 ui=1 race=1 ;;
 		-h | --help | help) usage ;;
 		*) say "unknown group: $g"; usage ;;
 		esac
@@ -151,6 +185,8 @@ main() {
 	[ "$pg" -eq 0 ] || want_pg
 	[ "$mqtt" -eq 0 ] || want_mqtt
 	[ "$browser" -eq 0 ] || want_browser
+	[ "$ui" -eq 0 ] || want_ui
+	[ "$race" -eq 0 ] || want_race
 
 	if [ ${#missing[@]} -gt 0 ]; then
 		apt_update
@@ -181,6 +217,15 @@ main() {
 	if [ "$browser" -eq 1 ]; then
 		command -v chromium >/dev/null 2>&1 || die "chromium installed but not in PATH"
 		say "browser ok: $(command -v chromium)"
+	fi
+	if [ "$ui" -eq 1 ]; then
+		command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+			die "nodejs and npm installed but node or npm is not in PATH"
+		say "ui ok: node $(node --version), npm $(npm --version)"
+	fi
+	if [ "$race" -eq 1 ]; then
+		command -v gcc >/dev/null 2>&1 || die "gcc installed but not in PATH"
+		say "race ok: $(command -v gcc)"
 	fi
 }
 

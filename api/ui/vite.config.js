@@ -1,10 +1,11 @@
 // Vite builds every page of the UI (one HTML entry each, sharing the modules
 // in src/) into dist/app, which the api package embeds and serves under /ui/.
 // Add a page by adding its HTML file here.
-import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
 
-const page = (name) => resolve(import.meta.dirname, name);
+// import.meta.dirname is Node 20.11 or later; Debian 12's Node is 18.
+const page = (name) => fileURLToPath(new URL(name, import.meta.url));
 
 export default defineConfig({
   base: "/ui/",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"fleetmon/api"
 	"fleetmon/track"
 )
 
@@ -171,4 +173,35 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "dropped %s\n", name)
 	}
 	return err
+}
+
+// cmdUsersResetPassword gives a user a new one-time password and prints it,
+// last: how an administrator who lost the password (the one make run showed
+// once, say) gets back in. The reset is audited as done at the console.
+func cmdUsersResetPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newAdminCmd("users reset-password", stderr)
+	if err := c.fs.Parse(args); err != nil {
+		return err
+	}
+	if c.fs.NArg() != 1 {
+		return usageError{"users reset-password takes one user NAME"}
+	}
+	name := c.fs.Arg(0)
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	u, otp, err := api.NewAccounts(db.pool).ResetPassword(ctx, nil, "", name)
+	if errors.Is(err, track.ErrNotFound) {
+		return fmt.Errorf("no user %q (fleetd users add creates one)", name)
+	}
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		fmt.Fprintf(stdout, "note: %s is disabled: the new password works only once an administrator enables the account\n", u.Name)
+	}
+	fmt.Fprintf(stdout, "reset the password of %s (%s); one-time password (change it at first login): %s\n", u.Name, u.Role, otp)
+	return nil
 }

@@ -9,6 +9,8 @@
 //	fleetd vehicles import F  import vehicles from a CSV file
 //	fleetd vehicles list      list vehicles
 //	fleetd users add          create a user (prints a one-time password)
+//	fleetd users reset-password NAME
+//	                          give a user a new one-time password (printed)
 //	fleetd token create       create an API token (printed once)
 //	fleetd token revoke ID    revoke an API token
 //	fleetd verify FILE        check an evidence export against the database
@@ -41,6 +43,9 @@ commands:
   vehicles list            list vehicles
   users add --name NAME --role admin|supervisor|inspector [--unit PATH]
                            create a user; prints a one-time password
+  users reset-password NAME
+                           give a user a new one-time password (a lost admin
+                           password, say); prints it, last
   token create --user NAME [--label TEXT]
                            create an API token; prints it (once), last
   token revoke ID          revoke an API token
@@ -110,11 +115,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	case "users":
-		if len(args) < 2 || args[1] != "add" {
+		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		err = cmdUsersAdd(ctx, args[2:], stdout, stderr)
+		switch args[1] {
+		case "add":
+			err = cmdUsersAdd(ctx, args[2:], stdout, stderr)
+		case "reset-password":
+			err = cmdUsersResetPassword(ctx, args[2:], stdout, stderr)
+		default:
+			fmt.Fprintf(stderr, "fleetd: unknown users command %q\n\n%s", args[1], usage)
+			return 2
+		}
 	case "token":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

@@ -239,11 +239,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go maint.footprints(ctx, store)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
-	// The bound addresses on stdout let scripts and tests use port 0.
-	fmt.Fprintf(stdout, "jt808 %s\nhttp %s\n", ln.Addr(), httpLn.Addr())
+	// The bound addresses on stdout let scripts and tests use port 0. One
+	// write, so that a reader (make run) that sees them sees the password too.
+	started := fmt.Sprintf("jt808 %s\nhttp %s\n", ln.Addr(), httpLn.Addr())
 	if otp != "" {
-		fmt.Fprintf(stdout, "created the administrator admin; one-time password (shown once, change it at first login): %s\n", otp)
+		started += fmt.Sprintf("created the administrator admin; one-time password (shown once, change it at first login): %s\n", otp)
 	}
+	io.WriteString(stdout, started)
 
 	select {
 	case <-ctx.Done():
