@@ -19,7 +19,7 @@ build: ui
 	$(GO) build -o $(BIN)/ ./cmd/fleetd ./cmd/fleetsim
 
 deps:
-	scripts/deps.sh pg mqtt browser
+	scripts/deps.sh pg mqtt browser ha
 
 # make run needs no browser: only the database it manages itself.
 run: build

@@ -2,11 +2,12 @@
 # deps.sh installs the Debian packages that fleetmon's default mode and test suites need, on a
 # fresh Debian 12 machine. Run it as root, or as a user with sudo.
 #
-#   scripts/deps.sh [pg|mqtt|browser|all]...     (no argument means all)
+#   scripts/deps.sh [pg|mqtt|browser|ha|all]...     (no argument means all)
 #
 #   pg       PostgreSQL server + PostGIS 3, for track/localpg (fleetd without --db, make test)
 #   mqtt     the Mosquitto broker, for ingest's MQTT tests
 #   browser  Chromium, for the headless UI tests
+#   ha       Patroni and etcd, for the failover test (a primary and a synchronous standby)
 #
 # It is idempotent: it installs only what is missing, runs apt-get update at most once and only
 # when something must be installed, and never asks a question (DEBIAN_FRONTEND=noninteractive).
@@ -102,6 +103,15 @@ want_browser() {
 	done
 }
 
+want_ha() {
+	local pkg
+	# python3-etcd is the client Patroni talks to etcd with: named here because patroni's
+	# Depends lets any one of several stores satisfy it.
+	for pkg in patroni python3-etcd etcd-server; do
+		installed "$pkg" || missing+=("$pkg")
+	done
+}
+
 # Our marker in a policy-rc.d we put in place; a leftover from a killed run is recognised by it.
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# fleetmon scripts/deps.sh: keep services from starting during install"
@@ -128,13 +138,14 @@ restore_service_starts() {
 main() {
 	local groups=("$@")
 	[ ${#groups[@]} -gt 0 ] || groups=(all)
-	local pg=0 mqtt=0 browser=0 g
+	local pg=0 mqtt=0 browser=0 ha=0 g
 	for g in "${groups[@]}"; do
 		case "$g" in
 		pg) pg=1 ;;
 		mqtt) mqtt=1 ;;
 		browser) browser=1 ;;
-		all) pg=1 mqtt=1 browser=1 ;;
+		ha) ha=1 ;;
+		all) pg=1 mqtt=1 browser=1 ha=1 ;;
 		-h | --help | help) usage ;;
 		*) say "unknown group: $g"; usage ;;
 		esac
@@ -151,6 +162,7 @@ main() {
 	[ "$pg" -eq 0 ] || want_pg
 	[ "$mqtt" -eq 0 ] || want_mqtt
 	[ "$browser" -eq 0 ] || want_browser
+	[ "$ha" -eq 0 ] || want_ha
 
 	if [ ${#missing[@]} -gt 0 ]; then
 		apt_update
@@ -181,6 +193,11 @@ main() {
 	if [ "$browser" -eq 1 ]; then
 		command -v chromium >/dev/null 2>&1 || die "chromium installed but not in PATH"
 		say "browser ok: $(command -v chromium)"
+	fi
+	if [ "$ha" -eq 1 ]; then
+		command -v patroni >/dev/null 2>&1 || die "patroni installed but not in PATH"
+		[ -x /usr/bin/etcd ] || die "etcd-server installed but /usr/bin/etcd is missing"
+		say "ha ok: $(command -v patroni), /usr/bin/etcd"
 	fi
 }
 

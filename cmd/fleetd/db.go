@@ -63,6 +63,7 @@ func openDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logger) (*
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "fleetd"
+	tuneForFailover(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		d.close()
