@@ -280,7 +280,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, c.cfg.Runner.RetryMax)
+		// At most a second between attempts: after a failover the node
+		// takes its shards on the new primary within a second of its
+		// promotion.
+		wait = min(wait*2, c.cfg.Runner.RetryMax, time.Second)
 	}
 	c.handBack(c.ownedShards())
 	c.mu.Lock()
