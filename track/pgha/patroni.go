@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -311,22 +312,42 @@ func (c *Cluster) Primary() int {
 	return -1
 }
 
+// processes returns node i's Patroni and PostgreSQL processes: Patroni
+// starts the postmaster detached (it is not Patroni's child), so it is
+// found through its pid file.
+func (c *Cluster) processes(i int) []int {
+	n := c.Nodes[i]
+	pids := Tree(n.cmd.Process.Pid)
+	// The pid file may be stale (the node was killed before): the pid is
+	// taken only while it is still this data directory's postmaster.
+	if pm, err := PostmasterPID(n.DataDir); err == nil && !slices.Contains(pids, pm) && runsIn(pm, n.DataDir) {
+		pids = append(pids, Tree(pm)...)
+	}
+	return pids
+}
+
+// runsIn says whether process pid has dataDir on its command line.
+func runsIn(pid int, dataDir string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(b), dataDir)
+}
+
 // Kill ends node i's Patroni, PostgreSQL and every backend with SIGKILL,
 // as when its machine loses power.
 func (c *Cluster) Kill(i int) error {
-	n := c.Nodes[i]
-	if err := Signal(Tree(n.cmd.Process.Pid), syscall.SIGKILL); err != nil {
+	if err := Signal(c.processes(i), syscall.SIGKILL); err != nil {
 		return err
 	}
-	<-n.done
+	<-c.Nodes[i].done
 	return nil
 }
 
 // Freeze stops node i's Patroni, PostgreSQL and every backend (SIGSTOP),
 // as when its machine hangs; they continue when the test ends.
 func (c *Cluster) Freeze(i int) error {
-	thaw, err := Freeze(c.Nodes[i].cmd.Process.Pid)
-	c.thaws = append(c.thaws, thaw)
+	pids := c.processes(i)
+	err := Signal(pids, syscall.SIGSTOP)
+	c.thaws = append(c.thaws, func() { _ = Signal(pids, syscall.SIGCONT) })
 	return err
 }
 
@@ -349,9 +370,9 @@ func (c *Cluster) stop() {
 	for _, thaw := range c.thaws {
 		thaw()
 	}
-	for _, n := range c.Nodes {
+	for i, n := range c.Nodes {
 		if n.cmd != nil && n.cmd.Process != nil {
-			_ = Signal(Tree(n.cmd.Process.Pid), syscall.SIGKILL)
+			_ = Signal(c.processes(i), syscall.SIGKILL)
 			<-n.done
 		}
 	}
