@@ -167,7 +167,6 @@ func failover(t *testing.T, freeze bool) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var resumed time.Time
 	for _, r := range runs {
 		rows, _ := conn.Query(ctx, `SELECT p.device_time FROM positions p JOIN vehicles v ON v.id = p.vehicle_id
 			WHERE v.plate = $1 ORDER BY p.device_time`, r.plate)
@@ -185,23 +184,24 @@ func failover(t *testing.T, freeze bool) {
 				t.Errorf("%s: acknowledged report of %s is not on the new primary", r.plate, dt)
 			}
 		}
-		for _, at := range r.ackAt {
-			if at.After(lost) {
-				if resumed.IsZero() || at.Before(resumed) {
-					resumed = at
-				}
-				break
-			}
-		}
 	}
+	// What a benchmark would measure, logged: no assertion on times.
 	var pause time.Duration
+	var resumed []float64 // per terminal: its first acknowledgement after the promotion, in s after it
 	for _, r := range runs {
 		for i := 1; i < len(r.ackAt); i++ {
 			pause = max(pause, r.ackAt[i].Sub(r.ackAt[i-1]))
 		}
+		for _, at := range r.ackAt {
+			if at.After(promoted) {
+				resumed = append(resumed, at.Sub(promoted).Seconds())
+				break
+			}
+		}
 	}
-	t.Logf("primary lost at 0; new primary writable at +%.1fs; first acknowledgement after at +%.1fs (%.1fs after promotion); longest pause in a terminal's acknowledgements %.1fs",
-		promoted.Sub(lost).Seconds(), resumed.Sub(lost).Seconds(), resumed.Sub(promoted).Seconds(), pause.Seconds())
+	slices.Sort(resumed)
+	t.Logf("new primary writable %.1f s after the old one was lost; terminals' first acknowledgements %.1f s (first) to %.1f s (last) after that; longest pause in a terminal's acknowledgements %.1f s",
+		promoted.Sub(lost).Seconds(), resumed[0], resumed[len(resumed)-1], pause.Seconds())
 	for _, n := range nodes {
 		n.stop()
 	}
