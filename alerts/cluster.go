@@ -48,6 +48,14 @@ func (c *ClusterConfig) defaults() {
 	c.Runner.defaults()
 }
 
+// dbCallTimeout bounds each database call of the cluster's leases and
+// feed: a primary that hangs keeps the lease connection open and silent,
+// and without a deadline the node would neither notice nor move to the new
+// primary after a failover. On expiry pgx closes the connection, which
+// marks the lease connection broken: the node drops its shards and takes
+// them again wherever it can connect.
+const dbCallTimeout = 5 * time.Second
+
 // errLeaseLost refuses a write for a shard this node no longer holds.
 var errLeaseLost = errors.New("alerts: this node no longer holds the shard")
 
@@ -215,7 +223,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, c.cfg.Runner.RetryMax)
+		// At most a second between attempts: after a failover the node
+		// takes its shards on the new primary within a second of its
+		// promotion.
+		wait = min(wait*2, c.cfg.Runner.RetryMax, time.Second)
 	}
 	c.handBack(c.ownedShards())
 	c.mu.Lock()
@@ -239,6 +250,8 @@ const lockedSQL = `SELECT objid::bigint FROM pg_locks
 // round connects if needed, counts the nodes, and takes or hands back
 // shards.
 func (c *Cluster) round(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
 	if err := c.dial(ctx); err != nil {
 		return err
 	}
@@ -446,6 +459,8 @@ const heldSQL = `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisor
 
 // fenced implements leaseWriter.
 func (c *Cluster) fenced(ctx context.Context, shard int, f func(querier) error) error {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
 	return c.locked(func(conn *pgx.Conn) error {
 		if !c.held[shard] {
 			return errLeaseLost

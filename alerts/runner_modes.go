@@ -86,6 +86,8 @@ func (f commitOrderFeed) read(ctx context.Context, s *shard) {
 	)
 	err := r.retry(ctx, "feed", dbRetryable, func(ctx context.Context) error {
 		var err error
+		ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+		defer cancel()
 		if hi, err = r.store.feedHorizon(ctx); err != nil || hi <= s.cursor {
 			return err
 		}

@@ -32,8 +32,17 @@ type WriterConfig struct {
 	// the terminals, which keep their reports. Default 4096.
 	QueueLen int
 	// RetryMin and RetryMax bound the back-off between attempts while the
-	// database is unreachable. Defaults 100 ms and 5 s.
+	// database is unreachable. Defaults 100 ms and 1 s: after a failover
+	// the writer finds the new primary within a second of its promotion.
 	RetryMin, RetryMax time.Duration
+	// AttemptTimeout bounds one write attempt: getting a connection and
+	// writing and committing the batch. A primary that hangs (a frozen
+	// machine, a partition) keeps its connections open and silent; without
+	// a deadline the attempt would wait for the kernel, minutes. When it
+	// expires the connection is dropped and the batch retried (it is
+	// idempotent, so a commit whose reply was lost is stored once).
+	// Default 5 s, far above a batch's usual tens of milliseconds.
+	AttemptTimeout time.Duration
 	// PartitionCheck is how often the writer makes sure the partitions of the
 	// current and next month exist. Default 1 h.
 	PartitionCheck time.Duration
@@ -56,7 +65,10 @@ func (c *WriterConfig) defaults() {
 		c.RetryMin = 100 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
+		c.RetryMax = time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 5 * time.Second
 	}
 	if c.PartitionCheck <= 0 {
 		c.PartitionCheck = time.Hour
@@ -280,6 +292,8 @@ func (w *Writer) Run(ctx context.Context, drain time.Duration) error {
 }
 
 func (w *Writer) ensureCurrentPartitions(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 4*w.cfg.AttemptTimeout)
+	defer cancel()
 	now := time.Now()
 	for _, t := range []time.Time{now, now.AddDate(0, 1, 0)} {
 		for _, table := range []string{"positions", "raw_frames"} {
@@ -429,7 +443,9 @@ func finish(r *request, err error) {
 func (w *Writer) retry(ctx context.Context, reqs []*request, b *batch) error {
 	wait := w.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := w.writeOnce(ctx, reqs, b)
+		actx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
+		err := w.writeOnce(actx, reqs, b)
+		cancel()
 		if err == nil {
 			// After writeOnce returned its connection: a slow consumer must
 			// not hold a database connection of the writer.
@@ -500,8 +516,12 @@ func (w *Writer) writeOnce(ctx context.Context, reqs []*request, b *batch) error
 		}
 		// The connection may be broken half-way through the statement: do
 		// not reuse it.
+		// The connection may be broken half-way through a statement, or
+		// silent: do not reuse it, nor wait on it to say goodbye.
 		if !conn.Conn().IsClosed() {
-			_ = conn.Conn().Close(context.Background())
+			cctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_ = conn.Conn().Close(cctx)
+			cancel()
 		}
 		return fmt.Errorf("write batch of %d positions and %d frames: %w", len(b.positions), len(b.frames), err)
 	}

@@ -233,6 +233,7 @@ func connect(ctx context.Context, conn string, maxConns int32) (*pgxpool.Pool, e
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "fleetd"
+	tuneForFailover(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
