@@ -77,8 +77,9 @@ type Config struct {
 	MetricsToken string
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
-	// Live is the hub of committed positions and events behind
-	// GET /api/v1/live; nil answers that endpoint with 503.
+	// Live is the hub behind GET /api/v1/live: positions as the gateway
+	// queues them (this node's) or commits them (other nodes', through the
+	// relay), and alert events; nil answers that endpoint with 503.
 	Live *track.Hub
 	// Rules is the running rules engine (*alerts.Runner): configuration
 	// changes made through the API reload it, and POST

@@ -10,10 +10,13 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"fleetmon/track"
 )
 
-// cst is China Standard Time (GMT+8), the offset every time is shown in.
-var cst = time.FixedZone("CST", 8*3600)
+// cst is the zone the API shows times in and reads dates without an
+// offset in.
+var cst = track.Beijing
 
 func formatTime(t time.Time) string { return t.In(cst).Format(time.RFC3339) }
 

@@ -98,7 +98,7 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 			if km, ok := v[12].(float64); ok {
 				row.MileageKm = &km
 			}
-			days[row.ReceivedAt.In(sealZone).Format(time.DateOnly)] = true
+			days[row.ReceivedAt.In(Beijing).Format(time.DateOnly)] = true
 			m.RowDigests = append(m.RowDigests, ManifestRow{Time: row.DeviceTime, FixHash: row.FixHash, Digest: hex.EncodeToString(d[:])})
 			return fn(&row)
 		})
@@ -165,7 +165,7 @@ func mustDay(s string) time.Time {
 func (s *Store) CheckManifestSeals(ctx context.Context, m *Manifest) ([]SealProblem, error) {
 	var problems []SealProblem
 	add := func(day, what string, warning bool) {
-		d, _ := time.ParseInLocation(time.DateOnly, day, sealZone)
+		d, _ := time.ParseInLocation(time.DateOnly, day, Beijing)
 		problems = append(problems, SealProblem{Kind: "seal_days", Day: d, What: what, Warning: warning})
 	}
 	for _, md := range m.SealDays {

@@ -30,10 +30,6 @@ import (
 // SealGrace is how long after a day ends it is sealed.
 const SealGrace = time.Hour
 
-// sealZone is the zone whose days seals cover: the local day of the
-// platform's users.
-var sealZone = time.FixedZone("Asia/Shanghai", 8*3600)
-
 // SealKinds are the tables that are sealed, in the order a day's digest
 // takes their chain links.
 var SealKinds = []string{"positions", "raw_frames", "audit_log"}
@@ -145,7 +141,7 @@ type Seal struct {
 }
 
 func dayBounds(day time.Time) (time.Time, time.Time) {
-	d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, sealZone)
+	d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, Beijing)
 	return d, d.AddDate(0, 0, 1)
 }
 
@@ -227,7 +223,7 @@ func (s *Store) SealDays(ctx context.Context, now time.Time) ([]Seal, error) {
 		}
 		var next time.Time
 		if last != nil {
-			next = time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, sealZone).AddDate(0, 0, 1)
+			next = time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, Beijing).AddDate(0, 0, 1)
 		} else {
 			var first *time.Time
 			if err := s.pool.QueryRow(ctx, "SELECT min("+sealTime[kind]+") FROM "+pgx.Identifier{kind}.Sanitize()).Scan(&first); err != nil {
@@ -236,7 +232,7 @@ func (s *Store) SealDays(ctx context.Context, now time.Time) ([]Seal, error) {
 			if first == nil {
 				continue
 			}
-			next, _ = dayBounds(first.In(sealZone))
+			next, _ = dayBounds(first.In(Beijing))
 			prev = make([]byte, 32)
 		}
 		for {
@@ -338,7 +334,7 @@ func (s *Store) VerifySealsWith(ctx context.Context, from, to time.Time, check S
 			rows.Close()
 			return nil, fmt.Errorf("read seals: %w", err)
 		}
-		sl.Day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, sealZone)
+		sl.Day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, Beijing)
 		seals = append(seals, sl)
 	}
 	rows.Close()

@@ -66,8 +66,6 @@ func (v *vehicleState) derive(now time.Time, offlineAfter time.Duration) string 
 	return StateParked
 }
 
-var beijing = time.FixedZone("CST", 8*3600)
-
 // observe updates the vehicles' states from published positions, sets
 // the State of shared (the positions as subscribers get them; nil when
 // there are none), and returns the changes to announce.
@@ -114,7 +112,7 @@ func (h *Hub) transition(id int64, v *vehicleState, now time.Time) (Event, bool)
 	prev := v.state
 	v.state = s
 	return Event{VehicleID: id, Kind: EventState, Payload: StateChange{State: s, Previous: prev,
-		Since: now.In(beijing).Format(time.RFC3339)}}, true
+		Since: now.In(Beijing).Format(time.RFC3339)}}, true
 }
 
 // SetSealed records that a vehicle is sealed (封存) or no longer is, and
@@ -132,7 +130,7 @@ func (h *Hub) SetSealed(vehicleID int64, sealed bool) {
 		// Unsealed and never seen: no state to announce but "not sealed".
 		v.state = ""
 		ev, changed = Event{VehicleID: vehicleID, Kind: EventState, Payload: StateChange{Previous: StateSealed,
-			Since: h.now().In(beijing).Format(time.RFC3339)}}, true
+			Since: h.now().In(Beijing).Format(time.RFC3339)}}, true
 	}
 	h.stMu.Unlock()
 	if changed {

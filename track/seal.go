@@ -308,7 +308,7 @@ func (s *Store) verifyDayRecords(ctx context.Context, from, to time.Time, check 
 	}
 	var problems []SealProblem
 	add := func(day, what string, warning bool) {
-		d, _ := time.ParseInLocation(time.DateOnly, day, sealZone)
+		d, _ := time.ParseInLocation(time.DateOnly, day, Beijing)
 		problems = append(problems, SealProblem{Kind: "seal_days", Day: d, What: what, Warning: warning})
 	}
 	have := map[string]SealDay{}
@@ -337,7 +337,7 @@ func (s *Store) verifyDayRecords(ctx context.Context, from, to time.Time, check 
 		if exp, ok := check.Expected[r.Day]; ok && !bytes.Equal(exp, r.Digest) {
 			add(r.Day, fmt.Sprintf("rebuilt: the day's digest %x differs from the one kept offline (%x)", r.Digest, exp), false)
 		}
-		_, end := dayBounds(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, sealZone))
+		_, end := dayBounds(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, Beijing))
 		if late := r.SealedAt.Sub(end); late > lateSeal {
 			add(r.Day, fmt.Sprintf("sealed late: %.0f days after the day ended (a seal made late may have been rebuilt)", late.Hours()/24), true)
 		}

@@ -9,6 +9,12 @@ import (
 	"time"
 )
 
+// Beijing is China Standard Time (GMT+8, no daylight saving): the zone
+// JT/T 808 terminals report in, the zone days are cut in (seals, reports)
+// and the zone times are shown in. The codec keeps its own (jt808.CST),
+// being a leaf that imports nothing of fleetmon.
+var Beijing = time.FixedZone("CST", 8*3600)
+
 // Position is one location report in real units, as stored in positions.
 // Coordinates are WGS-84 degrees, south and west negative.
 type Position struct {

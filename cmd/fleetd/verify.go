@@ -78,7 +78,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *seals {
 		day := func(s, flag string) (time.Time, error) {
-			t, err := time.ParseInLocation(time.DateOnly, s, time.FixedZone("CST", 8*3600))
+			t, err := time.ParseInLocation(time.DateOnly, s, track.Beijing)
 			if err != nil {
 				return t, usageError{fmt.Sprintf("--%s %q: want YYYY-MM-DD", flag, s)}
 			}
@@ -141,7 +141,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if ck.FileChecked && ck.FileRows != m.Rows {
 		fmt.Fprintf(stdout, "ALTERED: the file has %d position lines, its manifest %d\n", ck.FileRows, m.Rows)
 	}
-	cst := time.FixedZone("CST", 8*3600)
+	cst := track.Beijing
 	diffs := append(ck.Differences, ck.FileAltered...)
 	for _, d := range diffs {
 		fmt.Fprintf(stdout, "ALTERED: vehicle %d, position at %s (fix %d): %s\n", d.VehicleID,
