@@ -97,9 +97,15 @@ func TestUsersResetPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), `INSERT INTO login_throttle (name, failures, blocked_until)
-		VALUES ('admin', 5, now() + interval '1 hour')
-		ON CONFLICT (name) DO UPDATE SET failures = 5, blocked_until = now() + interval '1 hour'`); err != nil {
+	// Locked from this address, and the name's bucket of strangers'
+	// failures full.
+	if _, err := conn.Exec(context.Background(), `INSERT INTO login_pairs (name, addr, failures, blocked_until, updated_at)
+		VALUES ('admin', '127.0.0.1', 5, now() + interval '1 hour', now())
+		ON CONFLICT (name, addr) DO UPDATE SET failures = 5, blocked_until = now() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), `INSERT INTO login_buckets (kind, key, level, at) VALUES ('name', 'admin', 1000, now())
+		ON CONFLICT (kind, key) DO UPDATE SET level = 1000, at = now()`); err != nil {
 		t.Fatal(err)
 	}
 
