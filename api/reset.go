@@ -35,11 +35,8 @@ func (a *Accounts) ResetPassword(ctx context.Context, actor *Principal, remote, 
 		if _, err := tx.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM login_pairs WHERE name = $1", name); err != nil {
-			return fmt.Errorf("lift login lock-out: %w", err)
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM login_buckets WHERE kind = 'name' AND key = $1", name); err != nil {
-			return fmt.Errorf("lift login slow-down: %w", err)
+		if err := liftLockOut(ctx, tx, name); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, a.now(), actor, remote, Entry{Action: "user.reset_password", SubjectUnitID: unit,
 			Detail: map[string]any{"user": name}})
@@ -49,4 +46,16 @@ func (a *Accounts) ResetPassword(ctx context.Context, actor *Principal, remote, 
 	}
 	u, err := a.userByID(ctx, id)
 	return u, otp, err
+}
+
+// liftLockOut forgets the failed logins on name, from every address, in
+// tx: a reset password is a new start, whoever reset it.
+func liftLockOut(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM login_pairs WHERE name = $1", name); err != nil {
+		return fmt.Errorf("lift login lock-out: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM login_buckets WHERE kind = 'name' AND key = $1", name); err != nil {
+		return fmt.Errorf("lift login slow-down: %w", err)
+	}
+	return nil
 }

@@ -91,9 +91,15 @@ func (s *Server) disableUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	s.changeUser(w, r, "user.reset_password", func(tx pgx.Tx, u User) (map[string]any, error) {
 		otp := newOneTimePassword(u.Name)
-		_, err := tx.Exec(r.Context(), "UPDATE users SET password_hash = $2, must_change = true, password_changed_at = $3 WHERE id = $1",
-			u.ID, hashPassword(otp, s.cfg.KDF), s.cfg.Now())
-		return map[string]any{"one_time_password": otp}, err
+		hashed, err := s.acct.hash.hash(r.Context(), otp)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(r.Context(), "UPDATE users SET password_hash = $2, must_change = true, password_changed_at = $3 WHERE id = $1",
+			u.ID, hashed, s.cfg.Now()); err != nil {
+			return nil, err
+		}
+		return map[string]any{"one_time_password": otp}, liftLockOut(r.Context(), tx, u.Name)
 	})
 }
 
