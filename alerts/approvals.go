@@ -65,3 +65,18 @@ func (v *vehicle) approvalAt(t time.Time, f Fix, fences *FenceSet) (covered bool
 	}
 	return covered, next, overrun
 }
+
+// SetApprovals replaces the approvals the engine holds for a registered
+// vehicle with as (the engine keeps the slice; the caller must not change
+// it). A runner that loads approvals per vehicle for the device times it
+// judges, rather than all of them in Config, sets them here before it
+// feeds the fixes they cover. SetVehicle and SetConfig replace them with
+// Config's again.
+func (e *Engine) SetApprovals(vehicleID int64, as []Approval) {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return
+	}
+	slices.SortFunc(as, func(x, y Approval) int { return x.Start.Compare(y.Start) })
+	v.approvals = as
+}

@@ -156,7 +156,7 @@ func (c *Cluster) Reevaluate(ctx context.Context, vehicleID int64, from, to time
 // Reload reads the configuration again and hands it to this node's
 // runners (the other nodes must be told separately).
 func (c *Cluster) Reload(ctx context.Context) error {
-	l, err := c.base.load(ctx, time.Now())
+	l, err := c.base.load(ctx)
 	if err != nil {
 		return fmt.Errorf("alerts: reload: %w", err)
 	}
@@ -190,7 +190,7 @@ func (c *Cluster) hash(s string) int64 {
 // retries; it returns an error only when ctx ends before it could start.
 func (c *Cluster) Run(ctx context.Context) error {
 	err := c.base.retry(ctx, "load", dbRetryable, func(ctx context.Context) error {
-		l, err := c.base.load(ctx, time.Now())
+		l, err := c.base.load(ctx)
 		if err == nil {
 			c.loadMu.Lock()
 			c.loaded = l

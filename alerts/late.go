@@ -48,10 +48,7 @@ func (e *Engine) reevaluate(dst []Episode, v *vehicle, from time.Time, late *tra
 	if v.st.Last == nil && late == nil {
 		return dst, nil // nothing evaluated yet
 	}
-	i := len(v.cps) - 1
-	for i >= 0 && !v.cps[i].Time.Before(from) {
-		i--
-	}
+	i := v.checkpointBefore(from)
 	if i < 0 {
 		return dst, fmt.Errorf("vehicle %d at %s: %w", v.info.ID, from, ErrTooLate)
 	}
@@ -173,4 +170,30 @@ func (e *Engine) checkpointMaybe(v *vehicle, t time.Time) {
 		oldest := v.cps[0].Time
 		v.log = slices.DeleteFunc(v.log, func(le logEntry) bool { return !le.At.After(oldest) })
 	}
+}
+
+// ReachBack returns the device time a re-evaluation of the vehicle from
+// from would replay after: the time of the checkpoint it restarts from,
+// zero when that is the vehicle's first (everything is replayed). ok is
+// false when from is out of reach (ErrTooLate) or the vehicle unknown.
+func (e *Engine) ReachBack(vehicleID int64, from time.Time) (t time.Time, ok bool) {
+	v := e.vs[vehicleID]
+	if v == nil {
+		return time.Time{}, false
+	}
+	i := v.checkpointBefore(from)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	return v.cps[i].Time, true
+}
+
+// checkpointBefore returns the index of the last checkpoint before from,
+// -1 when there is none.
+func (v *vehicle) checkpointBefore(from time.Time) int {
+	i := len(v.cps) - 1
+	for i >= 0 && !v.cps[i].Time.Before(from) {
+		i--
+	}
+	return i
 }

@@ -39,9 +39,11 @@ type RunnerConfig struct {
 	// (by received_at) its positions are replayed on start. Negative: not
 	// at all. Default 48 h.
 	InitialReplay time.Duration
-	// ApprovalLookback: approvals that ended longer ago than this are not
-	// loaded for live evaluation (Reevaluate loads its period's). It must
-	// cover Horizon. Default 7 days.
+	// ApprovalLookback is how long before a fix, in device time, a drive
+	// under way at it may have started: the approvals that ended in it
+	// are loaded with those covering the fix, so that an overrun names
+	// its approval. It also sets the window of device time each vehicle's
+	// approvals are loaded for (runner_approvals.go). Default 7 days.
 	ApprovalLookback time.Duration
 	// CheckpointEvery and Horizon are the engine's (see Config); 0 takes
 	// the engine's defaults (30 min, 48 h).
@@ -276,7 +278,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if l == nil {
 		err := r.retry(ctx, "load", dbRetryable, func(ctx context.Context) error {
 			var err error
-			l, err = r.load(ctx, start)
+			l, err = r.load(ctx)
 			return err
 		})
 		if err != nil {
@@ -318,8 +320,10 @@ func (r *Runner) stop() {
 	}
 }
 
-func (r *Runner) load(ctx context.Context, now time.Time) (*Loaded, error) {
-	l, err := r.store.LoadConfig(ctx, LoadOptions{ApprovalsFrom: now.Add(-r.cfg.ApprovalLookback)})
+// load reads the configuration but the approvals, which the shards load
+// per vehicle for the device times they judge.
+func (r *Runner) load(ctx context.Context) (*Loaded, error) {
+	l, err := r.store.LoadConfig(ctx, LoadOptions{NoApprovals: true})
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +336,7 @@ func (r *Runner) load(ctx context.Context, now time.Time) (*Loaded, error) {
 // which apply it between two steps. Positions evaluated already keep their
 // verdicts; use Reevaluate to revise a period.
 func (r *Runner) Reload(ctx context.Context) error {
-	l, err := r.load(ctx, time.Now())
+	l, err := r.load(ctx)
 	if err != nil {
 		return fmt.Errorf("alerts: reload: %w", err)
 	}

@@ -13,6 +13,7 @@ type runnerMetrics struct {
 	late           prometheus.Counter
 	tooLate        prometheus.Counter
 	unknown        prometheus.Counter
+	approvalLoads  prometheus.Counter
 	episodes       *prometheus.CounterVec
 	rowsWritten    prometheus.Counter
 	statesSaved    prometheus.Counter
@@ -52,6 +53,10 @@ func newRunnerMetrics(reg prometheus.Registerer, queued func() float64) *runnerM
 			Name: "fleetmon_alerts_unknown_vehicle_positions_total",
 			Help: "Positions of vehicles not in the vehicles table, not evaluated.",
 		}),
+		approvalLoads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetmon_alerts_approval_loads_total",
+			Help: "Reads of a vehicle's approvals for the device times its positions are judged at.",
+		}),
 		episodes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetmon_alerts_episodes_emitted_total",
 			Help: "Episode emissions by the engines (an episode is emitted when it opens, closes, changes or is retracted), by status.",
@@ -80,7 +85,7 @@ func newRunnerMetrics(reg prometheus.Registerer, queued func() float64) *runnerM
 	}, queued)
 	if reg != nil {
 		reg.MustRegister(m.queued, m.queueFull, m.blockedSeconds, m.dropped, m.positions, m.late, m.tooLate,
-			m.unknown, m.episodes, m.rowsWritten, m.statesSaved, m.errors, m.stepSeconds)
+			m.unknown, m.approvalLoads, m.episodes, m.rowsWritten, m.statesSaved, m.errors, m.stepSeconds)
 	}
 	return m
 }

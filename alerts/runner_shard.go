@@ -29,6 +29,9 @@ type shard struct {
 	notify  []Episode
 	out     []Episode
 	step    []track.Position
+	// approved is the device-time window of each vehicle's approvals the
+	// engine holds (runner_approvals.go).
+	approved map[int64]approvalWindow
 	// cursor, for a feed read in commit order: every position of the
 	// shard's vehicles committed by a transaction below it has been
 	// evaluated. Zero for a pushed feed.
@@ -131,6 +134,7 @@ func (s *shard) apply(l *Loaded) {
 		s.r.log.Error("alerts: reload", "err", err)
 		return
 	}
+	clear(s.approved) // SetConfig dropped them, and they may have been edited
 	for _, v := range l.Vehicles {
 		if s.owns(v.ID) {
 			s.eng.SetVehicle(v)
@@ -178,12 +182,16 @@ func (s *shard) vehicle(ctx context.Context, ps []track.Position) {
 		return
 	}
 	late := 0
-	if last, ok := s.eng.LastTime(vid); ok {
+	last, ok := s.eng.LastTime(vid)
+	if ok {
 		for late < len(ps) && ps[late].Time.Before(last) {
 			late++
 		}
 	}
 	if late > 0 {
+		if !s.approveLate(ctx, vid, ps[:late], last) {
+			return
+		}
 		r.m.late.Add(float64(late))
 		err := r.retry(ctx, "feed", engineRetryable, func(context.Context) error {
 			out, err := s.eng.Reevaluate(s.out[:0], vid, ps[0].Time)
@@ -206,7 +214,7 @@ func (s *shard) vehicle(ctx context.Context, ps []track.Position) {
 		}
 	}
 	for i := late; i < len(ps); i++ {
-		if !s.feed(ctx, &ps[i]) {
+		if !s.approveAt(ctx, vid, ps[i].Time) || !s.feed(ctx, &ps[i]) {
 			return
 		}
 	}
