@@ -87,8 +87,7 @@ func BenchmarkReevaluateMonth(b *testing.B) {
 	}
 	rows := tag.RowsAffected()
 	b.Logf("generated %d positions of %d vehicles in %s", rows, n, time.Since(t0).Round(time.Second))
-	r := NewRunner(st, RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour,
-		Clock: ClockConfig{Now: func() time.Time { return to.Add(24 * time.Hour) }}}, testLog(), prometheus.NewRegistry())
+	r := NewRunner(st, RunnerConfig{Clock: ClockConfig{Now: func() time.Time { return to.Add(24 * time.Hour) }}}, testLog(), prometheus.NewRegistry())
 	// Store the episodes first: the measured runs compare with them, as
 	// an administrator's preview after a change does.
 	if _, err := r.ReevaluateAll(ctx, nil, from, to, true, 0); err != nil {

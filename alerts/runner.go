@@ -240,6 +240,7 @@ func (r *Runner) hand(s *shard, b []track.Position) {
 	default:
 	}
 	s.queued.Add(int64(len(b)))
+	s.prog.hand(len(b), time.Now())
 	select {
 	case s.q <- b:
 		return
@@ -251,6 +252,7 @@ func (r *Runner) hand(s *shard, b []track.Position) {
 	case s.q <- b:
 	case <-r.stopped:
 		s.queued.Add(-int64(len(b)))
+		s.prog.judge(len(b))
 		r.m.dropped.Add(float64(len(b)))
 	}
 	r.m.blockedSeconds.Add(time.Since(start).Seconds())
@@ -312,6 +314,7 @@ func (r *Runner) stop() {
 			select {
 			case b := <-s.q:
 				s.queued.Add(-int64(len(b)))
+				s.prog.judge(len(b))
 				r.m.dropped.Add(float64(len(b)))
 			default:
 				break left

@@ -77,7 +77,10 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 // changed. Vehicles whose clock view changed are saved with the next
 // states (their processed_until does not move).
 func (s *shard) clockTick(ctx context.Context, now time.Time) {
-	s.out = s.eng.Tick(s.out[:0], now.Add(-s.r.cfg.Clock.Lag))
+	asOf := now.Add(-s.r.cfg.Clock.Lag)
+	s.out = s.eng.Tick(s.out[:0], asOf)
+	// The wall clock here only says when the checks ran (Status).
+	defer s.prog.ticked(time.Now(), asOf)
 	if len(s.out) == 0 {
 		return
 	}

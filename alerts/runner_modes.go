@@ -73,6 +73,7 @@ func (f commitOrderFeed) begin(ctx context.Context, s *shard) (<-chan time.Time,
 	if err != nil {
 		return nil, nil, false
 	}
+	s.prog.cursor.Store(s.cursor)
 	t := time.NewTicker(f.poll)
 	return t.C, t.Stop, true
 }
@@ -102,6 +103,7 @@ func (f commitOrderFeed) read(ctx context.Context, s *shard) {
 		s.evaluate(ctx, s.step, "live")
 	}
 	s.cursor = hi
+	s.prog.cursor.Store(hi)
 }
 
 // stateWriter is where a runner stores episodes and engine state.

@@ -19,6 +19,7 @@ type shard struct {
 	queued atomic.Int64
 	reload chan *Loaded
 	tick   chan tickRequest
+	prog   progress
 
 	// Owned by the shard's goroutine.
 	eng     *Engine
@@ -64,6 +65,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	defer stopFeed()
 	s.catchUp(ctx, l.Vehicles, start)
 	s.clockTick(ctx, r.cfg.Clock.Now())
+	s.prog.replayed.Store(true)
 
 	tick := time.NewTicker(r.cfg.StateEvery)
 	defer tick.Stop()
@@ -165,6 +167,9 @@ func (s *shard) evaluate(ctx context.Context, ps []track.Position, path string) 
 	}
 	s.r.m.positions.WithLabelValues(path).Add(float64(len(ps)))
 	s.flush(ctx)
+	if s.q != nil && path == "live" {
+		s.prog.judge(len(ps))
+	}
 	clear(ps)
 	s.step = ps[:0]
 	s.r.m.stepSeconds.Observe(time.Since(t0).Seconds())

@@ -78,7 +78,7 @@ func newRig(t *testing.T) *rig {
 	}
 	// The evening trip back is approved (派车单).
 	_, err = g.store.AddApproval(ctx, ApprovalRecord{
-		Approval: Approval{VehicleID: g.car, Start: at("2026-03-10 20:00"), End: at("2026-03-10 21:00")},
+		Approval: Approval{VehicleID: g.car, Start: at(onDay(0, "20:00")), End: at(onDay(0, "21:00"))},
 		Driver:   "张三", Purpose: "接待", Approver: "李四",
 	})
 	if err != nil {
@@ -109,14 +109,44 @@ func (g *rig) crash(r *Runner) {
 	}
 }
 
+// testRunnerConfig is the production defaults, with a clock that stands
+// at the start of the track day: the clock-driven checks judge nothing
+// (TestRunnerClock moves it), and a short back-off after a database
+// failure.
 func testRunnerConfig() RunnerConfig {
-	// The labelled tracks are in March 2026: load their approvals.
-	// The clock stands at their start: the clock-driven checks judge
-	// nothing (TestRunnerClock moves it).
-	start := at("2026-03-10 00:00")
-	return RunnerConfig{ApprovalLookback: 5 * 365 * 24 * time.Hour, RetryMax: time.Second,
-		Clock: ClockConfig{Now: func() time.Time { return start }}}
+	start := at(onDay(0, "00:00"))
+	return RunnerConfig{RetryMax: time.Second, Clock: ClockConfig{Now: func() time.Time { return start }}}
 }
+
+// trackDay is the day of the rig's labelled tracks and approval: the
+// latest working day (by the national calendar, with its 调休) at least
+// two days ago, so that the tracks and the morning after are in the past
+// and the tests never age.
+var trackDay = latestWorkday(time.Now().AddDate(0, 0, -2))
+
+// latestWorkday returns midnight (Beijing time) of the latest working day
+// on or before t.
+func latestWorkday(t time.Time) time.Time {
+	cal, err := NewCalendar(CalendarSpec{Week: StandardWeek()}, nil)
+	if err != nil {
+		panic(err)
+	}
+	t = t.In(shanghai)
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, shanghai)
+	for {
+		if kind, _ := cal.DayKind(DateOf(day)); kind.Working() {
+			return day
+		}
+		day = day.AddDate(0, 0, -1)
+	}
+}
+
+// onDay returns the time hm ("15:04") n days after the track day, as at
+// reads it.
+func onDay(n int, hm string) string { return trackDay.AddDate(0, 0, n).Format("2006-01-02 ") + hm }
+
+// mmdd is the day n days after the track day, as describe writes it.
+func mmdd(n int) string { return trackDay.AddDate(0, 0, n).Format("01-02") }
 
 // start runs a new runner wired to the writer; stop cancels it and waits
 // for Run to return.
@@ -230,6 +260,15 @@ func (g *rig) waitFor(vid int64, want []Episode) {
 	}
 }
 
+// check fails unless the vehicle's stored episodes are want (by verdict).
+func (g *rig) check(vid int64, want []Episode) {
+	g.t.Helper()
+	if got := g.stored(vid); !g.same(got, want) {
+		g.t.Errorf("vehicle %d: stored episodes\n\t%s\nwant\n\t%s", vid,
+			strings.Join(storedNames(got), "\n\t"), strings.Join(episodeNames(want), "\n\t"))
+	}
+}
+
 // waitNames polls the vehicle's stored episodes until they are want (as
 // describe names them), or fails at the deadline.
 func (g *rig) waitNames(vid int64, want []string) {
@@ -268,14 +307,14 @@ func (g *rig) same(got []StoredEpisode, want []Episode) bool {
 // carTrack is a workday evening: an unapproved trip at 19:00, then an
 // approved one back at 20:10.
 func (g *rig) carTrack() []track.Position {
-	return newTrack(g.car, "2026-03-10 18:50").park(10*time.Minute, false, 0).
+	return newTrack(g.car, onDay(0, "18:50")).park(10*time.Minute, false, 0).
 		drive(20*time.Minute, 40, 45).park(50*time.Minute, false, 0).
 		drive(20*time.Minute, 40, 225).park(10*time.Minute, false, 0).out
 }
 
 // sealedTrack moves a sealed car in working hours.
 func (g *rig) sealedTrack() []track.Position {
-	return newTrack(g.sealed, "2026-03-10 10:00").park(5*time.Minute, false, 0).
+	return newTrack(g.sealed, onDay(0, "10:00")).park(5*time.Minute, false, 0).
 		drive(15*time.Minute, 40, 90).park(10*time.Minute, false, 0).out
 }
 
@@ -284,16 +323,19 @@ func TestRunnerStoresEpisodes(t *testing.T) {
 	r, stop := g.start(testRunnerConfig())
 	car, sealed := g.carTrack(), g.sealedTrack()
 	wantCar, wantSealed := g.expect(car), g.expect(sealed)
-	if got := episodeNames(wantCar); !slices.Equal(got, []string{"after_hours 03-10 18:59:30–03-10 19:19:30"}) {
+	if got := episodeNames(wantCar); !slices.Equal(got, []string{"after_hours " + mmdd(0) + " 18:59:30–" + mmdd(0) + " 19:19:30"}) {
 		t.Fatalf("labelled car track: %v", got)
 	}
-	if got := episodeNames(wantSealed); len(got) != 1 || !strings.HasPrefix(got[0], "sealed_move 03-10 10:0") {
+	if got := episodeNames(wantSealed); len(got) != 1 || !strings.HasPrefix(got[0], "sealed_move "+mmdd(0)+" 10:0") {
 		t.Fatalf("labelled sealed track: %v", got)
 	}
 	g.write(car)
 	g.write(sealed)
-	g.waitFor(g.car, wantCar)
-	g.waitFor(g.sealed, wantSealed)
+	// No polling for the verdicts: once the rules say they caught up,
+	// they are stored.
+	g.settled(r)
+	g.check(g.car, wantCar)
+	g.check(g.sealed, wantSealed)
 	stop()
 	// Nothing more arrives after the drain, and nothing was retracted.
 	g.waitFor(g.car, wantCar)
@@ -326,7 +368,7 @@ func TestRunnerBackfill(t *testing.T) {
 	want := g.expect(car)
 	var live, blind []track.Position
 	for _, p := range car {
-		if p.Time.After(at("2026-03-10 19:02")) && p.Time.Before(at("2026-03-10 19:15")) {
+		if p.Time.After(at(onDay(0, "19:02"))) && p.Time.Before(at(onDay(0, "19:15"))) {
 			p.Backfill = true
 			blind = append(blind, p)
 		} else {
@@ -437,7 +479,7 @@ func waitCount(t *testing.T, f func() float64, n float64) {
 	}
 }
 
-// TestReevaluate: the unit declares 10 March a long working day (until
+// TestReevaluate: the unit declares the track day a long working day (until
 // 19:10). Re-evaluating shows that the after-hours episode now starts at
 // 19:10 (a new episode) and the old one goes; nothing changes until it is
 // applied.
@@ -452,13 +494,13 @@ func TestReevaluate(t *testing.T) {
 	before := g.stored(g.car)
 
 	spec := CalendarSpec{UnitID: g.city, Week: StandardWeek(), Overrides: []Override{{
-		Date: MustDate("2026-03-10"), Kind: Workday, Name: "加班",
+		Date: DateOf(trackDay), Kind: Workday, Name: "加班",
 		Periods: []Period{{8*60 + 30, 12 * 60}, {14 * 60, 19*60 + 10}},
 	}}}
 	if _, err := g.store.PutCalendar(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	from, to := at("2026-03-10 00:00"), at("2026-03-11 00:00")
+	from, to := at(onDay(0, "00:00")), at(onDay(1, "00:00"))
 	d, err := r.Reevaluate(ctx, g.car, from, to, false)
 	if err != nil {
 		t.Fatal(err)
@@ -472,8 +514,8 @@ func TestReevaluate(t *testing.T) {
 		got = append(got, string(c.Kind)+" "+describe(*ep))
 	}
 	wantDiff := []string{
-		"added after_hours 03-10 19:10:00–03-10 19:19:30",
-		"retracted after_hours 03-10 18:59:30–03-10 19:19:30",
+		"added after_hours " + mmdd(0) + " 19:10:00–" + mmdd(0) + " 19:19:30",
+		"retracted after_hours " + mmdd(0) + " 18:59:30–" + mmdd(0) + " 19:19:30",
 	}
 	if !slices.Equal(got, wantDiff) || d.Applied {
 		t.Fatalf("diff %v (applied %v), want %v", got, d.Applied, wantDiff)
@@ -487,7 +529,7 @@ func TestReevaluate(t *testing.T) {
 		t.Fatalf("apply: %+v, %v", d, err)
 	}
 	after := g.stored(g.car)
-	if got := storedNames(after); !slices.Equal(got, []string{"after_hours 03-10 19:10:00–03-10 19:19:30"}) {
+	if got := storedNames(after); !slices.Equal(got, []string{"after_hours " + mmdd(0) + " 19:10:00–" + mmdd(0) + " 19:19:30"}) {
 		t.Fatalf("applied: %v", got)
 	}
 	if !strings.Contains(after[0].CalendarVersion, ".r2.") {
@@ -518,34 +560,34 @@ func TestRunnerClock(t *testing.T) {
 	cfg := testRunnerConfig()
 	var now atomic.Pointer[time.Time]
 	setNow := func(s string) { tm := at(s); now.Store(&tm) }
-	setNow("2026-03-10 16:00")
+	setNow(onDay(0, "16:00"))
 	// The runner's own ticker never fires in the test: ticks are Tick's.
 	cfg.Clock = ClockConfig{Now: func() time.Time { return *now.Load() }, Every: time.Hour, Lag: time.Minute}
 
-	away := newTrack(g.car, "2026-03-10 16:00").park(5*time.Minute, false, 0).drive(10*time.Minute, 30, 90).
+	away := newTrack(g.car, onDay(0, "16:00")).park(5*time.Minute, false, 0).drive(10*time.Minute, 30, 90).
 		park(10*time.Minute, false, 0).out
 	r1, stop1 := g.start(cfg)
 	g.write(away)
 	waitCount(t, func() float64 { return g.metric(r1, "fleetmon_alerts_positions_total", "live") }, float64(len(away)))
-	if err := r1.Tick(ctx, at("2026-03-10 21:59")); err != nil {
+	if err := r1.Tick(ctx, at(onDay(0, "21:59"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := storedNames(g.stored(g.car)); len(got) != 0 {
 		t.Fatalf("before the check: %v", got)
 	}
-	setNow("2026-03-10 22:02")
-	if err := r1.Tick(ctx, at("2026-03-10 22:02")); err != nil {
+	setNow(onDay(0, "22:02"))
+	if err := r1.Tick(ctx, at(onDay(0, "22:02"))); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"night_parking 03-10 22:00:00–open"}
+	want := []string{"night_parking " + mmdd(0) + " 22:00:00–open"}
 	if got := storedNames(g.stored(g.car)); !slices.Equal(got, want) {
 		t.Fatalf("after the check: %v, want %v", got, want)
 	}
 	stop1()
 
-	setNow("2026-03-10 23:30")
+	setNow(onDay(0, "23:30"))
 	r2, stop2 := g.start(cfg)
-	if err := r2.Tick(ctx, at("2026-03-10 23:30")); err != nil {
+	if err := r2.Tick(ctx, at(onDay(0, "23:30"))); err != nil {
 		t.Fatal(err)
 	}
 	if n := g.metric(r2, "fleetmon_alerts_episode_rows_written_total", ""); n != 0 {
@@ -555,18 +597,18 @@ func TestRunnerClock(t *testing.T) {
 		t.Fatalf("after a restart: %v, want %v", got, want)
 	}
 
-	setNow("2026-03-11 08:10")
-	g.write(newTrack(g.car, "2026-03-11 08:00").park(5*time.Minute, false, 0).out)
-	g.waitNames(g.car, []string{"night_parking 03-10 22:00:00–03-11 08:00:00"})
+	setNow(onDay(1, "08:10"))
+	g.write(newTrack(g.car, onDay(1, "08:00")).park(5*time.Minute, false, 0).out)
+	g.waitNames(g.car, []string{"night_parking " + mmdd(0) + " 22:00:00–" + mmdd(1) + " 08:00:00"})
 	// The blind-zone buffer: home at 16:35, parked.
-	b := newTrack(g.car, "2026-03-10 16:25")
+	b := newTrack(g.car, onDay(0, "16:25"))
 	b.lat, b.lon = away[len(away)-1].Lat, away[len(away)-1].Lon
 	b.drive(10*time.Minute, 30, 270).park(20*time.Minute, false, 0)
 	for i := range b.out {
 		b.out[i].Backfill = true
 	}
 	g.write(b.out)
-	all := slices.Concat(away, b.out, newTrack(g.car, "2026-03-11 08:00").park(5*time.Minute, false, 0).out)
+	all := slices.Concat(away, b.out, newTrack(g.car, onDay(1, "08:00")).park(5*time.Minute, false, 0).out)
 	g.waitFor(g.car, g.expect(all))
 	stop2()
 	rows, err := g.store.Episodes(ctx, EpisodeFilter{VehicleID: g.car, WithRetracted: true})

@@ -129,11 +129,11 @@ func TestStoreConfig(t *testing.T) {
 	}
 
 	// Approvals: loaded by period.
-	as, err := s.Approvals(ctx, g.car, at("2026-03-10 20:30"), at("2026-03-10 20:31"))
-	if err != nil || len(as) != 1 || as[0].Driver != "张三" || as[0].Source != "fleetmon" || !as[0].End.Equal(at("2026-03-10 21:00")) {
+	as, err := s.Approvals(ctx, g.car, at(onDay(0, "20:30")), at(onDay(0, "20:31")))
+	if err != nil || len(as) != 1 || as[0].Driver != "张三" || as[0].Source != "fleetmon" || !as[0].End.Equal(at(onDay(0, "21:00"))) {
 		t.Errorf("approvals %+v, %v", as, err)
 	}
-	if as, _ := s.Approvals(ctx, 0, at("2026-03-11 00:00"), time.Time{}); len(as) != 0 {
+	if as, _ := s.Approvals(ctx, 0, at(onDay(1, "00:00")), time.Time{}); len(as) != 0 {
 		t.Errorf("approvals after the period: %+v", as)
 	}
 
@@ -154,7 +154,7 @@ func TestUpsertEpisodes(t *testing.T) {
 	g := newRig(t)
 	ctx := context.Background()
 	ep := Episode{ID: "e1", Status: EpisodeOpen, Rule: RuleAfterHours, VehicleID: g.car, UnitID: g.bureau,
-		Start: at("2026-03-10 19:00"), StartLat: homeLat, StartLon: homeLon, Params: `[{"a":1}]`, ParamsVersion: "p1"}
+		Start: at(onDay(0, "19:00")), StartLat: homeLat, StartLon: homeLon, Params: `[{"a":1}]`, ParamsVersion: "p1"}
 	if n, err := g.store.UpsertEpisodes(ctx, []Episode{ep}); err != nil || n != 1 {
 		t.Fatalf("insert: %d, %v", n, err)
 	}
@@ -168,7 +168,7 @@ func TestUpsertEpisodes(t *testing.T) {
 		t.Fatalf("set verification of a missing episode: %v, %v", ok, err)
 	}
 	closed := ep
-	closed.Status, closed.End, closed.EndLat, closed.EndLon, closed.DistanceM = EpisodeClosed, at("2026-03-10 19:20"), hotelLat, hotelLon, 1234.5
+	closed.Status, closed.End, closed.EndLat, closed.EndLon, closed.DistanceM = EpisodeClosed, at(onDay(0, "19:20")), hotelLat, hotelLon, 1234.5
 	retracted := closed
 	retracted.Status = EpisodeRetracted
 	if n, err := g.store.UpsertEpisodes(ctx, []Episode{closed, retracted}); err != nil || n != 1 {
