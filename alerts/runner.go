@@ -162,6 +162,9 @@ func NewRunner(store *Store, cfg RunnerConfig, log *slog.Logger, reg prometheus.
 		}
 		return float64(n)
 	})
+	if reg != nil {
+		reg.MustRegister(StatusMetrics(r.Status))
+	}
 	return r
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // How far the rules are behind: a runner keeps, per shard, what it was
@@ -34,6 +36,8 @@ type Status struct {
 	// time they judged as of (Clock.Lag behind); zero before the first.
 	ClockRan  time.Time `json:"clock_ran,omitzero"`
 	ClockAsOf time.Time `json:"clock_as_of,omitzero"`
+	// Shards is, on a cluster node, how many shards it holds.
+	Shards int `json:"shards,omitempty"`
 }
 
 // progress is what a shard has been handed and has judged. Safe for
@@ -155,4 +159,93 @@ func (s *Store) unjudged(ctx context.Context, shard, shards int, cursor int64) (
 		return n, time.Time{}, nil
 	}
 	return n, *oldest, nil
+}
+
+// Status reports how far the rules of the shards this node holds are
+// behind (Status.Shards says how many); the other nodes report theirs.
+func (c *Cluster) Status(ctx context.Context) (Status, error) {
+	c.mu.Lock()
+	rs := make([]*Runner, 0, len(c.running))
+	for _, lr := range c.running {
+		rs = append(rs, lr.r)
+	}
+	c.mu.Unlock()
+	st := Status{Running: len(rs) > 0, CaughtUp: len(rs) > 0, Shards: len(rs)}
+	for i, r := range rs {
+		s, err := r.Status(ctx)
+		if err != nil {
+			return st, err
+		}
+		st.Running = st.Running && s.Running
+		st.CaughtUp = st.CaughtUp && s.CaughtUp
+		st.Pending += s.Pending
+		if !s.OldestPending.IsZero() && (st.OldestPending.IsZero() || s.OldestPending.Before(st.OldestPending)) {
+			st.OldestPending = s.OldestPending
+		}
+		if i == 0 || s.ClockRan.IsZero() || (!st.ClockRan.IsZero() && s.ClockRan.Before(st.ClockRan)) {
+			st.ClockRan, st.ClockAsOf = s.ClockRan, s.ClockAsOf
+		}
+	}
+	return st, nil
+}
+
+// statusCollector exports a Status as metrics, read when scraped.
+type statusCollector struct {
+	status func(context.Context) (Status, error)
+	now    func() time.Time
+}
+
+var (
+	descPending = prometheus.NewDesc("fleetmon_alerts_pending_positions",
+		"Positions committed and not judged by the rules yet (a cluster node: of the shards it holds).", nil, nil)
+	descPendingAge = prometheus.NewDesc("fleetmon_alerts_pending_oldest_seconds",
+		"Age of the oldest position committed and not judged yet; 0 when none is pending.", nil, nil)
+	descCaughtUp = prometheus.NewDesc("fleetmon_alerts_caught_up",
+		"1 when the rules run, have replayed what came before their start, and judged everything committed.", nil, nil)
+	descClockRan = prometheus.NewDesc("fleetmon_alerts_clock_last_run_timestamp_seconds",
+		"When the clock-driven checks last ran on every shard (the earliest shard's); 0 before the first.", nil, nil)
+	descClockAsOf = prometheus.NewDesc("fleetmon_alerts_clock_as_of_timestamp_seconds",
+		"The time the clock-driven checks last judged as of (the earliest shard's); 0 before the first.", nil, nil)
+)
+
+// StatusMetrics returns a collector exporting status as metrics
+// (fleetmon_alerts_pending_positions and the like), asked when scraped.
+// NewRunner registers its own; a cluster node's is registered by whoever
+// runs the cluster.
+func StatusMetrics(status func(context.Context) (Status, error)) prometheus.Collector {
+	return statusCollector{status: status, now: time.Now}
+}
+
+func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPending, descPendingAge, descCaughtUp, descClockRan, descClockAsOf} {
+		ch <- d
+	}
+}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
+	defer cancel()
+	st, err := c.status(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descPending, err)
+		return
+	}
+	age, up := 0.0, 0.0
+	if !st.OldestPending.IsZero() {
+		age = max(0, c.now().Sub(st.OldestPending).Seconds())
+	}
+	if st.CaughtUp {
+		up = 1
+	}
+	stamp := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(descPendingAge, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(descCaughtUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(descClockRan, prometheus.GaugeValue, stamp(st.ClockRan))
+	ch <- prometheus.MustNewConstMetric(descClockAsOf, prometheus.GaugeValue, stamp(st.ClockAsOf))
 }

@@ -42,6 +42,8 @@ import (
 type Rules interface {
 	Reload(ctx context.Context) error
 	Reevaluate(ctx context.Context, vehicleID int64, from, to time.Time, apply bool) (*alerts.Diff, error)
+	// Status says how far the rules are behind the stored positions.
+	Status(ctx context.Context) (alerts.Status, error)
 }
 
 // ruleNames are the names users know the rules by.
@@ -74,6 +76,7 @@ func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("GET /api/v1/alerts/{id}", s.getAlert)
 	p.HandleFunc("POST /api/v1/alerts/{id}/verification", s.verifyAlert)
 	p.HandleFunc("POST /api/v1/alerts/reevaluate", s.reevaluate)
+	p.HandleFunc("GET /api/v1/rules/status", s.getRulesStatus)
 
 	p.HandleFunc("GET /api/v1/geofences", s.listFences)
 	p.HandleFunc("POST /api/v1/geofences", s.createFences)

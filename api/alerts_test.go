@@ -36,6 +36,13 @@ func (f *fakeRules) Reevaluate(ctx context.Context, vehicleID int64, from, to ti
 	return r.Reevaluate(ctx, vehicleID, from, to, apply)
 }
 
+func (f *fakeRules) Status(ctx context.Context) (alerts.Status, error) {
+	f.mu.Lock()
+	r := f.runner
+	f.mu.Unlock()
+	return r.Status(ctx)
+}
+
 func (f *fakeRules) Reloads() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -149,23 +149,34 @@ func serveAlertsEndToEnd(t *testing.T, day time.Time) {
 		return out
 	}
 	want := []string{"鄂B12345 sealed_move 封存车辆移动", "鄂B12346 after_hours 非工作时间用车"}
+	// Wait for the verdicts, not for time: once the reports are stored
+	// (read first) and then the rules say they caught up, every alert is.
+	const reports = 3 * 80
 	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var stored int
+		if err := s.Pool.QueryRow(t.Context(), "SELECT count(*) FROM positions").Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		code, body := call("GET", "/api/v1/rules/status", "")
+		var st struct {
+			CaughtUp bool `json:"caught_up"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+			t.Fatalf("rules status: %d %s", code, body)
+		}
+		if stored >= reports && st.CaughtUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d reports stored, rules %s; stderr:\n%s", stored, reports, body, srv.Stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var list struct {
 		Items []alert `json:"items"`
 		Total int     `json:"total"`
 	}
-	for {
-		code, body := call("GET", period, "")
-		if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
-			t.Fatalf("alerts: %d %s", code, body)
-		}
-		if list.Total >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// Let anything late arrive, then expect exactly these.
-	time.Sleep(500 * time.Millisecond)
 	code, body = call("GET", period, "")
 	if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 {
 		t.Fatalf("alerts: %d %s", code, body)

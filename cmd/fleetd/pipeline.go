@@ -85,6 +85,9 @@ func newPipeline(ctx context.Context, cfg *serveConfig, pool *pgxpool.Pool, stor
 		if err != nil {
 			return nil, err
 		}
+		if reg != nil {
+			reg.MustRegister(alerts.StatusMetrics(cl.Status))
+		}
 		p.rules, committed = clusterRules{Cluster: cl, relay: rel}, rel
 		p.relay = rel
 		p.peers = fromPeers{rules: cl, live: p.live, store: store, hub: p.hub, log: log}
