@@ -171,7 +171,8 @@ func (r *Runner) reevaluate(ctx context.Context, l *Loaded, veh track.Vehicle, f
 	}
 	// The clock has judged the vehicle too (a night check of a silent
 	// car): judge it as of the end of the data read, or now when that is
-	// later than the clock has got.
+	// later than the clock has got. The wall clock only stops the checks
+	// from judging a time that has not come yet, as the live clock does.
 	asOf := hi
 	if now := r.cfg.Clock.Now().Add(-r.cfg.Clock.Lag); now.Before(asOf) {
 		asOf = now

@@ -278,6 +278,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return errors.New("alerts: runner started twice")
 	}
 	defer r.stop()
+	// start bounds by arrival (received_at, the storing nodes' clocks) the
+	// replay of vehicles without saved state (InitialReplay): which stored
+	// positions a first start takes in, not how any position is judged.
 	start := time.Now()
 	l := r.loaded
 	if l == nil {

@@ -9,6 +9,15 @@ import (
 // ClockConfig drives the clock-driven checks (see clock.go): a vehicle
 // that stops reporting is judged on time, not when its next fix comes.
 // Zero values take the defaults.
+//
+// These checks are the only verdicts the wall clock takes part in, and
+// only in when they are said: an absence of data can be judged only once
+// the time has passed. What they say (the episode, its start, its ID) is
+// computed from the vehicle's fixes and the configuration, as the next fix
+// would judge it; a fix that comes later, however late, carries it on or
+// retracts it (settle). The runner's other readings of the wall clock
+// time metrics, back-offs, polls, state saves and Status, and bound the
+// first replay by arrival (Run): none decides a verdict.
 type ClockConfig struct {
 	// Now returns the current time. Default time.Now; tests inject a
 	// clock of their own and call Runner.Tick.
