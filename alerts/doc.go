@@ -68,6 +68,11 @@
 // returns (and optionally applies) the difference with the stored
 // episodes; ReevaluateAll does it for a fleet, streaming, one vehicle per
 // CPU. Every Clock.Every (runner_clock.go) each shard ticks its engine.
+// Each shard loads a vehicle's approvals for the device times of the
+// positions it judges (runner_approvals.go), not for a window around the
+// wall clock, so a report arriving a month late is judged with the
+// approval that covered it. Status (runner_status.go) says how far the
+// rules are behind the committed positions and the clock.
 //
 // With several fleetd nodes on one database, Cluster (cluster.go) runs
 // each vehicle's rules on exactly one node: vehicles are split into shards
