@@ -72,6 +72,22 @@ func (g *rig) approve(day time.Time, from, to string) int64 {
 	return id
 }
 
+// judgedLate runs a runner with the production defaults and the wall
+// clock over trip, uploaded in one write, and returns the car's episode
+// rows, retracted ones included, once the runner has caught up.
+func (g *rig) judgedLate(trip []track.Position) []StoredEpisode {
+	g.t.Helper()
+	r, stop := g.start(RunnerConfig{})
+	g.writeAll(trip)
+	g.settled(r)
+	stop()
+	all, err := g.store.Episodes(context.Background(), EpisodeFilter{VehicleID: g.car, WithRetracted: true})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return all
+}
+
 // TestRunnerApprovalMonthLate: an approved evening trip reported a month
 // after it was made raises nothing, with the production defaults and the
 // wall clock: the approval that covered it is loaded for its device
@@ -80,19 +96,11 @@ func TestRunnerApprovalMonthLate(t *testing.T) {
 	g := newRig(t)
 	day := monthLate()
 	g.approve(day, "20:00", "21:00")
-	r, stop := g.start(RunnerConfig{})
 	trip := g.lateTrip(day)
 	if want := g.expect(trip); len(want) != 0 {
 		t.Fatalf("labelled trip: %v", episodeNames(want))
 	}
-	g.writeAll(trip)
-	g.settled(r)
-	stop()
-	all, err := g.store.Episodes(context.Background(), EpisodeFilter{VehicleID: g.car, WithRetracted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 0 {
+	if all := g.judgedLate(trip); len(all) != 0 {
 		t.Errorf("an approved trip a month late raised %v", storedNames(all))
 	}
 }
@@ -105,7 +113,6 @@ func TestRunnerApprovalOverrunMonthLate(t *testing.T) {
 	g := newRig(t)
 	day := monthLate()
 	id := g.approve(day, "20:00", "20:20")
-	r, stop := g.start(RunnerConfig{})
 	trip := g.lateTrip(day)
 	want := g.expect(trip)
 	md := day.Format("01-02")
@@ -113,14 +120,7 @@ func TestRunnerApprovalOverrunMonthLate(t *testing.T) {
 		!strings.HasPrefix(got[0], "after_hours "+md+" 20:20:00–"+md+" 20:") || want[0].ApprovalID != id {
 		t.Fatalf("labelled trip: %v, want the overrun of approval %d from 20:20", got, id)
 	}
-	g.writeAll(trip)
-	g.settled(r)
-	stop()
-	all, err := g.store.Episodes(context.Background(), EpisodeFilter{VehicleID: g.car, WithRetracted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := storedNames(all); !slices.Equal(got, episodeNames(want)) {
+	if got := storedNames(g.judgedLate(trip)); !slices.Equal(got, episodeNames(want)) {
 		t.Errorf("stored %v, want the overrun alone: %v", got, episodeNames(want))
 	}
 }
