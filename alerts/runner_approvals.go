@@ -58,10 +58,10 @@ func (s *shard) approve(ctx context.Context, vid int64, from, to time.Time) bool
 		return true
 	}
 	w := approvalWindow{from: from, to: to.Add(lb)}
-	var recs []ApprovalRecord
+	var as []Approval
 	err := s.r.retry(ctx, "load_approvals", dbRetryable, func(ctx context.Context) error {
 		var err error
-		recs, err = s.r.store.Approvals(ctx, vid, w.from, w.to)
+		as, err = s.r.store.vehicleApprovals(ctx, vid, w.from, w.to)
 		return err
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *shard) approve(ctx context.Context, vid int64, from, to time.Time) bool
 		return false
 	}
 	s.r.m.approvalLoads.Inc()
-	s.eng.SetApprovals(vid, approvalsOf(recs))
+	s.eng.SetApprovals(vid, as)
 	if s.approved == nil {
 		s.approved = map[int64]approvalWindow{}
 	}

@@ -16,8 +16,8 @@ import (
 // computed from the vehicle's fixes and the configuration, as the next fix
 // would judge it; a fix that comes later, however late, carries it on or
 // retracts it (settle). The runner's other readings of the wall clock
-// time metrics, back-offs, polls, state saves and Status, and bound the
-// first replay by arrival (Run): none decides a verdict.
+// only measure (metrics, Status), pace (back-offs, polls, state saves) or
+// bound the first replay by arrival (Run): none decides a verdict.
 type ClockConfig struct {
 	// Now returns the current time. Default time.Now; tests inject a
 	// clock of their own and call Runner.Tick.

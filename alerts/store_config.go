@@ -307,6 +307,28 @@ func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error
 	return id, nil
 }
 
+// vehicleApprovals reads the approvals of one vehicle overlapping [from,
+// to) (a zero from is open), the part the rules read: the runner's shards
+// ask it for each vehicle as they judge it, so it goes by the vehicle's
+// index.
+func (s *Store) vehicleApprovals(ctx context.Context, vehicleID int64, from, to time.Time) ([]Approval, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, vehicle_id, lower(period), upper(period), COALESCE(fence_id, 0)
+		FROM alert_approvals WHERE vehicle_id = $1 AND period && tstzrange($2::timestamptz, $3::timestamptz, '[)')
+		ORDER BY lower(period)`, vehicleID, nullTime(from), nullTime(to))
+	if err != nil {
+		return nil, fmt.Errorf("load approvals of vehicle %d: %w", vehicleID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Approval, error) {
+		var a Approval
+		err := r.Scan(&a.ID, &a.VehicleID, &a.Start, &a.End, &a.FenceID)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load approvals of vehicle %d: %w", vehicleID, err)
+	}
+	return out, nil
+}
+
 // approvalsOf returns the part of the records the rules read.
 func approvalsOf(recs []ApprovalRecord) []Approval {
 	as := make([]Approval, len(recs))
