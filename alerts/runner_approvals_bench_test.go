@@ -13,12 +13,12 @@ import (
 // BenchmarkVehicleApprovals reads one vehicle's approvals for a window of
 // device time, as a shard does for each vehicle it judges (about once per
 // ApprovalLookback of its device time, and after each reload), from a
-// table of three years of approvals of 1,000 vehicles (one a working day:
-// 750,000 rows). Needs FLEETMON_TEST_DB; see BENCHMARKS.md.
+// table of a year of approvals of 1,000 vehicles (one a day:
+// 365,000 rows). Needs FLEETMON_TEST_DB; see BENCHMARKS.md.
 //
 //	go test -run '^$' -bench VehicleApprovals ./alerts
 func BenchmarkVehicleApprovals(b *testing.B) {
-	const vehicles, days = 1000, 750
+	const vehicles, days = 1000, 365
 	pg := pgtest.New(b)
 	ctx := context.Background()
 	path := []string{"江苏省", "南京市", "市机关事务管理局"}
