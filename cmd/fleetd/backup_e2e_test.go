@@ -137,6 +137,28 @@ func TestPointInTimeRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "2026-11-20 ") || !strings.Contains(out, "2026-11-21 ") || strings.Contains(out, "unsigned") {
 		t.Errorf("verify --seals on the restored cluster: exit %d\n%s%s", code, out, errs)
 	}
+
+	// What the operator watches: fleetd backup status, and serve's metrics
+	// of the archiver and the last backup. (Serve comes last: its seal job
+	// would seal the days up to today.)
+	status := []string{"backup", "status", "--backup-stanza", b.stanza, "--pgbackrest-config", b.conf}
+	if code, out, errs := fleetd(t, status...); code != 0 || !strings.Contains(out, "last full backup ") || !strings.Contains(out, "OK") {
+		t.Errorf("backup status: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := fleetd(t, append(status, "--max-age", "1ms")...); code != 1 || !strings.Contains(errs, "more than --max-age") {
+		t.Errorf("backup status --max-age 1ms: exit %d, want 1\n%s%s", code, out, errs)
+	}
+	srv := startServe(t, "--db", s.ConnString, "--data-dir", t.TempDir(), "--backup-stanza", b.stanza, "--pgbackrest-config", b.conf)
+	body := scrapeUntil(t, srv.HTTP, []string{
+		"fleetmon_wal_archive_enabled 1", "fleetmon_wal_archive_failures_total 0", "fleetmon_wal_archive_age_seconds ",
+		`fleetmon_backup_last_success_timestamp_seconds{type="full"}`, "fleetmon_backup_age_seconds ",
+	})
+	if !strings.Contains(body, "fleetmon_wal_archived_total ") || strings.Contains(body, "fleetmon_wal_archived_total 0\n") {
+		t.Errorf("no WAL archived, by /metrics:\n%s", grepLines(body, "fleetmon_wal"))
+	}
+	if strings.Contains(body, `result="error"`) {
+		t.Errorf("a maintenance job failed:\n%s", grepLines(body, "fleetmon_maintenance"))
+	}
 }
 
 // needPgBackRest returns pgbackrest's path, skipping the test without it
