@@ -410,7 +410,7 @@ func TestRunnerRestart(t *testing.T) {
 
 	r1, stop1 := g.start(cfg)
 	g.write(car[:35]) // the trip has started
-	waitCount(t, func() float64 { return g.metric(r1, "fleetmon_alerts_positions_total", "live") }, 35)
+	g.settled(r1)
 	stop1()
 	if open := g.stored(g.car); len(open) != 1 || open[0].Status != EpisodeOpen {
 		t.Fatalf("mid-trip: %v", storedNames(open))
@@ -425,7 +425,7 @@ func TestRunnerRestart(t *testing.T) {
 	cfg2.StateEvery = time.Hour // the crash loses everything since runner 1's save
 	r2, stop2 := g.start(cfg2)
 	g.write(car[50:80])
-	waitCount(t, func() float64 { return g.metric(r2, "fleetmon_alerts_positions_total", "live") }, 30)
+	g.settled(r2)
 	g.crash(r2)
 	stop2()
 
@@ -466,17 +466,6 @@ func (g *rig) metric(r *Runner, name, label string) float64 {
 		}
 	}
 	return 0
-}
-
-func waitCount(t *testing.T, f func() float64, n float64) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for f() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("counted %v, want %v", f(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestReevaluate: the unit declares the track day a long working day (until
@@ -568,7 +557,7 @@ func TestRunnerClock(t *testing.T) {
 		park(10*time.Minute, false, 0).out
 	r1, stop1 := g.start(cfg)
 	g.write(away)
-	waitCount(t, func() float64 { return g.metric(r1, "fleetmon_alerts_positions_total", "live") }, float64(len(away)))
+	g.settled(r1)
 	if err := r1.Tick(ctx, at(onDay(0, "21:59"))); err != nil {
 		t.Fatal(err)
 	}
