@@ -1,6 +1,7 @@
 package track
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,12 +52,12 @@ func SealPeriods(entries []SealEntry) []SealPeriod {
 	es := slices.Clone(entries)
 	slices.SortFunc(es, func(a, b SealEntry) int {
 		if a.VehicleID != b.VehicleID {
-			return cmpInt(a.VehicleID, b.VehicleID)
+			return cmp.Compare(a.VehicleID, b.VehicleID)
 		}
 		if c := a.At.Compare(b.At); c != 0 {
 			return c
 		}
-		return cmpInt(a.ID, b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	var out []SealPeriod
 	open := false
@@ -74,16 +75,6 @@ func SealPeriods(entries []SealEntry) []SealPeriod {
 		}
 	}
 	return out
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // SealChange is a seal or unseal to record.
