@@ -470,7 +470,7 @@ func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created
 				if c.At.IsZero() {
 					c.At = now
 				}
-				if _, _, err := s.InTx(tx).SetSeal(ctx, All, id, c); err != nil {
+				if err := importSeal(ctx, s.InTx(tx), tx, id, unit, c); err != nil {
 					return &ImportError{Line: v.Line, Err: fmt.Errorf("seal of %s: %w", v.Plate, err)}
 				}
 			}

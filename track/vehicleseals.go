@@ -191,6 +191,28 @@ func SealEntries(ctx context.Context, q Querier, vehicleID int64) ([]SealEntry, 
 // importActor names who recorded a seal made by a vehicle import.
 const importActor = "(import)"
 
+// importSeal records an import line's seal and, when it changed anything,
+// its audit entry, in the import's transaction tx: the change and its
+// entry commit together, as a change through the API does. The import is
+// run from the console, as the schema's owner.
+func importSeal(ctx context.Context, st *Store, tx pgx.Tx, vehicleID, unitID int64, c SealChange) error {
+	e, changed, err := st.SetSeal(ctx, All, vehicleID, c)
+	if err != nil || !changed {
+		return err
+	}
+	action := "vehicle.unseal"
+	if c.Sealed {
+		action = "vehicle.seal"
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (at, actor_name, action, vehicle_id, subject_unit_id, period_from, reason, detail)
+		VALUES (now(), '(console)', $1, $2, $3, $4, NULLIF($5, ''), jsonb_build_object('source', 'import', 'entry_id', $6::bigint))`,
+		action, vehicleID, unitID, c.At, c.Reason, e.ID)
+	if err != nil {
+		return fmt.Errorf("append audit entry %s: %w", action, err)
+	}
+	return nil
+}
+
 // parseSealColumns reads an import line's optional seal columns (see
 // ParseVehicleCSV): nil when sealed is empty.
 func parseSealColumns(get func(string) string) (*SealChange, error) {

@@ -45,6 +45,11 @@ func TestImportSeals(t *testing.T) {
 	if len(es) != 1 || es[0].VehicleID != vs[0].ID || !es[0].Sealed || !es[0].At.Equal(want) || es[0].Reason != "待拍卖" {
 		t.Fatalf("seal entries after importing twice: %+v", es)
 	}
+	var audited int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'vehicle.seal' AND reason = '待拍卖'
+		AND vehicle_id = $1 AND period_from = $2`, vs[0].ID, want).Scan(&audited); err != nil || audited != 1 {
+		t.Errorf("%d audit entries of the imported seal (%v), want 1", audited, err)
+	}
 	if !vs[0].Sealed || vs[1].Sealed {
 		t.Errorf("sealed now: %v %v, want true false", vs[0].Sealed, vs[1].Sealed)
 	}
