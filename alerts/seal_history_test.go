@@ -27,13 +27,10 @@ func TestSealHistory(t *testing.T) {
 			drive(15*time.Minute, 40, 90).park(10*time.Minute, false, 0).out
 	}
 	r, _ := g.start(RunnerConfig{})
-	written := 0
 	judge := func(n int) {
 		t.Helper()
-		ps := drive(n)
-		g.write(ps)
-		written += len(ps)
-		waitCount(t, func() float64 { return g.metric(r, "fleetmon_alerts_positions_total", "live") }, float64(written))
+		g.write(drive(n))
+		g.settled(r)
 	}
 	sealedMoves := func() []string {
 		var out []string
