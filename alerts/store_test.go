@@ -59,20 +59,21 @@ func TestStoreConfig(t *testing.T) {
 		t.Error("a period ending before it starts was stored")
 	}
 
-	// Params: a unit's are read over the defaults.
-	p := DefaultParams()
-	p.Speed.DefaultKmh = 80
-	p.Disabled = []RuleID{RuleSilent}
-	if err := s.PutParams(ctx, g.bureau, p); err != nil {
-		t.Fatal(err)
-	}
-	def, units, err := s.Params(ctx)
+	// Params: a unit stores only what it sets.
+	o, err := ParseOverrides([]byte(`{"speed.default_kmh": 80, "disabled": ["silent"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def.Speed.DefaultKmh != 120 || units[g.bureau].Speed.DefaultKmh != 80 || !slices.Equal(units[g.bureau].Disabled, p.Disabled) ||
-		units[g.bureau].Drive != p.Drive {
-		t.Errorf("params: default %+v, bureau %+v", def.Speed, units[g.bureau])
+	if err := s.PutParams(ctx, g.bureau, o); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := s.Params(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 || len(layers[g.bureau]) != 2 || string(layers[g.bureau]["speed.default_kmh"]) != "80" ||
+		string(layers[g.bureau]["disabled"]) != `["silent"]` {
+		t.Errorf("params: %v", layers)
 	}
 
 	// Fences: the shape round-trips; geom covers the same area.

@@ -82,6 +82,8 @@ func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("PUT /api/v1/units/{id}/calendar", s.putCalendar)
 	p.HandleFunc("GET /api/v1/units/{id}/rule-params", s.getParams)
 	p.HandleFunc("PUT /api/v1/units/{id}/rule-params", s.putParams)
+	p.HandleFunc("DELETE /api/v1/units/{id}/rule-params", s.deleteParams)
+	p.HandleFunc("GET /api/v1/rule-params", s.paramDefs)
 	p.HandleFunc("GET /api/v1/approvals", s.listApprovals)
 	p.HandleFunc("POST /api/v1/approvals", s.createApproval)
 	p.HandleFunc("POST /api/v1/approvals/import", s.importApprovals)
