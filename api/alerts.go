@@ -220,7 +220,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("rule"); v != "" {
 		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: want a rule id such as after_hours, holiday_use, sealed_move")
+			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: "+(&alerts.UnknownNameError{What: "规则 rule", Name: v, Valid: ruleIDs()}).Error())
 			return
 		}
 		eq.Rule = alerts.RuleID(v)
