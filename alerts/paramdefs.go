@@ -147,8 +147,8 @@ type UnknownNameError struct {
 }
 
 func (e *UnknownNameError) Error() string {
-	return fmt.Sprintf("未知%s %q；可用：%s (unknown %s %q; valid: %s)", zhPart(e.What), e.Name,
-		strings.Join(e.Valid, ", "), enPart(e.What), e.Name, strings.Join(e.Valid, ", "))
+	return fmt.Sprintf("未知%s %q (unknown %s)；可用 (valid)：%s", zhPart(e.What), e.Name, enPart(e.What),
+		strings.Join(e.Valid, ", "))
 }
 
 // zhPart and enPart split a "中文 English" label.

@@ -130,12 +130,12 @@ func TestParseOverrides(t *testing.T) {
 		{in: `{"drive.min_duration": "5"}`, err: "没有单位"},
 		// The old API's nanoseconds.
 		{in: `{"time": {"min_violation": 300000000000}}`, err: "像是纳秒"},
-		{in: `{"drive.min_durration": "5m"}`, err: `未知参数 "drive.min_durration"；可用：drive.min_distance_m, drive.min_duration,`},
-		{in: `{"drive": {"fixes": 3}}`, err: `unknown parameter "drive.fixes"`},
+		{in: `{"drive.min_durration": "5m"}`, err: `未知参数 "drive.min_durration" (unknown parameter)；可用 (valid)：drive.min_distance_m, drive.min_duration,`},
+		{in: `{"drive": {"fixes": 3}}`, err: `未知参数 "drive.fixes"`},
 		{in: `{"area.fixes": 3}`, err: `未知参数 "area.fixes"`},
-		{in: `{"disabled": ["speeding", "overspeed"]}`, err: `未知规则 "overspeed"；可用：after_hours, holiday_use,`},
-		{in: `{"area.exempt": ["tank"]}`, err: `unknown vehicle category "tank"; valid: general, confidential`},
-		{in: `{"drive.match": "maybe"}`, err: `valid: all, any`},
+		{in: `{"disabled": ["speeding", "overspeed"]}`, err: `未知规则 "overspeed" (unknown rule)；可用 (valid)：after_hours, holiday_use,`},
+		{in: `{"area.exempt": ["tank"]}`, err: `未知车辆类别 "tank" (unknown vehicle category)；可用 (valid)：general, confidential`},
+		{in: `{"drive.match": "maybe"}`, err: `可用 (valid)：all, any`},
 	} {
 		o, err := ParseOverrides([]byte(c.in))
 		if c.err != "" {

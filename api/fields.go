@@ -43,7 +43,7 @@ func findUnknown(path string, doc any, t reflect.Type) *alerts.UnknownNameError 
 	case reflect.Map:
 		if m, ok := doc.(map[string]any); ok {
 			for k, x := range m {
-				if e := findUnknown(path+k+".", x, t.Elem()); e != nil {
+				if e := findUnknown(joinPath(path, k), x, t.Elem()); e != nil {
 					return e
 				}
 			}
@@ -75,14 +75,22 @@ func findUnknown(path string, doc any, t reflect.Type) *alerts.UnknownNameError 
 				}
 			}
 			if !ok {
-				return &alerts.UnknownNameError{What: "字段 field", Name: path + k, Valid: valid}
+				return &alerts.UnknownNameError{What: "字段 field", Name: joinPath(path, k), Valid: valid}
 			}
-			if e := findUnknown(path+k+".", m[k], ft); e != nil {
+			if e := findUnknown(joinPath(path, k), m[k], ft); e != nil {
 				return e
 			}
 		}
 	}
 	return nil
+}
+
+// joinPath names field k of the value at path ("week[][].end").
+func joinPath(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
 }
 
 // jsonFields returns the JSON names of a struct's fields (embedded
