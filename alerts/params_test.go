@@ -255,3 +255,25 @@ func TestDurationText(t *testing.T) {
 		}
 	}
 }
+
+// TestOutOfAreaByDistance: with area.outside_distance_m, a car that
+// drives far beyond the border is out before area.outside has passed.
+func TestOutOfAreaByDistance(t *testing.T) {
+	trip := func() []track.Position {
+		b := newTrack(1, "2026-03-10 09:00")
+		b.every = 10 * time.Second
+		b.lat, b.lon = move(homeLat, homeLon, borderM-300, 90)
+		return b.park(5*time.Minute, false, 0).drive(90*time.Second, 36, 90).drive(90*time.Second, 36, 270).park(5*time.Minute, false, 0).out
+	}
+	for _, c := range []struct {
+		params string
+		want   int
+	}{
+		{`{"area.outside": "10m"}`, 0},
+		{`{"area.outside": "10m", "area.outside_distance_m": 300}`, 1},
+	} {
+		if got := outOfArea(worldWith(t, c.params).run(t, general, trip())); len(got) != c.want {
+			t.Errorf("%s: %d out-of-area episodes, want %d", c.params, len(got), c.want)
+		}
+	}
+}
