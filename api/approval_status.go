@@ -15,7 +15,8 @@ type approvalReason struct {
 	Text string `json:"text"`
 }
 
-// approvalStatus fills in a's standing as of now.
+// approvalStatus fills in a's standing as of now; sealed says the vehicle
+// is sealed during some of [start, end).
 func approvalStatus(a *approvalJSON, start, end time.Time, sealed bool, now time.Time) {
 	a.Reasons = []approvalReason{}
 	switch {
@@ -25,7 +26,7 @@ func approvalStatus(a *approvalJSON, start, end time.Time, sealed bool, now time
 		a.Reasons = append(a.Reasons, approvalReason{"expired", "已过期：" + formatTime(end) + " 止 (expired)"})
 	}
 	if sealed {
-		a.Reasons = append(a.Reasons, approvalReason{"vehicle_sealed", "车辆已封存：封存车辆不得使用 (the vehicle is sealed)"})
+		a.Reasons = append(a.Reasons, approvalReason{"vehicle_sealed", "车辆已封存：审批时段内车辆封存，封存车辆不得使用 (the vehicle is sealed during the approval)"})
 	}
 	a.InEffect = len(a.Reasons) == 0
 	a.Status = "in_effect"

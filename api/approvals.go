@@ -140,7 +140,12 @@ func (s *Server) createApproval(w http.ResponseWriter, r *http.Request) {
 	out := approvalJSON{ID: id, VehicleID: v.ID, Plate: v.Plate, From: formatTime(a.Start), To: formatTime(a.End),
 		FenceID: a.FenceID, Driver: a.Driver, Purpose: a.Purpose, Approver: a.Approver, Source: "fleetmon",
 		CreatedAt: formatTime(s.cfg.Now())}
-	approvalStatus(&out, a.Start, a.End, v.Sealed, s.cfg.Now())
+	sealed, err := s.alerts.SealedDuring(r.Context(), v.ID, a.Start, a.End)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	approvalStatus(&out, a.Start, a.End, sealed, s.cfg.Now())
 	writeJSON(w, http.StatusCreated, out)
 }
 

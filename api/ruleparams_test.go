@@ -223,8 +223,10 @@ func TestApprovalStanding(t *testing.T) {
 	if code, body := ysup.do("POST", fmt.Sprintf("/api/v1/vehicles/%d/seal", v), nil); code != 200 {
 		t.Fatalf("seal: %d %s", code, body)
 	}
-	want = []string{"false pending 未生效：2026-11-25T08:00:00+08:00 pending vehicle_sealed", "false vehicle_sealed 车辆已封存：封存车辆不得使用 vehicle_sealed",
-		"false expired 已过期：2026-11-20T12:00:00+08:00 expired vehicle_sealed"}
+	// Sealed from now (09:00): the approvals whose window reaches past
+	// it cannot be used; the one that ended before can be, as it was.
+	want = []string{"false pending 未生效：2026-11-25T08:00:00+08:00 pending vehicle_sealed", "false vehicle_sealed 车辆已封存：审批时段内车辆封存，封存车辆不得使用 vehicle_sealed",
+		"false expired 已过期：2026-11-20T12:00:00+08:00 expired"}
 	if got := standing(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("standing of a sealed vehicle's:\n got %q\nwant %q", got, want)
 	}
