@@ -31,7 +31,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 	esac
 done
 
-make -s build
+[ -n "${NO_BUILD:-}" ] || make -s build
 fleetd_bin=${FLEETD:-bin/fleetd}
 data=$(mktemp -d /tmp/fleetmon-load.XXXXXX)
 chmod 755 "$data"
@@ -44,7 +44,7 @@ if [ -n "${WATCH:-}" ]; then
 	token=$("$fleetd_bin" token create --data-dir "$data" --user watch --label load.sh | awk '{ t = $NF } END { print t }')
 fi
 
-"$fleetd_bin" serve --data-dir "$data" --jt808-addr 127.0.0.1:16808 --http-addr 127.0.0.1:18080 \
+"$fleetd_bin" serve --data-dir "$data" --jt808-addr 127.0.0.1:${JT808_PORT:-16808} --http-addr 127.0.0.1:${HTTP_PORT:-18080} \
 	--log-level warn --pprof > /dev/null 2> "$log" &
 fleetd=$!
 cleanup() {
@@ -53,7 +53,7 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$data"
 }
 trap cleanup EXIT
-wait_port 127.0.0.1 16808
+wait_port 127.0.0.1 ${JT808_PORT:-16808}
 
 # CPU seconds (user + system) of a process, and of this run's PostgreSQL: its
 # postmaster, the children it has reaped (cutime + cstime) and its live
@@ -76,7 +76,7 @@ start=$(date +%s.%N)
 if [ -n "${PROFILE:-}" ]; then
 	# PROFILE=SECONDS: a CPU profile of fleetd during the run, into $PROFILE_OUT.
 	(sleep 15; go tool pprof -proto -output "${PROFILE_OUT:-/tmp/fleetd.pprof}" \
-		"http://127.0.0.1:18080/debug/pprof/profile?seconds=$PROFILE" >/dev/null 2>&1) &
+		"http://127.0.0.1:${HTTP_PORT:-18080}/debug/pprof/profile?seconds=$PROFILE" >/dev/null 2>&1) &
 fi
 watcher=
 if [ -n "${WATCH:-}" ]; then
@@ -88,13 +88,13 @@ if [ -n "${WATCH:-}" ]; then
 		esac
 	done
 	# Measured after the terminals have logged in and reached their rate.
-	(sleep "${WATCH_DELAY:-20}" && bin/fleetsim watch --url http://127.0.0.1:18080 --token "$token" \
+	(sleep "${WATCH_DELAY:-20}" && bin/fleetsim watch --url http://127.0.0.1:${HTTP_PORT:-18080} --token "$token" \
 		--clients "$WATCH" --warmup 5s --duration "${WATCH_DURATION:-$duration}" > "$data/watch.txt" 2>&1) &
 	watcher=$!
 fi
 set +e
 load0=$(cut -d' ' -f1 /proc/loadavg)
-bin/fleetsim load --addr 127.0.0.1:16808 --phone-base "$phone_base" --json --ledger "$data/ledger.csv" "$@" > "$data/report.json"
+bin/fleetsim load --addr 127.0.0.1:${JT808_PORT:-16808} --phone-base "$phone_base" --json --ledger "$data/ledger.csv" "$@" > "$data/report.json"
 status=$?
 set -e
 elapsed=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
@@ -113,7 +113,7 @@ if [ -n "$watcher" ]; then
 	cat "$data/watch.txt"
 	# fleetd's own view (fleetmon_live_delivery_seconds): from reading a report to writing its
 	# position to a client's socket, without the clients' scheduling; quantiles as bucket bounds.
-	curl -fsS http://127.0.0.1:18080/metrics | awk '
+	curl -fsS http://127.0.0.1:${HTTP_PORT:-18080}/metrics | awk '
 		/^fleetmon_live_delivery_seconds_bucket/ {
 			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
 			n++; bound[n] = le; cum[n] = $NF
