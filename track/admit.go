@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,15 +79,27 @@ func (b *authBatcher) run() {
 		copy(batch, b.queue)
 		b.queue = append(b.queue[:0], b.queue[n:]...)
 		b.mu.Unlock()
+		errs := make([]error, len(batch))
 		err := b.check(batch)
 		if isDeadlock(err) {
 			// Another transaction updating terminals (the writer's
 			// last_seen_at) locked the same rows in another order: once more.
 			err = b.check(batch)
 		}
-		for _, r := range batch {
-			if err != nil {
-				r.term, r.ok, r.err = Terminal{}, false, fmt.Errorf("authenticate terminal %s: %w", r.a.Phone, err)
+		if isRejection(err) && len(batch) > 1 {
+			// One terminal's data the database refuses (a version or IMEI
+			// it cannot store) must not refuse the others: each alone.
+			for i, r := range batch {
+				errs[i] = b.check([]*authRequest{r})
+			}
+		} else {
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		for i, r := range batch {
+			if errs[i] != nil {
+				r.term, r.ok, r.err = Terminal{}, false, fmt.Errorf("authenticate terminal %s: %w", r.a.Phone, errs[i])
 			}
 			close(r.done)
 		}
@@ -121,8 +135,8 @@ func (b *authBatcher) check(batch []*authRequest) error {
 	var versions []*int16
 	for _, r := range batch {
 		k := key{r.a.Phone, r.a.Code}
-		if seen[k] || r.a.Code == "" {
-			continue
+		if seen[k] || !storable(r.a.Code) || !storable(r.a.Phone) {
+			continue // a code the database cannot hold matches no stored one
 		}
 		seen[k] = true
 		phones, codes = append(phones, r.a.Phone), append(codes, r.a.Code)
@@ -164,6 +178,12 @@ func (b *authBatcher) check(batch []*authRequest) error {
 		}
 	}
 	return nil
+}
+
+// storable reports whether s can be compared with a stored text: not empty,
+// valid UTF-8 without NUL.
+func storable(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 func isDeadlock(err error) bool {

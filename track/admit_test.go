@@ -52,28 +52,41 @@ func TestAuthenticateConcurrently(t *testing.T) {
 	type attempt struct {
 		phone, code string
 		want        bool
+		imei        string // default "86" + phone
+		mayFail     bool   // the database may refuse it: an error, but for it alone
 	}
 	var attempts []attempt
 	for i := range n {
 		phone := fmt.Sprintf("1380000%04d", i)
 		switch {
 		case i == 7:
-			attempts = append(attempts, attempt{phone, codes[i], false})
+			attempts = append(attempts, attempt{phone: phone, code: codes[i]})
 		case i%10 == 3:
-			attempts = append(attempts, attempt{phone, codes[i] + "X", false})
+			attempts = append(attempts, attempt{phone: phone, code: codes[i] + "X"})
 		case i%10 == 5:
-			attempts = append(attempts, attempt{phone, codes[i], true}, attempt{phone, "WRONG", false})
+			attempts = append(attempts, attempt{phone: phone, code: codes[i], want: true}, attempt{phone: phone, code: "WRONG"})
 		default:
-			attempts = append(attempts, attempt{phone, codes[i], true})
+			attempts = append(attempts, attempt{phone: phone, code: codes[i], want: true})
 		}
 	}
-	attempts = append(attempts, attempt{"19999999999", codes[0], false})
+	attempts = append(attempts, attempt{phone: "19999999999", code: codes[0]},
+		// Garbage a terminal can send: none of it may refuse the others.
+		attempt{phone: "13800000000", code: "A\x00B"},
+		attempt{phone: "13800000001", code: "\xff\xfe"},
+		attempt{phone: "19999999998", code: "X", imei: "86\x00", mayFail: true})
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for _, a := range attempts {
 		wg.Go(func() {
 			<-start
-			term, ok, err := st.Authenticate(ctx, track.Authentication{Phone: a.phone, Code: a.code, ProtocolVersion: 2019, IMEI: "86" + a.phone})
+			imei := a.imei
+			if imei == "" {
+				imei = "86" + a.phone
+			}
+			term, ok, err := st.Authenticate(ctx, track.Authentication{Phone: a.phone, Code: a.code, ProtocolVersion: 2019, IMEI: imei})
+			if err != nil && a.mayFail {
+				return
+			}
 			if err != nil {
 				t.Errorf("authenticate %s: %v", a.phone, err)
 				return
