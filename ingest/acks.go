@@ -26,6 +26,10 @@ import (
 // push back on the terminal, as they did when one report was in flight.
 const maxInFlight = 64
 
+// maxRequestPositions bounds the positions of one request a connection's
+// flusher makes of its queued reports.
+const maxRequestPositions = 200
+
 // pendingReport is one location report waiting for its commit and answer.
 type pendingReport struct {
 	h         jt808.Header // copied: the session's frame is reused
@@ -90,9 +94,18 @@ func (s *session) flushReports(ctx context.Context) {
 			q.mu.Unlock()
 			return
 		}
-		batch = append(batch[:0], q.queue...)
-		clear(q.queue)
-		q.queue = q.queue[:0]
+		// At most maxRequestPositions a request (but at least one report):
+		// one connection's back-log must not swell the writer's batch, in
+		// which every other terminal's reports wait too.
+		n, positions := 0, 0
+		for n < len(q.queue) && (n == 0 || positions+len(q.queue[n].positions) <= maxRequestPositions) {
+			positions += len(q.queue[n].positions)
+			n++
+		}
+		batch = append(batch[:0], q.queue[:n]...)
+		rest := copy(q.queue, q.queue[n:])
+		clear(q.queue[rest:])
+		q.queue = q.queue[:rest]
 		q.mu.Unlock()
 		out = s.storeAndAnswer(ctx, batch, out[:0])
 		for range batch {
