@@ -2,12 +2,8 @@ package ingest_test
 
 import (
 	"context"
-	"errors"
-	"net"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/ingest"
 	"fleetmon/ingest/jt808"
@@ -45,32 +41,10 @@ func (g *gatedSink) Record(ctx context.Context, shard int64, fs ...track.RawFram
 func TestReportsQueuedDuringACommitShareTheNext(t *testing.T) {
 	pool := pgtest.New(t).Pool
 	importCSV(t, pool, "plate,plate_color,terminal_phone,unit,category\n鄂B00001,1,13800000001,湖北省/黄石市,general\n")
-	w := track.NewWriter(pool, track.WriterConfig{}, logger(t), nil)
-	wctx, stopWriter := context.WithCancel(context.Background())
-	wdone := make(chan struct{})
-	go func() { defer close(wdone); _ = w.Run(wctx, 5*time.Second) }()
-	sink := &gatedSink{w: w, gate: make(chan struct{}), frames: make(chan int, 10)}
-	srv := ingest.NewServer(ingest.Config{}, sink, track.NewStore(pool), logger(t), prometheus.NewRegistry())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sdone := make(chan error, 1)
-	go func() { sdone <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-sdone; !errors.Is(err, ingest.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-		stopWriter()
-		<-wdone
-	})
+	sink := &gatedSink{gate: make(chan struct{}), frames: make(chan int, 10)}
+	g := startGatewayWith(t, pool, ingest.Config{}, "", func(w *track.Writer) ingest.Sink { sink.w = w; return sink })
 
-	tm := dial(t, ln.Addr().String(), "13800000001", jt808.Version2013)
+	tm := dial(t, g.addr, "13800000001", jt808.Version2013)
 	tm.login("鄂B00001")
 	base := time.Now().Add(-time.Minute).Truncate(time.Second)
 	var sent []jt808.Header
