@@ -86,6 +86,10 @@ type Config struct {
 	// /api/v1/alerts/reevaluate asks it. Nil: changes are stored and taken
 	// up at the next start, and re-evaluation answers 503.
 	Rules Rules
+	// Reads (may be nil) picks the pool that replay, evidence exports,
+	// area search and reports read history from: a read replica within its
+	// staleness bound, or the primary. Nil: the primary.
+	Reads Reads
 	// BaseMaps are the tile sources the map pages offer (see BaseMaps);
 	// none: the map draws no tiles. Their hosts are let into the CSP.
 	BaseMaps []BaseMap
@@ -238,7 +242,7 @@ func (s *Server) routes() {
 	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
 	p.HandleFunc("POST /api/v1/vehicles/{id}/unseal", s.sealVehicle(false))
 	p.HandleFunc("PUT /api/v1/vehicles/{id}/terminal", s.bindTerminal)
-	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.vehicleTrack)
+	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.onHistory(s.vehicleTrack))
 
 	p.HandleFunc("GET /api/v1/terminals", s.listTerminals)
 	p.HandleFunc("GET /api/v1/terminals/{phone}", s.getTerminal)

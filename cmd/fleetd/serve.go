@@ -27,6 +27,8 @@ import (
 // serveConfig is fleetd serve's configuration.
 type serveConfig struct {
 	db           dbFlags
+	read         readFlags
+	readMaxLag   time.Duration
 	jt808Addr    string
 	httpAddr     string
 	open         bool
@@ -50,6 +52,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs := flag.NewFlagSet("fleetd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.db.registerServe(fs)
+	c.read.register(fs)
 	fs.StringVar(&c.jt808Addr, "jt808-addr", envOr("FLEETMON_JT808_ADDR", ":6808"), "TCP address for JT/T 808 terminals (env FLEETMON_JT808_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for the API, login page, /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
 	fs.BoolVar(&c.open, "open-registration", envOr("FLEETMON_OPEN_REGISTRATION", "") == "true",
@@ -95,6 +98,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, usageError{fmt.Sprintf("--raw-retention %q: want a duration such as 4320h, or 0", *retention)}
 	}
 	c.rawRetention = d
+	if c.readMaxLag, err = c.read.lag(); err != nil {
+		return nil, err
+	}
 	if c.offlineAfter, err = time.ParseDuration(*offline); err != nil || c.offlineAfter <= 0 {
 		return nil, usageError{fmt.Sprintf("--offline-after %q: want a positive duration such as 10m", *offline)}
 	}
@@ -149,6 +155,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer db.close()
 	store := track.NewStore(db.pool)
 	store.SetSealKey(db.sealKey)
+	// Failovers followed, and the read replica's lag (dbread.go).
+	reads, stopWatch, err := startDBWatch(ctx, cfg.read, cfg.readMaxLag, db.pool, int32(cfg.dbMaxConns), log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
+	cfg.api.Reads = reads
 
 	// The data path from the terminals to the browsers (pipeline.go),
 	// the same for one node and for several.
