@@ -311,15 +311,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux.Handler finds the pattern but sets no path values:
 	// ServeHTTP routes again, with them.
 	if _, pattern := s.public.Handler(r); pattern != "" {
+		r, cancel := withDeadline(r, pattern)
+		defer cancel()
 		s.public.ServeHTTP(w, r)
 		return
 	}
+	_, pattern := s.private.Handler(r)
+	r, cancel := withDeadline(r, pattern)
+	defer cancel()
 	p, ok := s.authenticate(w, r)
 	if !ok {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, p))
-	_, pattern := s.private.Handler(r)
 	if pattern == "" {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 		return

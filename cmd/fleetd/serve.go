@@ -306,11 +306,15 @@ func newJobs(reg prometheus.Registerer, log *slog.Logger) *jobs {
 }
 
 // every runs fn as job name at once and then every interval until ctx
-// ends. A failure caused by shutdown is not one; a failed run is tried
-// again at the next interval.
+// ends, each run under a deadline of the interval or ten minutes,
+// whichever is longer (a primary that hangs must not hold the job for the
+// kernel's minutes; the next run takes up what it left). A failure caused by shutdown is not one; a failed run is
+// tried again at the next interval.
 func (j *jobs) every(ctx context.Context, name string, interval time.Duration, fn func(ctx context.Context) error) {
 	for {
-		err := fn(ctx)
+		rctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Minute))
+		err := fn(rctx)
+		cancel()
 		switch {
 		case err == nil:
 			j.runs.WithLabelValues(name, "ok").Inc()
