@@ -112,14 +112,19 @@ type stateWriter interface {
 	saveStates(ctx context.Context, sts []SavedState) error
 }
 
-// plainWriter is a single node's: straight to the store.
+// plainWriter is a single node's: straight to the store, each write under
+// the deadline a cluster's fenced write has (dbCallTimeout).
 type plainWriter struct{ store *Store }
 
 func (w plainWriter) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
 	return w.store.upsertEpisodes(ctx, eps)
 }
 
 func (w plainWriter) saveStates(ctx context.Context, sts []SavedState) error {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
 	return w.store.SaveStates(ctx, sts)
 }
 
