@@ -41,11 +41,13 @@ type hostOrder struct {
 }
 
 type hostState struct {
-	tried    time.Time // the last dial
-	answered time.Time // the last answer to the startup (any answer)
-	writable bool      // whether that answer was accepted (a read-write server)
-	probing  bool      // a background attempt is under way
-	probed   time.Time // when the last one started
+	// unanswered is the first dial since the host last answered (zero
+	// when it has answered every dial): the host is silent once that is
+	// over dbSilentAfter ago, however many dials followed.
+	unanswered time.Time
+	writable   bool      // whether that answer was accepted (a read-write server)
+	probing    bool      // a background attempt is under way
+	probed     time.Time // when the last one started
 }
 
 // install sets cfg's BeforeConnect so that each new connection of the pool
@@ -89,7 +91,7 @@ func (o *hostOrder) prepare(cc *pgconn.Config) {
 		switch {
 		case st == nil:
 			return 1
-		case st.tried.After(st.answered) && now.Sub(st.tried) > dbSilentAfter:
+		case !st.unanswered.IsZero() && now.Sub(st.unanswered) > dbSilentAfter:
 			return 2
 		case st.writable:
 			return 0
@@ -161,7 +163,11 @@ func (o *hostOrder) wrap(cc *pgconn.Config) {
 		mu.Lock()
 		current = key
 		mu.Unlock()
-		o.mark(key, func(st *hostState) { st.tried = time.Now() })
+		o.mark(key, func(st *hostState) {
+			if st.unanswered.IsZero() {
+				st.unanswered = time.Now()
+			}
+		})
 		return dial(ctx, network, addr)
 	}
 	cc.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
@@ -172,7 +178,7 @@ func (o *hostOrder) wrap(cc *pgconn.Config) {
 		mu.Lock()
 		key := current
 		mu.Unlock()
-		o.mark(key, func(st *hostState) { st.answered, st.writable = time.Now(), err == nil })
+		o.mark(key, func(st *hostState) { st.unanswered, st.writable = time.Time{}, err == nil })
 		return err
 	}
 }
