@@ -130,6 +130,9 @@ func (w *dbWatch) check(ctx context.Context) {
 	err := w.primary.QueryRow(ctx, `SELECT coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port()::text, ''),
 		(pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&server, &lsn)
 	now := time.Now()
+	if err != nil && ctx.Err() == nil {
+		w.log.Debug("primary check", "err", err)
+	}
 	if err == nil {
 		if w.lastPrimary != "" && server != w.lastPrimary {
 			w.failovers.Inc()
