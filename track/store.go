@@ -28,6 +28,8 @@ type Store struct {
 	// half, or the key verification expects.
 	sealKey ed25519.PrivateKey
 	sealPub ed25519.PublicKey
+	// auth checks terminals' auth codes in batches (admit.go).
+	auth *authBatcher
 }
 
 // dbtx is what the unit and vehicle methods run on: a pool or a
@@ -40,13 +42,15 @@ type dbtx interface {
 }
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, db: pool, auth: newAuthBatcher(pool)}
+}
 
 // InTx returns the store with its unit and vehicle methods running in tx:
 // the caller commits their changes together with its own statements (the
 // change's audit entry), or not at all. Other methods still use the pool.
 func (s *Store) InTx(tx pgx.Tx) *Store {
-	return &Store{pool: s.pool, db: tx, sealKey: s.sealKey, sealPub: s.sealPub}
+	return &Store{pool: s.pool, db: tx, sealKey: s.sealKey, sealPub: s.sealPub, auth: s.auth}
 }
 
 // Pool returns the store's connection pool.
@@ -86,8 +90,21 @@ type Registration struct {
 // UnassignedUnit for an administrator to sort out.
 func (s *Store) Register(ctx context.Context, reg Registration, open bool) (RegisterResult, string, error) {
 	code := newAuthCode()
+	// The usual case, a terminal bound to a vehicle, in one statement: a
+	// round trip and a commit instead of four round trips.
+	tag, err := s.pool.Exec(ctx, `UPDATE terminals SET auth_code = $2, protocol_version = $3,
+		maker = $4, model = $5, terminal_ident = $6, province = $7, city = $8, reg_plate = $9,
+		reg_plate_color = $10, registered_at = now()
+		WHERE phone = $1 AND vehicle_id IS NOT NULL`, reg.Phone, code, nullVersion(reg.ProtocolVersion), reg.Maker, reg.Model,
+		reg.TerminalIdent, int32(reg.Province), int32(reg.City), reg.Plate, int16(reg.PlateColor))
+	if err != nil {
+		return 0, "", fmt.Errorf("register terminal %s: %w", reg.Phone, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return RegisterOK, code, nil
+	}
 	var result RegisterResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var vehicleID *int64
 		err := tx.QueryRow(ctx, "SELECT vehicle_id FROM terminals WHERE phone = $1 FOR UPDATE", reg.Phone).Scan(&vehicleID)
 		switch {
@@ -185,31 +202,10 @@ type Authentication struct {
 }
 
 // Authenticate checks the code against the terminal's stored auth code. It
-// returns the terminal and whether the code matched.
+// returns the terminal and whether the code matched. Authentications
+// waiting at the same time are checked in one statement (admit.go).
 func (s *Store) Authenticate(ctx context.Context, a Authentication) (Terminal, bool, error) {
-	phone, code, version := a.Phone, a.Code, a.ProtocolVersion
-	var t Terminal
-	var vehicleID *int64
-	var stored *string
-	err := s.pool.QueryRow(ctx, "SELECT id, phone, vehicle_id, auth_code FROM terminals WHERE phone = $1", phone).
-		Scan(&t.ID, &t.Phone, &vehicleID, &stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, false, nil
-	}
-	if err != nil {
-		return t, false, fmt.Errorf("authenticate terminal %s: %w", phone, err)
-	}
-	if vehicleID == nil || stored == nil || *stored == "" || *stored != code {
-		return t, false, nil
-	}
-	t.VehicleID, t.AuthCode = *vehicleID, *stored
-	_, err = s.pool.Exec(ctx, `UPDATE terminals SET authenticated_at = now(), protocol_version = COALESCE($2, protocol_version),
-		imei = COALESCE(NULLIF($3, ''), imei), software_version = COALESCE(NULLIF($4, ''), software_version) WHERE id = $1`,
-		t.ID, nullVersion(version), a.IMEI, a.SoftwareVersion)
-	if err != nil {
-		return t, false, fmt.Errorf("authenticate terminal %s: %w", phone, err)
-	}
-	return t, true, nil
+	return s.auth.authenticate(ctx, a)
 }
 
 func nullVersion(v int) any {
@@ -281,6 +277,9 @@ type VehicleImport struct {
 	TerminalPhone string // leading zeros removed
 	UnitPath      []string
 	Category      Category
+	// Seal, when the line fills the optional column sealed, is the seal
+	// state the vehicle takes (from At, the import's time when zero).
+	Seal *SealChange
 }
 
 // ImportError names the line of an import file that is wrong.
@@ -294,6 +293,10 @@ func (e *ImportError) Unwrap() error { return e.Err }
 
 // ParseVehicleCSV reads a UTF-8 CSV with the header
 // plate,plate_color,terminal_phone,unit,category and validates every line.
+// The optional columns sealed (true/false, 是/否; empty: left as it is),
+// sealed_at (when the seal or unseal takes effect: RFC 3339, or
+// 2006-01-02[ 15:04[:05]] in Beijing time; empty: when imported) and
+// seal_reason record a seal or unseal (see SetSeal).
 // It returns every bad line's error (joined), so a file is fixed in one go.
 func ParseVehicleCSV(r io.Reader) ([]VehicleImport, error) {
 	cr := csv.NewReader(r)
@@ -333,7 +336,7 @@ func ParseVehicleCSV(r io.Reader) ([]VehicleImport, error) {
 			break
 		}
 		get := func(name string) string {
-			if i := col[name]; i < len(rec) {
+			if i, ok := col[name]; ok && i < len(rec) {
 				return strings.TrimSpace(rec[i])
 			}
 			return ""
@@ -399,6 +402,9 @@ func parseVehicleLine(line int, get func(string) string) (VehicleImport, error) 
 	if v.Category, err = parseCategoryErr(cat); err != nil {
 		return bad("%v", err)
 	}
+	if v.Seal, err = parseSealColumns(get); err != nil {
+		return bad("%v", err)
+	}
 	return v, nil
 }
 
@@ -433,6 +439,7 @@ func NormalizePhone(s string) (string, error) {
 // is moved to the one named here. It returns how many vehicles were created
 // and updated.
 func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created, updated int, err error) {
+	now := time.Now()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		created, updated = 0, 0
 		units := map[string]int64{}
@@ -453,6 +460,15 @@ func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created
 				RETURNING id, xmax = 0`, v.Plate, int16(v.PlateColor), string(v.Category), unit).Scan(&id, &inserted)
 			if err != nil {
 				return &ImportError{Line: v.Line, Err: fmt.Errorf("vehicle %s: %w", v.Plate, err)}
+			}
+			if v.Seal != nil {
+				c := *v.Seal
+				if c.At.IsZero() {
+					c.At = now
+				}
+				if err := importSeal(ctx, s.InTx(tx), tx, id, unit, c); err != nil {
+					return &ImportError{Line: v.Line, Err: fmt.Errorf("seal of %s: %w", v.Plate, err)}
+				}
 			}
 			if inserted {
 				created++
@@ -484,7 +500,7 @@ func (s *Store) ListVehicles(ctx context.Context) ([]Vehicle, error) {
 			SELECT id, name FROM units WHERE parent_id IS NULL
 			UNION ALL
 			SELECT u.id, up.path || '/' || u.name FROM units u JOIN up ON u.parent_id = up.id)
-		SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, up.path, v.sealed, COALESCE(t.phone, '')
+		SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, up.path, vehicle_sealed_at(v.id, now()), COALESCE(t.phone, '')
 		FROM vehicles v JOIN up ON up.id = v.unit_id LEFT JOIN terminals t ON t.vehicle_id = v.id
 		ORDER BY v.plate`)
 	if err != nil {

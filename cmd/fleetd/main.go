@@ -40,7 +40,8 @@ commands:
   migrate [--runtime-role ROLE]
                            apply database migrations (as the schema's owner) and
                            grant ROLE what serve needs, and no more
-  vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
+  vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category
+                           and, optional, sealed,sealed_at,seal_reason)
   vehicles list            list vehicles
   users add --name NAME --role admin|supervisor|inspector [--unit PATH]
                            create a user; prints a one-time password
