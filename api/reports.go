@@ -13,7 +13,7 @@ import (
 
 // reportRoutes registers the reports (统计报表) built on the rules.
 func (s *Server) reportRoutes(p routeRecorder) {
-	p.HandleFunc("GET /api/v1/reports/dispatch", s.dispatchReport)
+	p.HandleFunc("GET /api/v1/reports/dispatch", s.onHistory(s.dispatchReport))
 }
 
 // maxReportVehicles bounds the vehicles of one dispatch report: each is a
@@ -86,7 +86,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "too_many_vehicles", fmt.Sprintf("more than %d vehicles: choose a unit", maxReportVehicles))
 		return
 	}
-	rep, err := s.alerts.DispatchReport(r.Context(), day, vs)
+	rep, err := s.history(r.Context()).alerts.DispatchReport(r.Context(), day, vs)
 	if err != nil {
 		s.fail(w, r, err)
 		return
