@@ -2,6 +2,9 @@
 // cookie, the CSRF token (kept by the login page in sessionStorage, or read
 // again from GET /api/v1/me) on unsafe requests, and a trip back to the
 // login page when the session is gone or its one-time password must change.
+// Requests ask for the page's language: the server's messages (validation
+// errors, refusals) come back in it.
+import { lang } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -18,7 +21,7 @@ function toLogin() {
 }
 
 export async function request(method, path, body, contentType = "application/json") {
-  const headers = {};
+  const headers = { "Accept-Language": lang() === "en" ? "en" : "zh-CN,zh;q=0.9" };
   if (method !== "GET" && method !== "HEAD") {
     if (csrf) headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = contentType;
