@@ -239,6 +239,7 @@ func (s *Server) routes() {
 
 	p.HandleFunc("GET /api/v1/vehicles", s.listVehicles)
 	p.HandleFunc("POST /api/v1/vehicles", s.createVehicle)
+	p.HandleFunc("POST /api/v1/vehicles/import", s.importVehicles)
 	p.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
 	p.HandleFunc("PATCH /api/v1/vehicles/{id}", s.updateVehicle)
 	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
