@@ -236,6 +236,7 @@ func (s *Server) routes() {
 	p.HandleFunc("POST /api/v1/users", s.createUser)
 	p.HandleFunc("POST /api/v1/users/{id}/disable", s.disableUser)
 	p.HandleFunc("POST /api/v1/users/{id}/reset-password", s.resetPassword)
+	p.HandleFunc("POST /api/v1/users/{id}/role", s.setUserRole)
 
 	p.HandleFunc("GET /api/v1/vehicles", s.listVehicles)
 	p.HandleFunc("POST /api/v1/vehicles", s.createVehicle)

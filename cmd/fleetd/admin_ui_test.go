@@ -201,8 +201,8 @@ func TestVehicleAdministrationInBrowser(t *testing.T) {
 
 // TestUserAndUnitAdministrationInBrowser walks the users and units tabs
 // as an administrator at the top: a user is created and its one-time
-// password shown once, which logs in; a password is reset and a user
-// disabled; a unit is created, renamed and moved; each change is seen
+// password shown once, which logs in; its role is changed, its password
+// reset and it is disabled; a unit is created, renamed and moved; each change is seen
 // through the API and in the audit log.
 func TestUserAndUnitAdministrationInBrowser(t *testing.T) {
 	ctx := uitest.Browser(t, 3*time.Minute)
@@ -279,6 +279,15 @@ func TestUserAndUnitAdministrationInBrowser(t *testing.T) {
 	p.Poll("a bad name refused in Chinese", `document.querySelector('#u-dialog .msg').textContent.startsWith('用户名“bad name”')`)
 	p.Do(chromedp.Click(chromedp.CSS(`#u-dialog [data-act=cancel]`)))
 
+	// Another role.
+	p.Do(chromedp.Click(chromedp.CSS(`tr[data-name="wh_super"] [data-act=role]`)), chromedp.WaitVisible(chromedp.CSS("#u-dialog")),
+		chromedp.SetValue(chromedp.CSS(`#u-dialog select[name=role]`), "inspector"),
+		chromedp.Click(chromedp.CSS(`#u-dialog [data-act=save]`)))
+	p.Poll("the role changed", `!document.querySelector('#u-dialog') && document.querySelector('tr[data-name="wh_super"]').textContent.includes('检查员')`)
+	if _, body := apiText(t, base, token, "/api/v1/users?limit=500"); !strings.Contains(body, `"name":"wh_super","role":"inspector"`) {
+		t.Errorf("the role through the API: %s", body)
+	}
+
 	// Reset the password (a new one-time password), then disable.
 	p.Eval(`window.confirm = () => true; true`, new(bool))
 	p.Do(chromedp.Click(chromedp.CSS(`tr[data-name="wh_super"] [data-act=reset]`)))
@@ -297,7 +306,7 @@ func TestUserAndUnitAdministrationInBrowser(t *testing.T) {
 		t.Errorf("a disabled user's login: %d", code)
 	}
 	_, audit := apiText(t, base, token, "/api/v1/audit?limit=500")
-	for _, action := range []string{"unit.create", "unit.update", "user.create", "user.reset_password", "user.disable"} {
+	for _, action := range []string{"unit.create", "unit.update", "user.create", "user.role", "user.reset_password", "user.disable"} {
 		if !strings.Contains(audit, `"`+action+`"`) {
 			t.Errorf("no %s in the audit log", action)
 		}

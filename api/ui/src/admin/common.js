@@ -2,7 +2,7 @@
 // pages, form dialogs that show the server's refusal, and selects of the
 // units in the user's jurisdiction. Everything from the server goes in as
 // text (dom.js).
-import { ApiError } from "../api.js";
+import { ApiError, get } from "../api.js";
 import { el } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -105,4 +105,45 @@ export function secretBox(who, secret) {
     el("code", { id: "otp" }, secret),
     el("div", { className: "note" }, t("admin.otpOnce")),
   );
+}
+
+// pagedList shows a list endpoint a page at a time in holder: query()
+// gives the filter (URLSearchParams), headers the columns, row(item) an
+// item's cells and props(item) its row's properties; a refusal goes to msg.
+// It returns load (this page again) and first (the first page, after the
+// filter changed).
+export function pagedList({ holder, msg, path, query, headers, row, props }) {
+  let offset = 0;
+  async function load() {
+    msg.textContent = "";
+    const q = query();
+    q.set("limit", PAGE_SIZE);
+    q.set("offset", offset);
+    try {
+      const page = await get(`${path}?${q}`);
+      holder.replaceChildren(
+        table(headers, page.items.map(row), (i) => props(page.items[i])),
+        pager(page.total, offset, PAGE_SIZE, (o) => {
+          offset = o;
+          load();
+        }),
+      );
+    } catch (e) {
+      msg.textContent = errorText(e);
+    }
+  }
+  const first = () => {
+    offset = 0;
+    return load();
+  };
+  return { load, first };
+}
+
+// onTyped runs fn a moment after the user stops typing in input.
+export function onTyped(input, fn) {
+  let timer = 0;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, 250);
+  });
 }

@@ -2,17 +2,16 @@
 // jurisdiction (server-side pages), create and edit one, bind or move its
 // terminal, and import a CSV file, whose bad lines are all shown and of
 // which nothing is imported then.
-import { get, patch, post, put } from "../api.js";
+import { patch, post, put } from "../api.js";
 import { el } from "../dom.js";
 import { t } from "../i18n.js";
 import { toast } from "../toast.js";
-import { PAGE_SIZE, button, errorText, field, openDialog, pager, select, table, unitItems } from "./common.js";
+import { button, errorText, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
 
 const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
 const COLORS = [1, 2, 3, 4, 5, 9];
 
 export function vehiclesTab(pane, { units }) {
-  let offset = 0;
   const search = el("input", { id: "v-search", type: "search", placeholder: t("admin.v.search"), autocomplete: "off" });
   const unit = select("unit", [{ value: "", label: t("filter.unit") }, ...unitItems(units)], "");
   unit.id = "v-unit";
@@ -36,48 +35,30 @@ export function vehiclesTab(pane, { units }) {
     list,
   );
 
-  async function load() {
-    msg.textContent = "";
-    const q = new URLSearchParams({ limit: PAGE_SIZE, offset });
-    if (search.value.trim()) q.set("plate", search.value.trim());
-    if (unit.value) q.set("unit_id", unit.value);
-    try {
-      const page = await get(`/api/v1/vehicles?${q}`);
-      const rows = page.items.map((v) => [
-        el("b", {}, v.plate),
-        t(`color.${v.plate_color}`),
-        t(`category.${v.category}`),
-        v.unit,
-        v.terminal_phone || "—",
-        v.sealed ? t("state.sealed") : "",
-        el("span", { className: "actions" }, button("admin.edit", "edit", () => edit(v)), button("admin.v.bind", "bind", () => bind(v))),
-      ]);
-      list.replaceChildren(
-        table(["detail.plate", "admin.v.color", "detail.category", "detail.unit", "detail.terminal", "detail.state", "admin.actions"], rows, (i) => ({
-          dataset: { plate: page.items[i].plate, id: page.items[i].id },
-        })),
-        pager(page.total, offset, PAGE_SIZE, (o) => {
-          offset = o;
-          load();
-        }),
-      );
-    } catch (e) {
-      msg.textContent = errorText(e);
-    }
-  }
-
-  let timer = 0;
-  search.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      offset = 0;
-      load();
-    }, 250);
+  const { load, first } = pagedList({
+    holder: list,
+    msg,
+    path: "/api/v1/vehicles",
+    query: () => {
+      const q = new URLSearchParams();
+      if (search.value.trim()) q.set("plate", search.value.trim());
+      if (unit.value) q.set("unit_id", unit.value);
+      return q;
+    },
+    headers: ["detail.plate", "admin.v.color", "detail.category", "detail.unit", "detail.terminal", "detail.state", "admin.actions"],
+    row: (v) => [
+      el("b", {}, v.plate),
+      t(`color.${v.plate_color}`),
+      t(`category.${v.category}`),
+      v.unit,
+      v.terminal_phone || "—",
+      v.sealed ? t("state.sealed") : "",
+      el("span", { className: "actions" }, button("admin.edit", "edit", () => edit(v)), button("admin.v.bind", "bind", () => bind(v))),
+    ],
+    props: (v) => ({ dataset: { plate: v.plate, id: v.id } }),
   });
-  unit.addEventListener("change", () => {
-    offset = 0;
-    load();
-  });
+  onTyped(search, first);
+  unit.addEventListener("change", first);
 
   function edit(v) {
     const plate = el("input", { name: "plate", required: true, maxLength: 16, value: v ? v.plate : "" });
@@ -128,8 +109,7 @@ export function vehiclesTab(pane, { units }) {
       const r = await post("/api/v1/vehicles/import", await f.text(), "text/csv");
       result.classList.add("ok");
       result.replaceChildren(t("admin.v.imported", r));
-      offset = 0;
-      load();
+      first();
     } catch (e) {
       result.classList.add("bad");
       const lines = e.lines || [];
