@@ -69,6 +69,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	for {
 		select {
 		case <-due:
+			s.applyPending()
 			r.feed.read(ctx, s)
 		case <-clock.C:
 			s.clockTick(ctx, r.cfg.Clock.Now())
@@ -76,6 +77,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 			s.clockTick(ctx, req.now)
 			close(req.done)
 		case b := <-s.q:
+			s.applyPending()
 			s.take(b)
 			s.collect()
 			s.evaluate(ctx, s.step, "live")
@@ -103,6 +105,7 @@ func (s *shard) collect() {
 	for len(s.step) < maxStepPositions {
 		select {
 		case b := <-s.q:
+			s.applyPending()
 			s.take(b)
 		default:
 			return
@@ -124,6 +127,17 @@ func (s *shard) drain() {
 		s.evaluate(ctx, s.step, "live")
 	}
 	s.saveStates(ctx)
+}
+
+// applyPending applies a configuration handed over before the positions
+// about to be evaluated: select picks among ready cases at random, and a
+// seal or approval recorded before a report arrived must judge it.
+func (s *shard) applyPending() {
+	select {
+	case nl := <-s.reload:
+		s.apply(nl)
+	default:
+	}
 }
 
 func (s *shard) apply(l *Loaded) {
