@@ -47,7 +47,7 @@ func adminPage(p *uitest.Page, base, tab, ready string) {
 // is then seen through the API and in the audit log. An inspector sees no
 // 管理.
 func TestVehicleAdministrationInBrowser(t *testing.T) {
-	ctx := uitest.Browser(t, 4*time.Minute)
+	ctx := uitest.Browser(t, 6*time.Minute)
 	shots := uitest.ArtifactDir(t)
 	csv := "plate,plate_color,terminal_phone,unit,category\n" +
 		"鄂B10001,1,13800000011,湖北省/黄石市,general\n" +
@@ -205,7 +205,7 @@ func TestVehicleAdministrationInBrowser(t *testing.T) {
 // reset and it is disabled; a unit is created, renamed and moved; each change is seen
 // through the API and in the audit log.
 func TestUserAndUnitAdministrationInBrowser(t *testing.T) {
-	ctx := uitest.Browser(t, 3*time.Minute)
+	ctx := uitest.Browser(t, 6*time.Minute)
 	shots := uitest.ArtifactDir(t)
 	db, otp, token := seedFleet(t, "plate,plate_color,terminal_phone,unit,category\n"+
 		"鄂B10001,1,13800000011,湖北省/黄石市,general\n"+
