@@ -414,6 +414,10 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if msg := unknownField(body, v); msg != "" && strings.HasPrefix(err.Error(), "json: unknown field") {
+			writeError(w, r, http.StatusBadRequest, "bad_request", msg)
+			return false
+		}
 		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+jsonProblem(err))
 		return false
 	}
