@@ -128,6 +128,7 @@ type alertJSON struct {
 	FenceID         int64           `json:"fence_id,omitempty"`
 	ApprovalID      int64           `json:"approval_id,omitempty"`
 	Detail          string          `json:"detail,omitempty"`
+	DetailZh        string          `json:"detail_zh,omitempty"`
 	Params          json.RawMessage `json:"params"`
 	CalendarVersion string          `json:"calendar_version,omitempty"`
 	ParamsVersion   string          `json:"params_version,omitempty"`
@@ -150,6 +151,9 @@ func toAlertJSON(e *alerts.Episode, plate string) alertJSON {
 		a.EndPlace = &placeJSON{Lat: e.EndLat, Lon: e.EndLon}
 	}
 	a.DistanceM, a.MaxSpeedKmh, a.FenceID, a.ApprovalID, a.Detail = e.DistanceM, e.MaxSpeedKmh, e.FenceID, e.ApprovalID, e.Detail
+	if e.Detail != "" {
+		a.DetailZh = zhMessage(e.Detail)
+	}
 	a.Params = json.RawMessage("{}")
 	if e.Params != "" && json.Valid([]byte(e.Params)) {
 		a.Params = json.RawMessage(e.Params)

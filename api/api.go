@@ -205,6 +205,9 @@ var loginHTML []byte
 //go:embed login.js
 var loginJS []byte
 
+//go:embed login.css
+var loginCSS []byte
+
 func (s *Server) routes() {
 	page := func(ctype string, body []byte) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -215,9 +218,12 @@ func (s *Server) routes() {
 	s.public.HandleFunc("GET /{$}", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /login", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /login.js", page("text/javascript; charset=utf-8", loginJS))
+	s.public.HandleFunc("GET /login.css", page("text/css; charset=utf-8", loginCSS))
+	s.public.HandleFunc("GET /password", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /healthz", s.healthz)
 	s.public.HandleFunc("GET /metrics", s.serveMetrics)
 	s.public.HandleFunc("POST /api/v1/login", s.login)
+	s.public.HandleFunc("GET /api/v1/password-policy", s.passwordPolicy)
 
 	p := routeRecorder{s}
 	p.HandleFunc("GET /api/v1/openapi.yaml", page("application/yaml", openAPI))
@@ -234,9 +240,11 @@ func (s *Server) routes() {
 	p.HandleFunc("POST /api/v1/users", s.createUser)
 	p.HandleFunc("POST /api/v1/users/{id}/disable", s.disableUser)
 	p.HandleFunc("POST /api/v1/users/{id}/reset-password", s.resetPassword)
+	p.HandleFunc("POST /api/v1/users/{id}/role", s.setUserRole)
 
 	p.HandleFunc("GET /api/v1/vehicles", s.listVehicles)
 	p.HandleFunc("POST /api/v1/vehicles", s.createVehicle)
+	p.HandleFunc("POST /api/v1/vehicles/import", s.importVehicles)
 	p.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
 	p.HandleFunc("PATCH /api/v1/vehicles/{id}", s.updateVehicle)
 	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
@@ -364,7 +372,7 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
+	b.Error.Code, b.Error.Message = code, forClient(r, msg)
 	if status >= 500 {
 		b.Error.RequestID = requestID(r)
 	}

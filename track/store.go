@@ -435,12 +435,12 @@ func NormalizePhone(s string) (string, error) {
 
 // ImportVehicles creates or updates the vehicles (by plate) and binds their
 // terminals, creating units as needed, all in one transaction: either the
-// whole file is imported or nothing is. A terminal bound to another vehicle
-// is moved to the one named here. It returns how many vehicles were created
-// and updated.
+// whole file is imported or nothing is (a store in a transaction imports
+// in a savepoint of it). A terminal bound to another vehicle is moved to the
+// one named here. It returns how many vehicles were created and updated.
 func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created, updated int, err error) {
 	now := time.Now()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		created, updated = 0, 0
 		units := map[string]int64{}
 		for _, v := range vs {
