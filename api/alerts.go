@@ -85,6 +85,8 @@ func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("PUT /api/v1/units/{id}/calendar", s.putCalendar)
 	p.HandleFunc("GET /api/v1/units/{id}/rule-params", s.getParams)
 	p.HandleFunc("PUT /api/v1/units/{id}/rule-params", s.putParams)
+	p.HandleFunc("DELETE /api/v1/units/{id}/rule-params", s.deleteParams)
+	p.HandleFunc("GET /api/v1/rule-params", s.paramDefs)
 	p.HandleFunc("GET /api/v1/approvals", s.listApprovals)
 	p.HandleFunc("POST /api/v1/approvals", s.createApproval)
 	p.HandleFunc("POST /api/v1/approvals/import", s.importApprovals)
@@ -129,6 +131,7 @@ type alertJSON struct {
 	FenceID         int64           `json:"fence_id,omitempty"`
 	ApprovalID      int64           `json:"approval_id,omitempty"`
 	Detail          string          `json:"detail,omitempty"`
+	DetailZh        string          `json:"detail_zh,omitempty"`
 	Params          json.RawMessage `json:"params"`
 	CalendarVersion string          `json:"calendar_version,omitempty"`
 	ParamsVersion   string          `json:"params_version,omitempty"`
@@ -151,6 +154,9 @@ func toAlertJSON(e *alerts.Episode, plate string) alertJSON {
 		a.EndPlace = &placeJSON{Lat: e.EndLat, Lon: e.EndLon}
 	}
 	a.DistanceM, a.MaxSpeedKmh, a.FenceID, a.ApprovalID, a.Detail = e.DistanceM, e.MaxSpeedKmh, e.FenceID, e.ApprovalID, e.Detail
+	if e.Detail != "" {
+		a.DetailZh = zhMessage(e.Detail)
+	}
 	a.Params = json.RawMessage("{}")
 	if e.Params != "" && json.Valid([]byte(e.Params)) {
 		a.Params = json.RawMessage(e.Params)
@@ -221,7 +227,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("rule"); v != "" {
 		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: want a rule id such as after_hours, holiday_use, sealed_move")
+			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: "+(&alerts.UnknownNameError{What: "规则 rule", Name: v, Valid: ruleIDs()}).Error())
 			return
 		}
 		eq.Rule = alerts.RuleID(v)

@@ -86,6 +86,10 @@ type Config struct {
 	// /api/v1/alerts/reevaluate asks it. Nil: changes are stored and taken
 	// up at the next start, and re-evaluation answers 503.
 	Rules Rules
+	// Reads (may be nil) picks the pool that replay, evidence exports,
+	// area search and reports read history from: a read replica within its
+	// staleness bound, or the primary. Nil: the primary.
+	Reads Reads
 	// BaseMaps are the tile sources the map pages offer (see BaseMaps);
 	// none: the map draws no tiles. Their hosts are let into the CSP.
 	BaseMaps []BaseMap
@@ -201,6 +205,9 @@ var loginHTML []byte
 //go:embed login.js
 var loginJS []byte
 
+//go:embed login.css
+var loginCSS []byte
+
 func (s *Server) routes() {
 	page := func(ctype string, body []byte) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -211,9 +218,12 @@ func (s *Server) routes() {
 	s.public.HandleFunc("GET /{$}", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /login", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /login.js", page("text/javascript; charset=utf-8", loginJS))
+	s.public.HandleFunc("GET /login.css", page("text/css; charset=utf-8", loginCSS))
+	s.public.HandleFunc("GET /password", page("text/html; charset=utf-8", loginHTML))
 	s.public.HandleFunc("GET /healthz", s.healthz)
 	s.public.HandleFunc("GET /metrics", s.serveMetrics)
 	s.public.HandleFunc("POST /api/v1/login", s.login)
+	s.public.HandleFunc("GET /api/v1/password-policy", s.passwordPolicy)
 
 	p := routeRecorder{s}
 	p.HandleFunc("GET /api/v1/openapi.yaml", page("application/yaml", openAPI))
@@ -230,16 +240,18 @@ func (s *Server) routes() {
 	p.HandleFunc("POST /api/v1/users", s.createUser)
 	p.HandleFunc("POST /api/v1/users/{id}/disable", s.disableUser)
 	p.HandleFunc("POST /api/v1/users/{id}/reset-password", s.resetPassword)
+	p.HandleFunc("POST /api/v1/users/{id}/role", s.setUserRole)
 
 	p.HandleFunc("GET /api/v1/vehicles", s.listVehicles)
 	p.HandleFunc("POST /api/v1/vehicles", s.createVehicle)
+	p.HandleFunc("POST /api/v1/vehicles/import", s.importVehicles)
 	p.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
 	p.HandleFunc("PATCH /api/v1/vehicles/{id}", s.updateVehicle)
 	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
 	p.HandleFunc("POST /api/v1/vehicles/{id}/unseal", s.sealVehicle(false))
 	p.HandleFunc("GET /api/v1/vehicles/{id}/seals", s.sealHistory)
 	p.HandleFunc("PUT /api/v1/vehicles/{id}/terminal", s.bindTerminal)
-	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.vehicleTrack)
+	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.onHistory(s.vehicleTrack))
 
 	p.HandleFunc("GET /api/v1/terminals", s.listTerminals)
 	p.HandleFunc("GET /api/v1/terminals/{phone}", s.getTerminal)
@@ -308,15 +320,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux.Handler finds the pattern but sets no path values:
 	// ServeHTTP routes again, with them.
 	if _, pattern := s.public.Handler(r); pattern != "" {
+		r, cancel := withDeadline(r, pattern)
+		defer cancel()
 		s.public.ServeHTTP(w, r)
 		return
 	}
+	_, pattern := s.private.Handler(r)
+	r, cancel := withDeadline(r, pattern)
+	defer cancel()
 	p, ok := s.authenticate(w, r)
 	if !ok {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, p))
-	_, pattern := s.private.Handler(r)
 	if pattern == "" {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 		return
@@ -356,7 +372,7 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
+	b.Error.Code, b.Error.Message = code, forClient(r, msg)
 	if status >= 500 {
 		b.Error.RequestID = requestID(r)
 	}
@@ -406,6 +422,10 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if msg := unknownField(body, v); msg != "" && strings.HasPrefix(err.Error(), "json: unknown field") {
+			writeError(w, r, http.StatusBadRequest, "bad_request", msg)
+			return false
+		}
 		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+jsonProblem(err))
 		return false
 	}

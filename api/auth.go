@@ -100,8 +100,8 @@ func checkPassword(stored, password string) bool {
 // containing it.
 func CheckPasswordPolicy(name, password string) error {
 	n := utf8.RuneCountInString(password)
-	if n > 256 {
-		return errors.New("password: at most 256 characters")
+	if n > passwordMax {
+		return fmt.Errorf("password: at most %d characters", passwordMax)
 	}
 	var lower, upper, digit, other bool
 	for _, c := range password {
@@ -122,8 +122,9 @@ func CheckPasswordPolicy(name, password string) error {
 			classes++
 		}
 	}
-	if n < 10 || (n < 12 && classes < 3) {
-		return errors.New("password: want at least 12 characters, or at least 10 with three of lower case, upper case, digits and symbols")
+	if n < passwordMinMixed || (n < passwordMin && classes < passwordMixedClasses) {
+		return fmt.Errorf("password: want at least %d characters, or at least %d with three of lower case, upper case, digits and symbols",
+			passwordMin, passwordMinMixed)
 	}
 	if name != "" && strings.Contains(strings.ToLower(password), strings.ToLower(name)) {
 		return errors.New("password: must not contain the user name")

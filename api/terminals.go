@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
 	"fleetmon/track"
 )
@@ -15,15 +17,23 @@ type terminalJSON struct {
 	Maker           string  `json:"maker"`
 	Model           string  `json:"model"`
 	LastSeenAt      *string `json:"last_seen_at"`
+	// Online: the terminal reported within the time after which the live
+	// map shows its vehicle offline.
+	Online bool `json:"online"`
 }
 
-func toTerminalJSON(t track.TerminalInfo) terminalJSON {
+func (s *Server) toTerminalJSON(t track.TerminalInfo) terminalJSON {
 	j := terminalJSON{ID: t.ID, Phone: t.Phone, VehicleID: t.VehicleID, Plate: t.Plate, ProtocolVersion: t.ProtocolVersion,
 		Maker: t.Maker, Model: t.Model}
 	if !t.LastSeen.IsZero() {
 		s := formatTime(t.LastSeen)
 		j.LastSeenAt = &s
 	}
+	offlineAfter := track.DefaultOfflineAfter
+	if s.cfg.Live != nil {
+		offlineAfter = s.cfg.Live.OfflineAfter()
+	}
+	j.Online = !t.LastSeen.IsZero() && s.cfg.Now().Sub(t.LastSeen) < offlineAfter
 	return j
 }
 
@@ -32,14 +42,24 @@ func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ts, total, err := s.store.TerminalsIn(r.Context(), principal(r).Scope(), "", limit, offset)
+	q := r.URL.Query()
+	f := track.TerminalFilter{Search: strings.TrimSpace(q.Get("q")), Limit: limit, Offset: offset}
+	if v := q.Get("unbound"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, "bad_request", "unbound: want true or false")
+			return
+		}
+		f.Unbound = b
+	}
+	ts, total, err := s.store.TerminalsWhere(r.Context(), principal(r).Scope(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	items := make([]terminalJSON, len(ts))
 	for i, t := range ts {
-		items[i] = toTerminalJSON(t)
+		items[i] = s.toTerminalJSON(t)
 	}
 	list(w, items, total, limit, offset)
 }
@@ -59,5 +79,5 @@ func (s *Server) getTerminal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", "not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, toTerminalJSON(ts[0]))
+	writeJSON(w, http.StatusOK, s.toTerminalJSON(ts[0]))
 }

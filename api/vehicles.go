@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 
 	"fleetmon/track"
 )
@@ -191,6 +195,9 @@ func (s *Server) bindTerminal(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		Phone string `json:"phone"`
+		// Move takes the terminal from the vehicle in the caller's
+		// jurisdiction it is bound to; without it, that is a conflict.
+		Move bool `json:"move"`
 	}
 	if !s.decode(w, r, &req) {
 		return
@@ -206,13 +213,40 @@ func (s *Server) bindTerminal(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return Entry{}, err
 		}
+		detail := map[string]any{"before": before.TerminalPhone}
+		if req.Move {
+			from, err := unbindInScope(r.Context(), tx, principal(r).Scope(), phone, id)
+			if err != nil {
+				return Entry{}, err
+			}
+			if from != "" {
+				detail["moved_from"] = from
+			}
+		}
 		v, err = tx.store.BindTerminal(r.Context(), principal(r).Scope(), id, phone)
-		return Entry{Action: "vehicle.bind_terminal", VehicleID: id, SubjectUnitID: v.UnitID,
-			Detail: map[string]any{"before": before.TerminalPhone, "after": v.TerminalPhone}}, err
+		detail["after"] = v.TerminalPhone
+		return Entry{Action: "vehicle.bind_terminal", VehicleID: id, SubjectUnitID: v.UnitID, Detail: detail}, err
 	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toVehicleJSON(v))
+}
+
+// unbindInScope unbinds the terminal phone from the vehicle other than id it
+// is bound to, if that vehicle is in scope, and returns its plate ("" when
+// nothing was unbound).
+func unbindInScope(ctx context.Context, c changeTx, sc track.Scope, phone string, id int64) (string, error) {
+	var plate string
+	err := c.tx.QueryRow(ctx, `UPDATE terminals t SET vehicle_id = NULL FROM vehicles v
+		WHERE t.phone = $1 AND v.id = t.vehicle_id AND v.id <> $2 AND v.unit_id IN (SELECT unit_subtree($3))
+		RETURNING v.plate`, phone, id, sc.SQLArg()).Scan(&plate)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("unbind terminal %s: %w", phone, err)
+	}
+	return plate, nil
 }

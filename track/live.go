@@ -343,3 +343,6 @@ func (s *Subscription) Dropped() uint64 {
 	defer s.mu.Unlock()
 	return s.dropped
 }
+
+// OfflineAfter is how long without a report makes a vehicle offline.
+func (h *Hub) OfflineAfter() time.Duration { return h.offlineAfter }

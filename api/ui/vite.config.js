@@ -21,6 +21,7 @@ export default defineConfig({
         replay: page("replay.html"),
         verify: page("verify.html"),
         area: page("area.html"),
+        admin: page("admin.html"),
       },
     },
   },

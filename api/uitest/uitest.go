@@ -137,6 +137,7 @@ func Login(ctx context.Context, t testing.TB, base, name, otp, newPassword strin
 		chromedp.Click(chromedp.CSS("#login button")),
 		chromedp.WaitVisible(chromedp.CSS("#newpw")),
 		chromedp.SendKeys(chromedp.CSS("#newpw"), newPassword),
+		chromedp.SendKeys(chromedp.CSS("#newpw2"), newPassword),
 		chromedp.Click(chromedp.CSS("#change button")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 	if err != nil {

@@ -2,12 +2,17 @@
 // cookie, the CSRF token (kept by the login page in sessionStorage, or read
 // again from GET /api/v1/me) on unsafe requests, and a trip back to the
 // login page when the session is gone or its one-time password must change.
+// Requests ask for the page's language: the server's messages (validation
+// errors, refusals) come back in it.
+import { lang } from "./i18n.js";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  // lines are the bad lines of an import ({line, message}), if any.
+  constructor(status, code, message, lines) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
+    this.lines = lines || [];
   }
 }
 
@@ -18,7 +23,7 @@ function toLogin() {
 }
 
 export async function request(method, path, body, contentType = "application/json") {
-  const headers = {};
+  const headers = { "Accept-Language": lang() === "en" ? "en" : "zh-CN,zh;q=0.9" };
   if (method !== "GET" && method !== "HEAD") {
     if (csrf) headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = contentType;
@@ -30,13 +35,15 @@ export async function request(method, path, body, contentType = "application/jso
   if (!resp.ok) {
     const code = data.error && data.error.code;
     if (resp.status === 401 || code === "password_change_required") toLogin();
-    throw new ApiError(resp.status, code, data.error && data.error.message);
+    throw new ApiError(resp.status, code, data.error && data.error.message, data.error && data.error.lines);
   }
   return data;
 }
 
 export const get = (path) => request("GET", path);
 export const post = (path, body, contentType) => request("POST", path, body, contentType);
+export const patch = (path, body) => request("PATCH", path, body);
+export const put = (path, body) => request("PUT", path, body);
 
 // me returns the logged-in user and refreshes the CSRF token.
 export async function me() {

@@ -3,7 +3,8 @@
 // user gesture: the audio context is created or resumed on the first click
 // or key press, and until then the sound button says so.
 
-import { t, has } from "../i18n.js";
+import { el } from "../dom.js";
+import { t, has, lang } from "../i18n.js";
 import { formatTime } from "../time.js";
 
 const MAX_ITEMS = 100;
@@ -83,6 +84,8 @@ export function createAlertFeed({ list, panel, soundButton, onPick }) {
       when.className = "when";
       when.textContent = `${formatTime(a.start)} · ${t(a.status === "open" ? "alerts.open" : "alerts.closed")}`;
       li.append(head, when);
+      const detail = lang() === "en" ? a.detail : a.detail_zh || a.detail;
+      if (detail) li.append(el("div", { className: "detail-text" }, detail));
       li.addEventListener("click", () => onPick(a));
       list.append(li);
     }

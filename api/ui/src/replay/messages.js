@@ -3,9 +3,6 @@ import { addMessages } from "../i18n.js";
 
 addMessages("zh-CN", {
   "replay.title": "轨迹回放",
-  "nav.live": "实时监控",
-  "nav.replay": "轨迹回放",
-  "nav.verify": "证据核验",
   "replay.vehicles": "车辆（可选多辆对比，最多 8 辆）",
   "replay.searchPlate": "输入车牌搜索，如 鄂B12345",
   "replay.noMatch": "没有匹配的车辆",
@@ -66,7 +63,6 @@ addMessages("zh-CN", {
   "replay.legend.backfill": "虚线/紫点：补传",
   "replay.legend.gap": "空心圆：数据中断两端（不连线）",
   "replay.inGap": "（数据中断）",
-  "nav.area": "区域查车",
   "area.title": "区域查车",
   "area.area": "区域：在地图上绘制（多边形、矩形、圆），或选择电子围栏",
   "area.drawHint": "用地图左上角的工具绘制区域",
@@ -110,9 +106,6 @@ addMessages("zh-CN", {
 
 addMessages("en", {
   "replay.title": "Track replay",
-  "nav.live": "Live map",
-  "nav.replay": "Replay",
-  "nav.verify": "Verify evidence",
   "replay.vehicles": "Vehicles (several to compare, at most 8)",
   "replay.searchPlate": "Search plate, e.g. 鄂B12345",
   "replay.noMatch": "No matching vehicle",
@@ -173,7 +166,6 @@ addMessages("en", {
   "replay.legend.backfill": "dashed / purple dots: back-filled",
   "replay.legend.gap": "hollow circles: ends of a gap (not joined)",
   "replay.inGap": "(no data)",
-  "nav.area": "Area search",
   "area.title": "Area search",
   "area.area": "Area: draw it on the map (polygon, rectangle, circle), or pick a geofence",
   "area.drawHint": "Use the tools at the map's top left",

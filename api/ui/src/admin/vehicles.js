@@ -1,0 +1,130 @@
+// The vehicles tab: search and page through the vehicles of the user's
+// jurisdiction (server-side pages), create and edit one, bind or move its
+// terminal, and import a CSV file, whose bad lines are all shown and of
+// which nothing is imported then.
+import { patch, post, put } from "../api.js";
+import { el } from "../dom.js";
+import { t } from "../i18n.js";
+import { toast } from "../toast.js";
+import { button, errorText, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
+
+const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
+const COLORS = [1, 2, 3, 4, 5, 9];
+
+export function vehiclesTab(pane, { units }) {
+  const search = el("input", { id: "v-search", type: "search", placeholder: t("admin.v.search"), autocomplete: "off" });
+  const unit = select("unit", [{ value: "", label: t("filter.unit") }, ...unitItems(units)], "");
+  unit.id = "v-unit";
+  const file = el("input", { id: "v-file", type: "file", accept: ".csv,text/csv", hidden: true });
+  const result = el("div", { id: "v-import-result", className: "import-result", hidden: true });
+  const list = el("div", { id: "v-list" });
+  const msg = el("p", { id: "v-msg", className: "msg", role: "alert" });
+  pane.replaceChildren(
+    el(
+      "div",
+      { className: "toolbar" },
+      search,
+      unit,
+      button("admin.v.new", "new", () => edit(null), "primary"),
+      button("admin.v.import", "import", () => file.click()),
+      el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent("plate,plate_color,terminal_phone,unit,category\n"), download: "vehicles.csv" }, t("admin.v.template")),
+      file,
+    ),
+    result,
+    msg,
+    list,
+  );
+
+  const { load, first } = pagedList({
+    holder: list,
+    msg,
+    path: "/api/v1/vehicles",
+    query: () => {
+      const q = new URLSearchParams();
+      if (search.value.trim()) q.set("plate", search.value.trim());
+      if (unit.value) q.set("unit_id", unit.value);
+      return q;
+    },
+    headers: ["detail.plate", "admin.v.color", "detail.category", "detail.unit", "detail.terminal", "detail.state", "admin.actions"],
+    row: (v) => [
+      el("b", {}, v.plate),
+      t(`color.${v.plate_color}`),
+      t(`category.${v.category}`),
+      v.unit,
+      v.terminal_phone || "—",
+      v.sealed ? t("state.sealed") : "",
+      el("span", { className: "actions" }, button("admin.edit", "edit", () => edit(v)), button("admin.v.bind", "bind", () => bind(v))),
+    ],
+    props: (v) => ({ dataset: { plate: v.plate, id: v.id } }),
+  });
+  onTyped(search, first);
+  unit.addEventListener("change", first);
+
+  function edit(v) {
+    const plate = el("input", { name: "plate", required: true, maxLength: 16, value: v ? v.plate : "" });
+    const color = select("plate_color", COLORS.map((c) => ({ value: c, label: t(`color.${c}`) })), v ? v.plate_color : 1);
+    const cat = select("category", CATEGORIES.map((c) => ({ value: c, label: t(`category.${c}`) })), v ? v.category : "general");
+    const u = select("unit_id", unitItems(units), v ? v.unit_id : "");
+    openDialog(
+      v ? "admin.v.edit" : "admin.v.new",
+      [field("detail.plate", plate), field("admin.v.color", color), field("detail.category", cat), field("detail.unit", u)],
+      async () => {
+        const body = { plate: plate.value, plate_color: Number(color.value), category: cat.value, unit_id: Number(u.value) };
+        if (v) await patch(`/api/v1/vehicles/${v.id}`, body);
+        else await post("/api/v1/vehicles", body);
+        toast(t("admin.saved"));
+        load();
+      },
+      "v-dialog",
+    );
+  }
+
+  function bind(v) {
+    const phone = el("input", { name: "phone", required: true, maxLength: 20, inputMode: "numeric", value: v.terminal_phone || "" });
+    const move = el("input", { name: "move", type: "checkbox" });
+    openDialog(
+      "admin.v.bind",
+      [
+        el("p", { className: "note" }, t("admin.v.bindFor", { plate: v.plate })),
+        field("detail.terminal", phone),
+        el("label", { className: "check" }, move, t("admin.v.move")),
+      ],
+      async () => {
+        await put(`/api/v1/vehicles/${v.id}/terminal`, { phone: phone.value.trim(), move: move.checked });
+        toast(t("admin.saved"));
+        load();
+      },
+      "bind-dialog",
+    );
+  }
+
+  file.addEventListener("change", async () => {
+    const f = file.files[0];
+    file.value = "";
+    if (!f) return;
+    result.hidden = false;
+    result.className = "import-result";
+    result.replaceChildren(t("admin.v.importing"));
+    try {
+      const r = await post("/api/v1/vehicles/import", await f.text(), "text/csv");
+      result.classList.add("ok");
+      result.replaceChildren(t("admin.v.imported", r));
+      first();
+    } catch (e) {
+      result.classList.add("bad");
+      const lines = e.lines || [];
+      result.replaceChildren(
+        el("div", { className: "import-title" }, lines.length ? t("admin.v.nothingImported", { n: lines.length }) : errorText(e)),
+        el(
+          "ul",
+          { id: "v-bad-lines" },
+          ...lines.map((l) =>
+            el("li", { dataset: { line: l.line } }, l.line ? t("admin.v.line", { line: l.line, message: l.message }) : l.message),
+          ),
+        ),
+      );
+    }
+  });
+
+  load();
+}
