@@ -1,0 +1,116 @@
+package alerts
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// leaseHolders counts the shard locks held in the database, by anyone.
+func (g *rig) leaseHolders(c *Cluster) int {
+	g.t.Helper()
+	var n int
+	if err := g.store.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::bigint::oid`, c.nsShard).Scan(&n); err != nil {
+		g.t.Fatal(err)
+	}
+	return n
+}
+
+// TestClusterPausedNodeLosesLease: a node freezes mid-trip (SIGSTOP, a VM
+// paused, a CPU starved): it holds the lease connection open but says
+// nothing on it, and its runners' writes wait. The database ends its
+// lease session after the production LeaseTimeout, the other node takes
+// its shards and judges what follows; when the frozen node wakes up, the
+// writes it had pending are refused, and it joins again. Every episode is
+// stored once, as by an uninterrupted run.
+func TestClusterPausedNodeLosesLease(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	a := g.node("a")
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
+	b := g.node("b")
+	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+
+	car, sealed := g.carTrack(), g.sealedTrack()
+	wantCar, wantSealed := g.expect(car), g.expect(sealed)
+	g.write(car[:len(car)/2])
+	g.write(sealed[:len(sealed)/2])
+	settle(t, "states saved", func() bool {
+		var n int
+		_ = g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state WHERE processed_xid IS NOT NULL").Scan(&n)
+		return n == 2
+	})
+
+	// a freezes: nothing it does on the lease connection gets through.
+	a.c.mu.Lock()
+	frozen := true
+	defer func() {
+		if frozen {
+			a.c.mu.Unlock()
+		}
+	}()
+	g.write(car[len(car)/2 : 3*len(car)/4])
+	deadline := time.Now().Add(2 * time.Minute) // the production LeaseTimeout, and slack for a loaded machine
+	for b.shards() != 4 || g.leaseHolders(b.c) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the frozen node's shards were not taken over: b runs %d, %d held", b.shards(), g.leaseHolders(b.c))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	g.write(car[3*len(car)/4:])
+	g.write(sealed[len(sealed)/2:])
+	g.waitFor(g.car, wantCar)
+	g.waitFor(g.sealed, wantSealed)
+
+	// a wakes up: its runners judged the same positions meanwhile, but the
+	// lease is gone, so what they write is refused; it joins again.
+	frozen = false
+	a.c.mu.Unlock()
+	settle(t, "a and b to share again", func() bool {
+		return a.shards() == 2 && b.shards() == 2 && g.leaseHolders(a.c) == 4
+	})
+	g.waitFor(g.car, wantCar)
+	g.waitFor(g.sealed, wantSealed)
+	all, err := g.store.Episodes(ctx, EpisodeFilter{WithRetracted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(wantCar)+len(wantSealed) {
+		t.Errorf("%d rows, want %d: %v", len(all), len(wantCar)+len(wantSealed), storedNames(all))
+	}
+}
+
+// TestClusterLeaseConnectionBroken: a node's lease session ends (the
+// server restarted it, a network blip) and a runner's write is the first
+// to notice. The node must drop the shards whose lease went with the
+// session and take them again, not connect anew with their runners still
+// running: those can no longer write, and the shards would be judged by
+// nobody while the other nodes count them as this node's.
+func TestClusterLeaseConnectionBroken(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	a := g.node("a")
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 && g.leaseHolders(a.c) == 4 })
+
+	// Hold the lease connection while its session is ended, so that the
+	// runner's write (below) notices first, not the node's own round.
+	a.c.mu.Lock()
+	pid := a.c.conn.PgConn().PID()
+	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1, 10000)", pid); err != nil {
+		a.c.mu.Unlock()
+		t.Fatal(err)
+	}
+	a.c.mu.Unlock()
+	shard := int(uint64(g.sealed) % 4)
+	err := fencedWriter{lease: a.c, shard: shard}.saveStates(ctx, []SavedState{{VehicleID: g.sealed, State: []byte("{}")}})
+	if err == nil {
+		t.Fatal("a write through a lease whose session ended went through")
+	}
+
+	settle(t, "a to hold every shard again", func() bool { return a.shards() == 4 && g.leaseHolders(a.c) == 4 })
+	sealed := g.sealedTrack()
+	want := g.expect(sealed)
+	g.write(sealed)
+	g.waitFor(g.sealed, want)
+}
