@@ -21,6 +21,7 @@ type shard struct {
 	tick   chan tickRequest
 
 	// Owned by the shard's goroutine.
+	start   time.Time // when Run started: the initial replay is measured from it
 	eng     *Engine
 	src     *dbSource
 	dirty   map[int64]time.Time // vehicle → latest Received evaluated, since the last save
@@ -41,6 +42,7 @@ func (s *shard) owns(vehicleID int64) bool {
 
 func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	r := s.r
+	s.start = start
 	s.src = &dbSource{store: r.store, ctx: ctx, timeout: r.cfg.QueryTimeout}
 	s.dirty, s.failed = map[int64]time.Time{}, map[int64]bool{}
 	eng, err := NewEngine(l.Config, s.src)
@@ -59,7 +61,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 		return // ctx ended
 	}
 	defer stopFeed()
-	s.catchUp(ctx, l.Vehicles, start)
+	s.catchUp(ctx, l.Vehicles)
 	s.clockTick(ctx, r.cfg.Clock.Now())
 
 	tick := time.NewTicker(r.cfg.StateEvery)
@@ -80,7 +82,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 			s.collect()
 			s.evaluate(ctx, s.step, "live")
 		case nl := <-s.reload:
-			s.apply(nl)
+			s.apply(ctx, nl)
 		case <-tick.C:
 			s.saveStates(ctx)
 		case <-ctx.Done():
@@ -126,15 +128,29 @@ func (s *shard) drain() {
 	s.saveStates(ctx)
 }
 
-func (s *shard) apply(l *Loaded) {
+func (s *shard) apply(ctx context.Context, l *Loaded) {
 	if err := s.eng.SetConfig(l.Config); err != nil {
 		s.r.log.Error("alerts: reload", "err", err)
 		return
 	}
 	for _, v := range l.Vehicles {
 		if s.owns(v.ID) {
-			s.eng.SetVehicle(v)
+			s.register(ctx, v)
 		}
+	}
+}
+
+// register sets a vehicle's record in the engine. One that joins in a
+// cluster (added since the configuration was loaded) is caught up like
+// those of the start: another node may have judged it, and saved its
+// state, before this one took the shard; judged afresh from here, an
+// episode under way would be opened a second time. A single node's
+// vehicle that joins has not been judged before.
+func (s *shard) register(ctx context.Context, v track.Vehicle) {
+	_, known := s.eng.Vehicle(v.ID)
+	s.eng.SetVehicle(v)
+	if !known && !s.r.feed.pushed() {
+		s.catchUpVehicle(ctx, v.ID)
 	}
 }
 
@@ -267,7 +283,7 @@ func (s *shard) lookup(ctx context.Context, vid int64) bool {
 	if err != nil || len(vs) == 0 {
 		return false
 	}
-	s.eng.SetVehicle(vs[0])
+	s.register(ctx, vs[0])
 	return true
 }
 

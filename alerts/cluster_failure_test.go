@@ -2,8 +2,11 @@ package alerts
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"fleetmon/track"
 )
 
 // leaseHolders counts the shard locks held in the database, by anyone.
@@ -113,4 +116,82 @@ func TestClusterLeaseConnectionBroken(t *testing.T) {
 	want := g.expect(sealed)
 	g.write(sealed)
 	g.waitFor(g.sealed, want)
+}
+
+// TestClusterHandoverVehicleAddedLater: a vehicle is added while the
+// nodes run (a CSV import by another process tells none of them), so the
+// node that judges it finds it when the feed first brings it. That node
+// dies mid-trip after saving the vehicle's state; the node that takes the
+// shard did not know the vehicle either, and must resume it from the saved
+// state, not judge it afresh from mid-trip (which opened the sealed car's
+// move a second time).
+func TestClusterHandoverVehicleAddedLater(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	a := g.node("a")
+	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
+	b := g.node("b")
+	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+
+	ts := track.NewStore(g.store.pool)
+	if _, _, err := ts.ImportVehicles(ctx, []track.VehicleImport{{Line: 2, Plate: "苏A00003", PlateColor: 1,
+		TerminalPhone: "13800000003", UnitPath: []string{"江苏省", "南京市", "市机关事务管理局"}, Category: track.CategoryGeneral}}); err != nil {
+		t.Fatal(err)
+	}
+	var vid, tid int64
+	if err := g.store.pool.QueryRow(ctx, `UPDATE vehicles v SET sealed = true FROM terminals t
+		WHERE t.vehicle_id = v.id AND v.plate = '苏A00003' RETURNING v.id, t.id`).Scan(&vid, &tid); err != nil {
+		t.Fatal(err)
+	}
+	write := func(ps []track.Position) {
+		t.Helper()
+		for len(ps) > 0 {
+			chunk := slices.Clone(ps[:min(len(ps), 4)])
+			ps = ps[len(chunk):]
+			for i := range chunk {
+				chunk[i].TerminalID, chunk[i].Received, chunk[i].FrameID = tid, time.Now(), track.NewFrameID()
+			}
+			if err := g.w.Write(ctx, tid, chunk, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ps := newTrack(vid, "2026-03-10 10:00").park(5*time.Minute, false, 0).
+		drive(15*time.Minute, 40, 90).park(10*time.Minute, false, 0).out
+	want := g.expect(ps)
+	write(ps[:len(ps)/2])
+	settle(t, "the move stored and the state saved", func() bool {
+		var n int
+		_ = g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state WHERE vehicle_id = $1 AND processed_xid IS NOT NULL", vid).Scan(&n)
+		return n == 1 && len(g.stored(vid)) > 0
+	})
+
+	// The vehicle's node dies.
+	owner, other := a, b
+	b.c.mu.Lock()
+	if _, ok := b.c.running[int(uint64(vid)%4)]; ok {
+		owner, other = b, a
+	}
+	b.c.mu.Unlock()
+	owner.c.mu.Lock()
+	pid := owner.c.conn.PgConn().PID()
+	for _, lr := range owner.c.running {
+		lr.cancel(errAbandoned)
+	}
+	owner.c.mu.Unlock()
+	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	owner.stop()
+	settle(t, "the other node to take every shard", func() bool { return other.shards() == 4 })
+
+	write(ps[len(ps)/2:])
+	g.waitFor(vid, want)
+	all, err := g.store.Episodes(ctx, EpisodeFilter{VehicleID: vid, WithRetracted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(want) {
+		t.Errorf("%d rows, want %d: %v", len(all), len(want), storedNames(all))
+	}
 }
