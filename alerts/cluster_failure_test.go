@@ -12,9 +12,12 @@ import (
 // leaseHolders counts the shard locks held in the database, by anyone.
 func (g *rig) leaseHolders(c *Cluster) int {
 	g.t.Helper()
+	c.mu.Lock()
+	ns := c.nsShard // set again by each connection
+	c.mu.Unlock()
 	var n int
 	if err := g.store.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::bigint::oid`, c.nsShard).Scan(&n); err != nil {
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::bigint::oid`, ns).Scan(&n); err != nil {
 		g.t.Fatal(err)
 	}
 	return n
