@@ -175,8 +175,10 @@ func (s *shard) evaluate(ctx context.Context, ps []track.Position, path string) 
 		s.vehicle(ctx, ps[i:j])
 		i = j
 	}
-	s.r.m.positions.WithLabelValues(path).Add(float64(len(ps)))
 	s.flush(ctx)
+	// Counted once their episodes are stored: a caller that waits for the
+	// count finds the verdicts in the table.
+	s.r.m.positions.WithLabelValues(path).Add(float64(len(ps)))
 	clear(ps)
 	s.step = ps[:0]
 	s.r.m.stepSeconds.Observe(time.Since(t0).Seconds())
