@@ -32,8 +32,7 @@ type ClusterConfig struct {
 	Rebalance time.Duration
 	// LeaseTimeout is how long the database keeps the leases of a node
 	// that stopped talking to it: frozen (SIGSTOP, a VM paused, a CPU
-	// starved of time), cut off by the network without a reset, or stuck
-	// in a transaction. PostgreSQL then ends the node's lease session, and
+	// starved of time), or stuck in a transaction. PostgreSQL then ends the node's lease session, and
 	// with it the locks, so that the others take its shards; when the
 	// node wakes up, its writes are refused (the lease is checked in each
 	// write's transaction) and it joins again. It must exceed Rebalance,
@@ -379,18 +378,16 @@ func (c *Cluster) dial(ctx context.Context) error {
 }
 
 // leaseSession makes the server end the lease session of a node that
-// stops talking to it for timeout, releasing its locks: idle (the node is
-// frozen: its kernel still acknowledges, so only the server's own clock
-// can tell), idle in a transaction, or unreachable (the keepalives and
-// unacknowledged data of a connection over TCP go unanswered). A node
-// that is well uses the connection every Rebalance.
+// stops talking to it for timeout, releasing its locks: idle, or idle in
+// a transaction. That is a node frozen (SIGSTOP, a VM paused, a CPU
+// starved): its kernel still acknowledges, so the connection looks alive
+// and only the server's own clock can tell. A node that is well uses the
+// connection every Rebalance. A node the server cannot reach at all is
+// the connection settings' to find (fleetd sets TCP keepalives and
+// tcp_user_timeout on both ends of every connection).
 func leaseSession(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
-	secs := int(timeout.Seconds())
 	_, err := conn.Exec(ctx, `SELECT set_config('idle_session_timeout', $1, false),
-		set_config('idle_in_transaction_session_timeout', $1, false), set_config('tcp_user_timeout', $1, false),
-		set_config('tcp_keepalives_idle', $2, false), set_config('tcp_keepalives_interval', $3, false),
-		set_config('tcp_keepalives_count', '3', false)`,
-		fmt.Sprint(timeout.Milliseconds()), fmt.Sprint(max(1, secs/3)), fmt.Sprint(max(1, secs/9)))
+		set_config('idle_in_transaction_session_timeout', $1, false)`, fmt.Sprint(timeout.Milliseconds()))
 	if err != nil {
 		return fmt.Errorf("set the lease session's timeouts: %w", err)
 	}
