@@ -23,6 +23,44 @@ func (g *rig) leaseHolders(c *Cluster) int {
 	return n
 }
 
+// sharing starts nodes a and b and waits until they run two shards each.
+func (g *rig) sharing() (a, b *node) {
+	g.t.Helper()
+	a = g.node("a")
+	settle(g.t, "a to take every shard", func() bool { return a.shards() == 4 })
+	b = g.node("b")
+	settle(g.t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+	return a, b
+}
+
+// statesSaved waits until n vehicles' states are saved by a cluster node.
+func (g *rig) statesSaved(n int) {
+	g.t.Helper()
+	settle(g.t, "states saved", func() bool {
+		var got int
+		_ = g.store.pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM alert_engine_state WHERE processed_xid IS NOT NULL").Scan(&got)
+		return got == n
+	})
+}
+
+// die kills node n as when its host vanishes: its runners stop at once,
+// writing nothing, and PostgreSQL ends its lease session, and with it
+// the locks.
+func (g *rig) die(n *node) {
+	g.t.Helper()
+	n.c.mu.Lock()
+	pid := n.c.conn.PgConn().PID()
+	for _, lr := range n.c.running {
+		lr.cancel(errAbandoned)
+	}
+	n.c.mu.Unlock()
+	if _, err := g.store.pool.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid); err != nil {
+		g.t.Fatal(err)
+	}
+	n.stop()
+}
+
 // TestClusterPausedNodeLosesLease: a node freezes mid-trip (SIGSTOP, a VM
 // paused, a CPU starved): it holds the lease connection open but says
 // nothing on it, and its runners' writes wait. The database ends its
@@ -33,20 +71,13 @@ func (g *rig) leaseHolders(c *Cluster) int {
 func TestClusterPausedNodeLosesLease(t *testing.T) {
 	g := newRig(t)
 	ctx := context.Background()
-	a := g.node("a")
-	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
-	b := g.node("b")
-	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+	a, b := g.sharing()
 
 	car, sealed := g.carTrack(), g.sealedTrack()
 	wantCar, wantSealed := g.expect(car), g.expect(sealed)
 	g.write(car[:len(car)/2])
 	g.write(sealed[:len(sealed)/2])
-	settle(t, "states saved", func() bool {
-		var n int
-		_ = g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state WHERE processed_xid IS NOT NULL").Scan(&n)
-		return n == 2
-	})
+	g.statesSaved(2)
 
 	// a freezes: nothing it does on the lease connection gets through.
 	a.c.mu.Lock()
@@ -131,10 +162,7 @@ func TestClusterLeaseConnectionBroken(t *testing.T) {
 func TestClusterHandoverVehicleAddedLater(t *testing.T) {
 	g := newRig(t)
 	ctx := context.Background()
-	a := g.node("a")
-	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
-	b := g.node("b")
-	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+	a, b := g.sharing()
 
 	ts := track.NewStore(g.store.pool)
 	if _, _, err := ts.ImportVehicles(ctx, []track.VehicleImport{{Line: 2, Plate: "苏A00003", PlateColor: 1,
@@ -176,16 +204,7 @@ func TestClusterHandoverVehicleAddedLater(t *testing.T) {
 		owner, other = b, a
 	}
 	b.c.mu.Unlock()
-	owner.c.mu.Lock()
-	pid := owner.c.conn.PgConn().PID()
-	for _, lr := range owner.c.running {
-		lr.cancel(errAbandoned)
-	}
-	owner.c.mu.Unlock()
-	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
-	owner.stop()
+	g.die(owner)
 	settle(t, "the other node to take every shard", func() bool { return other.shards() == 4 })
 
 	write(ps[len(ps)/2:])
