@@ -170,8 +170,12 @@ func TestClusterHandoverVehicleAddedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vid, tid int64
-	if err := g.store.pool.QueryRow(ctx, `UPDATE vehicles v SET sealed = true FROM terminals t
-		WHERE t.vehicle_id = v.id AND v.plate = '苏A00003' RETURNING v.id, t.id`).Scan(&vid, &tid); err != nil {
+	if err := g.store.pool.QueryRow(ctx, `SELECT v.id, t.id FROM vehicles v JOIN terminals t ON t.vehicle_id = v.id
+		WHERE v.plate = '苏A00003'`).Scan(&vid, &tid); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.SetSeal(ctx, track.All, vid, track.SealChange{Sealed: true, At: at("2026-01-01 00:00"),
+		Reason: "封存待处置", ActorName: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(ps []track.Position) {

@@ -6,10 +6,10 @@
 // not a point).
 //
 // The rules core is pure: no SQL, no clock, no goroutines. A Calendar,
-// HolidaySet, Calendars, FenceSet, Policy and Approvals are immutable once
-// built and safe for concurrent use by many goroutines; the storage step
-// persists their plain spec structs (CalendarSpec, Fence, Params,
-// Approval) and rebuilds them. An Engine is not safe for concurrent use:
+// HolidaySet, Calendars, FenceSet, Policy, Approvals and Seals are
+// immutable once built and safe for concurrent use by many goroutines; the
+// storage step persists their plain spec structs (CalendarSpec, Fence,
+// Params, Approval, and track's seal history) and rebuilds them. An Engine is not safe for concurrent use:
 // one goroutine owns it (shard vehicles by id across engines that share one
 // Config). Its per-vehicle state is a pure function of the vehicle's
 // positions in device-time order, and serialisable (MarshalState).

@@ -101,7 +101,7 @@ func (v *vehicle) drive(f Fix) {
 	}
 	if d.Real {
 		v.afterHoursDriving(f)
-		v.sealedDriving()
+		v.sealedDriving(f)
 	}
 	if !f.Acc || f.Time.Sub(d.Still.Time) >= P.StopDuration {
 		v.driveEnded(d.Still.Time, d.Still)

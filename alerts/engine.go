@@ -17,6 +17,8 @@ type Config struct {
 	Policy    *Policy
 	// Approvals may be nil (no approved trips).
 	Approvals *Approvals
+	// Seals may be nil (no vehicle ever sealed).
+	Seals *Seals
 	// CheckpointEvery is the device time between two checkpoints of a
 	// vehicle's state; default 30 min.
 	CheckpointEvery time.Duration
@@ -86,6 +88,7 @@ type vehicle struct {
 	permitted []*fence
 	parking   []*fence
 	approvals []Approval
+	seals     []track.SealPeriod
 	fences    *FenceSet
 	drives    *[]Drive
 	st        VehicleState
@@ -174,7 +177,7 @@ func (e *Engine) LastTime(vehicleID int64) (time.Time, bool) {
 }
 
 // SetVehicle registers a vehicle or updates what applies to it (unit,
-// category, sealed); its state is kept.
+// category, seal periods); its state is kept.
 func (e *Engine) SetVehicle(info track.Vehicle) {
 	v := e.vs[info.ID]
 	if v == nil {
@@ -194,6 +197,7 @@ func (e *Engine) SetVehicle(info track.Vehicle) {
 	if e.cfg.Approvals != nil {
 		v.approvals = e.cfg.Approvals.byVehicle[info.ID]
 	}
+	v.seals = e.cfg.Seals.of(info.ID)
 	v.csValid = false
 }
 

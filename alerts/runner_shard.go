@@ -71,6 +71,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	for {
 		select {
 		case <-due:
+			s.applyPending(ctx)
 			r.feed.read(ctx, s)
 		case <-clock.C:
 			s.clockTick(ctx, r.cfg.Clock.Now())
@@ -78,8 +79,9 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 			s.clockTick(ctx, req.now)
 			close(req.done)
 		case b := <-s.q:
+			s.applyPending(ctx)
 			s.take(b)
-			s.collect()
+			s.collect(ctx)
 			s.evaluate(ctx, s.step, "live")
 		case nl := <-s.reload:
 			s.apply(ctx, nl)
@@ -101,10 +103,11 @@ func (s *shard) take(b []track.Position) {
 }
 
 // collect adds what is queued to the step without waiting.
-func (s *shard) collect() {
+func (s *shard) collect(ctx context.Context) {
 	for len(s.step) < maxStepPositions {
 		select {
 		case b := <-s.q:
+			s.applyPending(ctx)
 			s.take(b)
 		default:
 			return
@@ -119,13 +122,24 @@ func (s *shard) drain() {
 	defer cancel()
 	s.src.ctx = ctx
 	for ctx.Err() == nil {
-		s.collect()
+		s.collect(ctx)
 		if len(s.step) == 0 {
 			break
 		}
 		s.evaluate(ctx, s.step, "live")
 	}
 	s.saveStates(ctx)
+}
+
+// applyPending applies a configuration handed over before the positions
+// about to be evaluated: select picks among ready cases at random, and a
+// seal or approval recorded before a report arrived must judge it.
+func (s *shard) applyPending(ctx context.Context) {
+	select {
+	case nl := <-s.reload:
+		s.apply(ctx, nl)
+	default:
+	}
 }
 
 func (s *shard) apply(ctx context.Context, l *Loaded) {

@@ -62,7 +62,11 @@ func newRig(t *testing.T) *rig {
 	}
 	q("SELECT v.id, t.id, v.unit_id FROM vehicles v JOIN terminals t ON t.vehicle_id = v.id WHERE plate = $1", []any{"苏A00001"}, &g.car, &g.carTerm, &g.bureau)
 	q("SELECT v.id, t.id FROM vehicles v JOIN terminals t ON t.vehicle_id = v.id WHERE plate = $1", []any{"苏A00002"}, &g.sealed, &g.slTrm)
-	q("UPDATE vehicles SET sealed = true WHERE id = $1 RETURNING (SELECT parent_id FROM units WHERE id = unit_id)", []any{g.sealed}, &g.city)
+	q("SELECT parent_id FROM units WHERE id = $1", []any{g.bureau}, &g.city)
+	// 苏A00002 is sealed since before its tracks.
+	if _, _, err := ts.SetSeal(ctx, track.All, g.sealed, track.SealChange{Sealed: true, At: at("2026-01-01 00:00"), Reason: "封存待处置", ActorName: "test"}); err != nil {
+		t.Fatal(err)
+	}
 
 	if _, err := g.store.PutCalendar(ctx, CalendarSpec{UnitID: g.city, Week: StandardWeek()}); err != nil {
 		t.Fatal(err)

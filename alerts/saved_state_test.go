@@ -333,7 +333,7 @@ const savedVehicleJSON = `{
 func TestSavedStateRestores(t *testing.T) {
 	w := newWorld(t, testFences(), nil)
 	sealed := track.Vehicle{ID: 1, UnitID: unitBureau, Category: track.CategoryGeneral, Sealed: true}
-	e, err := NewEngine(w.cfg, nil)
+	e, err := NewEngine(sealedAllAlong(w.cfg, 1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

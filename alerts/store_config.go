@@ -16,12 +16,13 @@ import (
 
 // Loaded is the configuration as read from the database.
 type Loaded struct {
-	// Config has Tree, Calendars, Fences, Policy and Approvals set;
+	// Config has Tree, Calendars, Fences, Policy, Approvals and Seals set;
 	// CheckpointEvery and Horizon are left for the caller.
 	Config   Config
 	Holidays *HolidaySet
 	// Vehicles are every registered vehicle, in id order (Plate,
-	// Category, UnitID and Sealed set).
+	// Category and UnitID set; whether a vehicle is sealed is
+	// Config.Seals, by time).
 	Vehicles []track.Vehicle
 }
 
@@ -33,8 +34,9 @@ type LoadOptions struct {
 }
 
 // LoadConfig reads holidays (seeding the embedded years that are
-// missing), calendars, parameters, fences, approvals, the unit tree and the
-// vehicles, and builds the engine's Config from them.
+// missing), calendars, parameters, fences, approvals, the unit tree, the
+// vehicles and their seal history, and builds the engine's Config from
+// them.
 func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error) {
 	if err := s.EnsureHolidays(ctx); err != nil {
 		return nil, err
@@ -104,8 +106,14 @@ func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error
 	if err != nil {
 		return nil, err
 	}
+	// The whole history: a vehicle is sealed a few times in its life.
+	seals, err := track.SealEntries(ctx, s.pool, 0)
+	if err != nil {
+		return nil, err
+	}
 	return &Loaded{
-		Config:   Config{Tree: tree, Calendars: cals, Fences: fs, Policy: pol, Approvals: aps},
+		Config: Config{Tree: tree, Calendars: cals, Fences: fs, Policy: pol, Approvals: aps,
+			Seals: NewSeals(track.SealPeriods(seals))},
 		Holidays: hol,
 		Vehicles: vs,
 	}, nil
@@ -132,7 +140,7 @@ func (s *Store) Tree(ctx context.Context) (Parents, error) { return s.tree(ctx) 
 // Vehicles returns the registered vehicles in id order, or the one with
 // id when id is not 0.
 func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error) {
-	rows, err := s.pool.Query(ctx, `SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, v.sealed
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id
 		FROM vehicles v JOIN units u ON u.id = v.unit_id
 		WHERE $1::bigint = 0 OR v.id = $1 ORDER BY v.id`, id)
 	if err != nil {
@@ -142,7 +150,7 @@ func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error)
 		var v track.Vehicle
 		var color int16
 		var cat string
-		err := r.Scan(&v.ID, &v.Plate, &color, &cat, &v.UnitID, &v.Sealed)
+		err := r.Scan(&v.ID, &v.Plate, &color, &cat, &v.UnitID)
 		v.PlateColor, v.Category = uint8(color), track.Category(cat)
 		return v, err
 	})

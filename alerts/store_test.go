@@ -142,7 +142,7 @@ func TestStoreConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := slices.IndexFunc(l.Vehicles, func(v track.Vehicle) bool { return v.ID == g.sealed })
-	if i < 0 || !l.Vehicles[i].Sealed || l.Vehicles[i].UnitID != g.bureau || l.Vehicles[i].Category != track.CategoryGeneral {
+	if i < 0 || len(l.Config.Seals.of(g.sealed)) != 1 || l.Vehicles[i].UnitID != g.bureau || l.Vehicles[i].Category != track.CategoryGeneral {
 		t.Errorf("vehicles %+v", l.Vehicles)
 	}
 }

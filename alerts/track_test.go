@@ -183,7 +183,11 @@ func newWorld(t testing.TB, fences []Fence, approvals []Approval) *world {
 func (w *world) run(t testing.TB, v track.Vehicle, ps []track.Position) []Episode {
 	t.Helper()
 	src := &memSource{}
-	e, err := NewEngine(w.cfg, src)
+	cfg := w.cfg
+	if v.Sealed {
+		cfg = sealedAllAlong(cfg, v.ID)
+	}
+	e, err := NewEngine(cfg, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +217,13 @@ func (w *world) run(t testing.TB, v track.Vehicle, ps []track.Position) []Episod
 		return cmpString(string(a.Rule), string(b.Rule))
 	})
 	return eps
+}
+
+// sealedAllAlong is cfg with the vehicle sealed at every time: the
+// engine tests' track.Vehicle{Sealed: true}.
+func sealedAllAlong(cfg Config, vehicleID int64) Config {
+	cfg.Seals = NewSeals([]track.SealPeriod{{VehicleID: vehicleID}})
+	return cfg
 }
 
 func cmpString(a, b string) int {

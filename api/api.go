@@ -237,6 +237,7 @@ func (s *Server) routes() {
 	p.HandleFunc("PATCH /api/v1/vehicles/{id}", s.updateVehicle)
 	p.HandleFunc("POST /api/v1/vehicles/{id}/seal", s.sealVehicle(true))
 	p.HandleFunc("POST /api/v1/vehicles/{id}/unseal", s.sealVehicle(false))
+	p.HandleFunc("GET /api/v1/vehicles/{id}/seals", s.sealHistory)
 	p.HandleFunc("PUT /api/v1/vehicles/{id}/terminal", s.bindTerminal)
 	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.vehicleTrack)
 

@@ -164,23 +164,6 @@ func (s *Server) updateVehicle(w http.ResponseWriter, r *http.Request) {
 	s.applyVehicleChange(w, r, id, "vehicle.update", c)
 }
 
-func (s *Server) sealVehicle(sealed bool) http.HandlerFunc {
-	action := "vehicle.unseal"
-	if sealed {
-		action = "vehicle.seal"
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
-			return
-		}
-		id, ok := pathID(w, r)
-		if !ok {
-			return
-		}
-		s.applyVehicleChange(w, r, id, action, track.VehicleChange{Sealed: &sealed})
-	}
-}
-
 func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id int64, action string, c track.VehicleChange) {
 	var before, after track.Vehicle
 	err := s.change(r, func(tx changeTx) (Entry, error) {
@@ -193,11 +176,8 @@ func (s *Server) applyVehicleChange(w http.ResponseWriter, r *http.Request, id i
 		s.fail(w, r, err)
 		return
 	}
-	// A seal, category or unit changes how the rules judge the vehicle.
+	// A category or unit changes how the rules judge the vehicle.
 	s.reload(r)
-	if s.cfg.Live != nil && before.Sealed != after.Sealed {
-		s.cfg.Live.SetSealed(id, after.Sealed)
-	}
 	writeJSON(w, http.StatusOK, toVehicleJSON(after))
 }
 

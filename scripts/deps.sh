@@ -2,7 +2,7 @@
 # deps.sh installs the Debian packages that fleetmon's default mode and test suites need, on a
 # fresh Debian 12 machine. Run it as root, or as a user with sudo.
 #
-#   scripts/deps.sh [pg|mqtt|browser|ui|race|ha|all]...     (no argument means all)
+#   scripts/deps.sh [pg|mqtt|browser|ui|race|ha|backup|all]...     (no argument means all)
 #
 #   pg       PostgreSQL server + PostGIS 3, for track/localpg (fleetd without --db, make test)
 #   mqtt     the Mosquitto broker, for ingest's MQTT tests
@@ -10,6 +10,7 @@
 #   ui       Node.js and npm, to build the web UI and run its tests (Debian 12's own 18.x does)
 #   race     a C compiler: go test -race needs cgo, which Go turns off when there is no gcc
 #   ha       Patroni and etcd, for the failover test (a primary and a synchronous standby)
+#   backup   pgBackRest, for WAL archiving, base backups and the point-in-time restore drill
 #
 # It is idempotent: it installs only what is missing, runs apt-get update at most once and only
 # when something must be installed, and never asks a question (DEBIAN_FRONTEND=noninteractive).
@@ -144,6 +145,10 @@ want_ha() {
 	done
 }
 
+want_backup() {
+	installed pgbackrest || missing+=(pgbackrest)
+}
+
 # Our marker in a policy-rc.d we put in place; a leftover from a killed run is recognised by it.
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# fleetmon scripts/deps.sh: keep services from starting during install"
@@ -170,7 +175,7 @@ restore_service_starts() {
 main() {
 	local groups=("$@")
 	[ ${#groups[@]} -gt 0 ] || groups=(all)
-	local pg=0 mqtt=0 browser=0 ui=0 race=0 ha=0 g
+	local pg=0 mqtt=0 browser=0 ui=0 race=0 ha=0 backup=0 g
 	for g in "${groups[@]}"; do
 		case "$g" in
 		pg) pg=1 ;;
@@ -179,7 +184,8 @@ main() {
 		ui) ui=1 ;;
 		race) race=1 ;;
 		ha) ha=1 ;;
-		all) pg=1 mqtt=1 browser=1 ui=1 race=1 ha=1 ;;
+		backup) backup=1 ;;
+		all) pg=1 mqtt=1 browser=1 ui=1 race=1 ha=1 backup=1 ;;
 		-h | --help | help) usage ;;
 		*) say "unknown group: $g"; usage ;;
 		esac
@@ -199,6 +205,7 @@ main() {
 	[ "$ui" -eq 0 ] || want_ui
 	[ "$race" -eq 0 ] || want_race
 	[ "$ha" -eq 0 ] || want_ha
+	[ "$backup" -eq 0 ] || want_backup
 
 	if [ ${#missing[@]} -gt 0 ]; then
 		apt_update
@@ -243,6 +250,10 @@ main() {
 		command -v patroni >/dev/null 2>&1 || die "patroni installed but not in PATH"
 		[ -x /usr/bin/etcd ] || die "etcd-server installed but /usr/bin/etcd is missing"
 		say "ha ok: $(command -v patroni), /usr/bin/etcd"
+	fi
+	if [ "$backup" -eq 1 ]; then
+		command -v pgbackrest >/dev/null 2>&1 || die "pgbackrest installed but not in PATH"
+		say "backup ok: $(command -v pgbackrest) ($(pgbackrest version))"
 	fi
 }
 

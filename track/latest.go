@@ -47,7 +47,7 @@ func (s *Store) LatestIn(ctx context.Context, sc Scope, limit, offset int) ([]St
 // LiveSeeds returns every vehicle's latest stored report and seal, for
 // the live hub's start (Hub.Seed).
 func (s *Store) LiveSeeds(ctx context.Context) ([]Seed, error) {
-	rows, err := s.pool.Query(ctx, `SELECT v.id, st.device_time, st.received_at, COALESCE(st.speed_kmh, 0), COALESCE(st.alarm, 0), v.sealed
+	rows, err := s.pool.Query(ctx, `SELECT v.id, st.device_time, st.received_at, COALESCE(st.speed_kmh, 0), COALESCE(st.alarm, 0), vehicle_sealed_at(v.id, now())
 		FROM vehicles v LEFT JOIN vehicle_state st ON st.vehicle_id = v.id`)
 	if err != nil {
 		return nil, fmt.Errorf("track: live seeds: %w", err)
@@ -73,9 +73,9 @@ func (s *Store) LiveSeeds(ctx context.Context) ([]Seed, error) {
 	return out, nil
 }
 
-// SealedIn returns the sealed vehicles in scope.
+// SealedIn returns the vehicles in scope sealed now.
 func (s *Store) SealedIn(ctx context.Context, sc Scope) (map[int64]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM vehicles WHERE sealed AND unit_id IN (SELECT unit_subtree($1))`, sc.root())
+	rows, err := s.pool.Query(ctx, `SELECT id FROM vehicles WHERE vehicle_sealed_at(id, now()) AND unit_id IN (SELECT unit_subtree($1))`, sc.root())
 	if err != nil {
 		return nil, fmt.Errorf("track: sealed vehicles: %w", err)
 	}

@@ -17,8 +17,9 @@ import (
 // them and may only insert into them.
 
 // EvidenceTables may only be inserted into and read by the runtime role:
-// the audit log and what the daily seals cover or record.
-var EvidenceTables = []string{"audit_log", "positions", "raw_frames", "seals", "seal_parts", "seal_days"}
+// the audit log, what the daily seals cover or record, and the vehicles'
+// seal (封存) history.
+var EvidenceTables = []string{"audit_log", "positions", "raw_frames", "seals", "seal_parts", "seal_days", "vehicle_seals"}
 
 // readOnlyTables may only be read by the runtime role.
 var readOnlyTables = []string{"schema_migrations"}

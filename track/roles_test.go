@@ -40,6 +40,10 @@ var tamperStatements = []string{
 	`DELETE FROM seals`,
 	`ALTER TABLE seals DISABLE TRIGGER seals_no_change`,
 	`TRUNCATE seal_parts`,
+	`UPDATE vehicle_seals SET sealed = false`,
+	`DELETE FROM vehicle_seals`,
+	`TRUNCATE vehicle_seals`,
+	`ALTER TABLE vehicle_seals DISABLE TRIGGER vehicle_seals_no_change`,
 	`SELECT ensure_month_partition('audit_log'::regclass, now())`,
 }
 
@@ -67,19 +71,22 @@ func TestRuntimeRoleCannotTamper(t *testing.T) {
 	if _, err := app.Exec(ctx, `INSERT INTO audit_log (at, actor_name, action, vehicle_id, reason) VALUES (now(), 'inspector', 'track.view', $1, 'case 7')`, v); err != nil {
 		t.Fatalf("runtime role appends to the audit log: %v", err)
 	}
-	if _, err := app.Exec(ctx, `UPDATE vehicles SET sealed = true WHERE id = $1`, v); err != nil {
+	if _, err := app.Exec(ctx, `UPDATE vehicles SET category = 'special' WHERE id = $1`, v); err != nil {
 		t.Fatalf("runtime role updates a vehicle: %v", err)
+	}
+	if _, _, err := track.NewStore(app).SetSeal(ctx, track.All, v, track.SealChange{Sealed: true, At: day, ActorName: "admin"}); err != nil {
+		t.Fatalf("runtime role seals a vehicle: %v", err)
 	}
 	if _, err := track.NewStore(app).SealDays(ctx, day.AddDate(0, 0, 2)); err != nil {
 		t.Fatalf("runtime role seals: %v", err)
 	}
 	counts := func() string {
-		var a, ps, rf, sl int
+		var a, ps, rf, sl, vs int
 		if err := s.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_log), (SELECT count(*) FROM positions),
-			(SELECT count(*) FROM raw_frames), (SELECT count(*) FROM seals)`).Scan(&a, &ps, &rf, &sl); err != nil {
+			(SELECT count(*) FROM raw_frames), (SELECT count(*) FROM seals), (SELECT count(*) FROM vehicle_seals WHERE sealed)`).Scan(&a, &ps, &rf, &sl, &vs); err != nil {
 			t.Fatal(err)
 		}
-		return fmt.Sprintf("%d/%d/%d/%d", a, ps, rf, sl)
+		return fmt.Sprintf("%d/%d/%d/%d/%d", a, ps, rf, sl, vs)
 	}
 	before := counts()
 	// For comparison, what the same statements do as the owner (the login
@@ -114,7 +121,7 @@ func TestRuntimeRoleCannotTamper(t *testing.T) {
 		t.Logf("runtime: refused %s (%s)  %s", pe.Code, pe.Message, stmt)
 	}
 	if after := counts(); after != before {
-		t.Errorf("audit/positions/frames/seals rows went from %s to %s", before, after)
+		t.Errorf("audit/positions/frames/seals/vehicle seals rows went from %s to %s", before, after)
 	}
 	var role string
 	if err := conn.QueryRow(ctx, "SHOW session_replication_role").Scan(&role); err != nil || role != "origin" {

@@ -281,6 +281,9 @@ type VehicleImport struct {
 	TerminalPhone string // leading zeros removed
 	UnitPath      []string
 	Category      Category
+	// Seal, when the line fills the optional column sealed, is the seal
+	// state the vehicle takes (from At, the import's time when zero).
+	Seal *SealChange
 }
 
 // ImportError names the line of an import file that is wrong.
@@ -294,6 +297,10 @@ func (e *ImportError) Unwrap() error { return e.Err }
 
 // ParseVehicleCSV reads a UTF-8 CSV with the header
 // plate,plate_color,terminal_phone,unit,category and validates every line.
+// The optional columns sealed (true/false, 是/否; empty: left as it is),
+// sealed_at (when the seal or unseal takes effect: RFC 3339, or
+// 2006-01-02[ 15:04[:05]] in Beijing time; empty: when imported) and
+// seal_reason record a seal or unseal (see SetSeal).
 // It returns every bad line's error (joined), so a file is fixed in one go.
 func ParseVehicleCSV(r io.Reader) ([]VehicleImport, error) {
 	cr := csv.NewReader(r)
@@ -333,7 +340,7 @@ func ParseVehicleCSV(r io.Reader) ([]VehicleImport, error) {
 			break
 		}
 		get := func(name string) string {
-			if i := col[name]; i < len(rec) {
+			if i, ok := col[name]; ok && i < len(rec) {
 				return strings.TrimSpace(rec[i])
 			}
 			return ""
@@ -399,6 +406,9 @@ func parseVehicleLine(line int, get func(string) string) (VehicleImport, error) 
 	if v.Category, err = parseCategoryErr(cat); err != nil {
 		return bad("%v", err)
 	}
+	if v.Seal, err = parseSealColumns(get); err != nil {
+		return bad("%v", err)
+	}
 	return v, nil
 }
 
@@ -433,6 +443,7 @@ func NormalizePhone(s string) (string, error) {
 // is moved to the one named here. It returns how many vehicles were created
 // and updated.
 func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created, updated int, err error) {
+	now := time.Now()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		created, updated = 0, 0
 		units := map[string]int64{}
@@ -453,6 +464,15 @@ func (s *Store) ImportVehicles(ctx context.Context, vs []VehicleImport) (created
 				RETURNING id, xmax = 0`, v.Plate, int16(v.PlateColor), string(v.Category), unit).Scan(&id, &inserted)
 			if err != nil {
 				return &ImportError{Line: v.Line, Err: fmt.Errorf("vehicle %s: %w", v.Plate, err)}
+			}
+			if v.Seal != nil {
+				c := *v.Seal
+				if c.At.IsZero() {
+					c.At = now
+				}
+				if err := importSeal(ctx, s.InTx(tx), tx, id, unit, c); err != nil {
+					return &ImportError{Line: v.Line, Err: fmt.Errorf("seal of %s: %w", v.Plate, err)}
+				}
 			}
 			if inserted {
 				created++
@@ -484,7 +504,7 @@ func (s *Store) ListVehicles(ctx context.Context) ([]Vehicle, error) {
 			SELECT id, name FROM units WHERE parent_id IS NULL
 			UNION ALL
 			SELECT u.id, up.path || '/' || u.name FROM units u JOIN up ON u.parent_id = up.id)
-		SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, up.path, v.sealed, COALESCE(t.phone, '')
+		SELECT v.id, v.plate, v.plate_color, v.category, v.unit_id, up.path, vehicle_sealed_at(v.id, now()), COALESCE(t.phone, '')
 		FROM vehicles v JOIN up ON up.id = v.unit_id LEFT JOIN terminals t ON t.vehicle_id = v.id
 		ORDER BY v.plate`)
 	if err != nil {

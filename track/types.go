@@ -228,7 +228,9 @@ type Vehicle struct {
 	Category   Category
 	UnitID     int64
 	// UnitPath is the unit's path of names from the top, "/"-separated.
-	UnitPath      string
+	UnitPath string
+	// Sealed says whether the vehicle is sealed now (its history is
+	// SealEntries: the rules judge each position by it, not by this).
 	Sealed        bool
 	TerminalPhone string
 }

@@ -18,7 +18,7 @@ type VehicleFilter struct {
 	Offset   int
 }
 
-const vehicleColumns = `v.id, v.plate, v.plate_color, v.category, v.unit_id, unit_path(v.unit_id), v.sealed, COALESCE(t.phone, '')`
+const vehicleColumns = `v.id, v.plate, v.plate_color, v.category, v.unit_id, unit_path(v.unit_id), vehicle_sealed_at(v.id, now()), COALESCE(t.phone, '')`
 
 func scanVehicle(r pgx.Row) (Vehicle, error) {
 	var v Vehicle
@@ -42,7 +42,7 @@ func (s *Store) VehiclesIn(ctx context.Context, sc Scope, f VehicleFilter) ([]Ve
 		  AND ($2::bigint IS NULL OR v.unit_id IN (SELECT unit_subtree($2)))
 		  AND ($3 = '' OR strpos(v.plate, $3) > 0)
 		  AND ($4 = '' OR v.category = $4)
-		  AND ($5::boolean IS NULL OR v.sealed = $5)
+		  AND ($5::boolean IS NULL OR vehicle_sealed_at(v.id, now()) = $5)
 		ORDER BY v.plate LIMIT $6 OFFSET $7`,
 		sc.root(), unit, f.Plate, string(f.Category), f.Sealed, f.Limit, f.Offset)
 	if err != nil {
@@ -67,7 +67,7 @@ func (s *Store) VehiclesIn(ctx context.Context, sc Scope, f VehicleFilter) ([]Ve
 			  AND ($2::bigint IS NULL OR v.unit_id IN (SELECT unit_subtree($2)))
 			  AND ($3 = '' OR strpos(v.plate, $3) > 0)
 			  AND ($4 = '' OR v.category = $4)
-			  AND ($5::boolean IS NULL OR v.sealed = $5)`,
+			  AND ($5::boolean IS NULL OR vehicle_sealed_at(v.id, now()) = $5)`,
 			sc.root(), unit, f.Plate, string(f.Category), f.Sealed).Scan(&total)
 		if err != nil {
 			return nil, 0, fmt.Errorf("count vehicles: %w", err)
@@ -96,7 +96,6 @@ type VehicleChange struct {
 	PlateColor *uint8
 	Category   *Category
 	UnitID     *int64
-	Sealed     *bool
 }
 
 // CreateVehicle creates a vehicle in a unit in scope.
@@ -135,8 +134,8 @@ func (s *Store) UpdateVehicle(ctx context.Context, sc Scope, id int64, c Vehicle
 		cat = &v
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE vehicles SET plate = COALESCE($3, plate), plate_color = COALESCE($4, plate_color),
-		category = COALESCE($5, category), unit_id = COALESCE($6, unit_id), sealed = COALESCE($7, sealed), updated_at = now()
-		WHERE id = $2 AND unit_id IN (SELECT unit_subtree($1))`, sc.root(), id, c.Plate, color, cat, c.UnitID, c.Sealed)
+		category = COALESCE($5, category), unit_id = COALESCE($6, unit_id), updated_at = now()
+		WHERE id = $2 AND unit_id IN (SELECT unit_subtree($1))`, sc.root(), id, c.Plate, color, cat, c.UnitID)
 	if err != nil {
 		return before, after, conflictOr(err, "update vehicle")
 	}

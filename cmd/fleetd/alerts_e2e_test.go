@@ -94,7 +94,10 @@ func serveAlertsEndToEnd(t *testing.T, day time.Time) {
 	for _, v := range vehicles.Items {
 		veh[v.Plate] = v.ID
 	}
-	if code, body := call("POST", fmt.Sprintf("/api/v1/vehicles/%d/seal", veh["鄂B12345"]), ""); code != 200 {
+	// Sealed since the day before the drives: the rule judges each report
+	// by the seal covering its device time.
+	seal := fmt.Sprintf(`{"at": %q, "reason": "封存待处置"}`, day.AddDate(0, 0, -1).Format(time.RFC3339))
+	if code, body := call("POST", fmt.Sprintf("/api/v1/vehicles/%d/seal", veh["鄂B12345"]), seal); code != 200 {
 		t.Fatalf("seal: %d %s", code, body)
 	}
 

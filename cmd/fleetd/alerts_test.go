@@ -18,7 +18,7 @@ func TestServeJudgesReports(t *testing.T) {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, "UPDATE vehicles SET sealed = true"); err != nil {
+	if _, err := s.Pool.Exec(ctx, "INSERT INTO vehicle_seals (vehicle_id, sealed, effective_at, actor_name) SELECT id, true, '2000-01-01', 'test' FROM vehicles"); err != nil {
 		t.Fatal(err)
 	}
 	srv := startServe(t, "--db", s.ConnString, "--data-dir", t.TempDir())

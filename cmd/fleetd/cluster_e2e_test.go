@@ -268,7 +268,7 @@ func clusterEndToEnd(t *testing.T, day time.Time, frozen bool) {
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
-	if _, err := pg.Pool.Exec(ctx, "UPDATE vehicles SET sealed = true WHERE plate IN ('鄂B00001', '鄂B00004')"); err != nil {
+	if _, err := pg.Pool.Exec(ctx, "INSERT INTO vehicle_seals (vehicle_id, sealed, effective_at, actor_name) SELECT id, true, '2000-01-01', 'test' FROM vehicles WHERE plate IN ('鄂B00001', '鄂B00004')"); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errs := fleetd(t, "users", "add", "--db", db, "--name", "insp", "--role", "inspector", "--unit", "湖北省"); code != 0 {

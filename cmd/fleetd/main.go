@@ -17,6 +17,7 @@
 //	fleetd compact            lay finished months of positions out for replay
 //	fleetd prune              drop raw frames older than --raw-retention
 //	fleetd seal-key create P  make the Ed25519 key that signs the daily seals
+//	fleetd backup status      the age of pgBackRest's last backups
 package main
 
 import (
@@ -39,7 +40,8 @@ commands:
   migrate [--runtime-role ROLE]
                            apply database migrations (as the schema's owner) and
                            grant ROLE what serve needs, and no more
-  vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category)
+  vehicles import FILE.csv import vehicles (header plate,plate_color,terminal_phone,unit,category
+                           and, optional, sealed,sealed_at,seal_reason)
   vehicles list            list vehicles
   users add --name NAME --role admin|supervisor|inspector [--unit PATH]
                            create a user; prints a one-time password
@@ -63,6 +65,10 @@ commands:
                            (serve does it daily: vacuum, rebuild the key)
   prune --raw-retention D  drop raw frames older than D (serve does it daily when
                            it has the owner's login)
+  backup status --backup-stanza S [--max-age D]
+                           pgBackRest's last backups of the database and their
+                           age; exits 1 when the newest is older than D
+                           (backups and restores: docs/DEPLOY.md)
 
 Every command takes --db (or FLEETMON_DB): the schema owner's login for
 migrate and the administration commands, a runtime role's for serve.
@@ -100,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdPrune(ctx, args[1:], stdout, stderr)
 	case "seal-key":
 		err = cmdSealKey(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], stdout, stderr)
 	case "vehicles":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

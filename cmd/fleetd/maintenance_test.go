@@ -23,9 +23,20 @@ func TestServeMaintenanceMetrics(t *testing.T) {
 		`fleetmon_maintenance_runs_total{job="prune",result="ok"} 1`,
 		`fleetmon_maintenance_last_success_timestamp_seconds{job="seal"}`,
 	}
+	body := scrapeUntil(t, srv.HTTP, want)
+	if strings.Contains(body, `result="error"`) {
+		t.Errorf("a maintenance job failed on a fresh database:\n%s", grepLines(body, "fleetmon_maintenance"))
+	}
+}
+
+// scrapeUntil reads /metrics from the server at addr until it holds every
+// line of want (the jobs behind them run in the background), or for 30 s;
+// it fails the test for each still missing, and returns the last read.
+func scrapeUntil(t *testing.T, addr string, want []string) string {
+	t.Helper()
 	var body string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + srv.HTTP + "/metrics")
+		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,9 +56,7 @@ func TestServeMaintenanceMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", w)
 		}
 	}
-	if strings.Contains(body, `result="error"`) {
-		t.Errorf("a maintenance job failed on a fresh database:\n%s", grepLines(body, "fleetmon_maintenance"))
-	}
+	return body
 }
 
 func grepLines(s, sub string) string {

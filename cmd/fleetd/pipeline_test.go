@@ -47,7 +47,7 @@ func TestBlockedAlertConsumerDoesNotStallTerminals(t *testing.T) {
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", pg.ConnString, csv); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
 	}
-	if _, err := pg.Pool.Exec(ctx, "UPDATE vehicles SET sealed = true"); err != nil {
+	if _, err := pg.Pool.Exec(ctx, "INSERT INTO vehicle_seals (vehicle_id, sealed, effective_at, actor_name) SELECT id, true, '2000-01-01', 'test' FROM vehicles"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -43,6 +43,7 @@ type serveConfig struct {
 	tlsCert      string
 	tlsKey       string
 	offlineAfter time.Duration
+	backup       backupFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -78,6 +79,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, err
 	}
 	registerCluster(fs, &c.cluster)
+	c.backup.register(fs)
 	var bm api.BaseMapOptions
 	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
 		"tile sources the map offers, the first by default: osm, tianditu, amap, tencent, intranet; empty: intranet/tianditu when configured, else no tiles (a plain map with a grid) (env FLEETMON_BASE_MAPS)")
@@ -237,6 +239,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go maint.seal(ctx, store)
 	go maint.footprints(ctx, store)
+	watchBackups(ctx, maint, reg, db.pool, cfg.backup, log)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
 	// The bound addresses on stdout let scripts and tests use port 0. One

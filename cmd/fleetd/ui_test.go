@@ -41,9 +41,11 @@ func TestLiveMapInBrowser(t *testing.T) {
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 
-	// 鄂B10003 is sealed (封存): driving it is an alert.
+	// 鄂B10003 is sealed (封存) since an hour ago: driving it is an alert.
 	sealed := vehicleID(t, base, token, "鄂B10003")
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/vehicles/%d/seal", base, sealed), nil)
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/vehicles/%d/seal", base, sealed),
+		strings.NewReader(fmt.Sprintf(`{"at": %q}`, time.Now().Add(-time.Hour).Format(time.RFC3339))))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("seal: %v %v", resp, err)
