@@ -346,7 +346,16 @@ func (c *Cluster) dial(ctx context.Context) error {
 		// node's). Run drops them first.
 		return fmt.Errorf("the lease connection broke: %w", errLeaseLost)
 	}
-	conn, err := pgx.ConnectConfig(ctx, c.store.pool.Config().ConnConfig.Copy())
+	// As the pool makes its connections (BeforeConnect orders the hosts of
+	// a replicated cluster by how they last answered).
+	pcfg := c.store.pool.Config()
+	cc := pcfg.ConnConfig.Copy()
+	if pcfg.BeforeConnect != nil {
+		if err := pcfg.BeforeConnect(ctx, cc); err != nil {
+			return fmt.Errorf("connect for the leases: %w", err)
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("connect for the leases: %w", err)
 	}

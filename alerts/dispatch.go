@@ -30,7 +30,7 @@ type DispatchFinding struct {
 	// ApprovalID is the approval overrun (DispatchOverrun).
 	ApprovalID int64 `json:"approval_id,omitempty"`
 	// Outside is how much of the drive no approval covers.
-	Outside time.Duration `json:"outside"`
+	Outside Duration `json:"outside"`
 }
 
 // DispatchDay is one day's dispatch report for a set of vehicles.
@@ -78,9 +78,9 @@ func JudgeDispatch(day Date, loc *time.Location, drives []Drive, approvals []App
 		outside := d.End.Sub(d.Start) - coveredBy(d.Start, d.End, byVehicle[d.VehicleID])
 		switch {
 		case best == nil:
-			out.NoOrder = append(out.NoOrder, DispatchFinding{Kind: DispatchNoOrder, Drive: d, Outside: outside})
+			out.NoOrder = append(out.NoOrder, DispatchFinding{Kind: DispatchNoOrder, Drive: d, Outside: Duration(outside)})
 		case outside > 0:
-			out.NoOrder = append(out.NoOrder, DispatchFinding{Kind: DispatchOverrun, Drive: d, ApprovalID: best.ID, Outside: outside})
+			out.NoOrder = append(out.NoOrder, DispatchFinding{Kind: DispatchOverrun, Drive: d, ApprovalID: best.ID, Outside: Duration(outside)})
 		}
 	}
 	for _, a := range approvals {

@@ -39,7 +39,7 @@ func TestDispatchReport(t *testing.T) {
 			tracks: map[int64]func() []track.Position{1: func() []track.Position {
 				return newTrack(1, "2026-03-10 09:50").park(10*time.Minute, false, 0).drive(20*time.Minute, 40, 45).park(20*time.Minute, false, 0).out
 			}},
-			want: []string{"no_order car 1 09:59:30–10:19:30 outside 20m0s"},
+			want: []string{"no_order car 1 09:59:30–10:19:30 outside 20m"},
 		},
 		{
 			name: "approval window overrun",
@@ -64,7 +64,7 @@ func TestDispatchReport(t *testing.T) {
 			tracks: map[int64]func() []track.Position{1: func() []track.Position {
 				return newTrack(1, "2026-03-10 23:40").park(10*time.Minute, false, 0).drive(30*time.Minute, 40, 45).park(10*time.Minute, false, 0).out
 			}},
-			want: []string{"no_order car 1 23:49:30–00:19:30 outside 30m0s"},
+			want: []string{"no_order car 1 23:49:30–00:19:30 outside 30m"},
 		},
 		{
 			name: "the next day does not see the night's trip again",
@@ -83,7 +83,7 @@ func TestDispatchReport(t *testing.T) {
 				2: func() []track.Position { return newTrack(2, "2026-03-10 18:00").park(3*time.Hour, false, 0).out },
 			},
 			approvals: []Approval{ap(9, 2, "2026-03-10 18:30", "2026-03-10 20:00")},
-			want:      []string{"no_order car 1 18:59:30–19:19:30 outside 20m0s", "undriven approval 9 car 2 18:30–20:00"},
+			want:      []string{"no_order car 1 18:59:30–19:19:30 outside 20m", "undriven approval 9 car 2 18:30–20:00"},
 		},
 		{
 			name: "parked with GPS jitter is not a trip: the order was never driven",

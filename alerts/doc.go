@@ -24,7 +24,9 @@
 // rule_alarms.go (断电, 天线), rule_silent.go (离线 while in use) and
 // rule_speeding.go (超速); drive.go is what a drive is, which the
 // after-hours and sealed rules judge. rules.go lists the rules, params.go
-// holds Params and the Policy that resolves them per unit, episode.go what
+// holds Params and the Policy that resolves them per unit, paramdefs.go
+// the table of parameters by name that units override one by one (read in
+// people's units: duration.go), episode.go what
 // an episode is and how it is emitted, approvals.go the approved trips,
 // calendar.go and calendar_ics.go the calendars, geofence.go and
 // geofence_import.go the fences, orgtree.go the unit tree everything is

@@ -16,21 +16,33 @@ import (
 
 // DriveParams say what a drive is, as opposed to GPS drift while parked.
 // A drive starts at the first fix with ACC on that is moving (speed at
-// least MovingKmh or more than StopRadiusM from where the car stood); it
-// is real once it has lasted MinDuration and two consecutive fixes are
-// MinDistanceM or more from its start; it ends at ACC off, or when the car
+// least MovingKmh or more than StopRadiusM from where the car stood). It
+// is real once it has gone far enough and long enough (Match "all"): two
+// consecutive fixes MinDistanceM or more from its start, and MinDuration
+// since it started. With Match "any", as deployments write "1 km 或 5
+// 分钟", either is enough; the duration then counts only while the car is
+// more than StopRadiusM from its start and has not stood still for
+// StopDuration, so that a parked car's GNSS drift never lasts long enough.
+// A drive ends at ACC off, or when the car
 // has stayed within StopRadiusM for StopDuration (the end is then the time
 // it stopped). A fix implying more than MaxPlausibleKmh from the previous
 // one is a GPS outlier and is skipped by every positional rule (the alarm
 // bits it carries are still judged).
 type DriveParams struct {
-	MinDistanceM    float64       `json:"min_distance_m"`
-	MinDuration     time.Duration `json:"min_duration"`
-	MovingKmh       float32       `json:"moving_kmh"`
-	StopRadiusM     float64       `json:"stop_radius_m"`
-	StopDuration    time.Duration `json:"stop_duration"`
-	MaxPlausibleKmh float64       `json:"max_plausible_kmh"`
+	MinDistanceM    float64  `json:"min_distance_m"`
+	MinDuration     Duration `json:"min_duration"`
+	Match           string   `json:"match"`
+	MovingKmh       float32  `json:"moving_kmh"`
+	StopRadiusM     float64  `json:"stop_radius_m"`
+	StopDuration    Duration `json:"stop_duration"`
+	MaxPlausibleKmh float64  `json:"max_plausible_kmh"`
 }
+
+// The values of DriveParams.Match.
+const (
+	DriveMatchAll = "all" // distance and duration
+	DriveMatchAny = "any" // distance or duration
+)
 
 // DriveState follows the current drive (see DriveParams).
 type DriveState struct {
@@ -59,7 +71,7 @@ func (v *vehicle) drive(f Fix) {
 		// tunnel): the car stopped at its last fix, whatever comes next.
 		last := *st.Last
 		gap := f.Time.Sub(last.Time)
-		if gap > P.StopDuration && DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)/gap.Seconds()*3.6 < float64(P.MovingKmh) {
+		if gap > P.StopDuration.D() && DistanceM(last.Lat, last.Lon, f.Lat, f.Lon)/gap.Seconds()*3.6 < float64(P.MovingKmh) {
 			v.driveEnded(last.Time, last)
 		}
 	}
@@ -73,7 +85,7 @@ func (v *vehicle) drive(f Fix) {
 			return
 		}
 		start := last
-		if f.Time.Sub(last.Time) > P.StopDuration {
+		if f.Time.Sub(last.Time) > P.StopDuration.D() {
 			start = f // it was parked long since: the drive starts now
 			step = 0
 		}
@@ -95,7 +107,7 @@ func (v *vehicle) drive(f Fix) {
 		d.Far = 0
 	}
 	// Two consecutive far fixes: one far fix may be a GNSS jump.
-	if !d.Real && d.Far >= 2 && f.Time.Sub(d.Start.Time) >= P.MinDuration {
+	if !d.Real && v.driveIsReal(f) {
 		d.Real = true
 		v.driveBecameReal()
 	}
@@ -103,9 +115,23 @@ func (v *vehicle) drive(f Fix) {
 		v.afterHoursDriving(f)
 		v.sealedDriving(f)
 	}
-	if !f.Acc || f.Time.Sub(d.Still.Time) >= P.StopDuration {
+	if !f.Acc || f.Time.Sub(d.Still.Time) >= P.StopDuration.D() {
 		v.driveEnded(d.Still.Time, d.Still)
 	}
+}
+
+// driveIsReal says whether the drive has become real at f (see
+// DriveParams).
+func (v *vehicle) driveIsReal(f Fix) bool {
+	P, d := &v.par.Drive, &v.st.Drive
+	far := d.Far >= 2
+	long := f.Time.Sub(d.Start.Time) >= P.MinDuration.D()
+	if P.Match != DriveMatchAny {
+		return far && long
+	}
+	moving := f.Time.Sub(d.Still.Time) < P.StopDuration.D() &&
+		DistanceM(d.Start.Lat, d.Start.Lon, f.Lat, f.Lon) > P.StopRadiusM
+	return far || (long && moving)
 }
 
 // driveBecameReal tells the rules that judge drives that the drive is

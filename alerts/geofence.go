@@ -125,10 +125,10 @@ func compileFence(f Fence) (*fence, error) {
 		switch f.Category {
 		case PlaceHotel, PlaceGolf, PlaceKTVSauna, PlaceScenic, PlaceResidential:
 		default:
-			return nil, bad("sensitive place needs a category (hotel, golf, ktv_sauna, scenic, residential), got %q", f.Category)
+			return nil, bad("敏感区域须有类别 (a sensitive place needs a category): %v", &UnknownNameError{What: "类别 category", Name: string(f.Category), Valid: stringsOf(PlaceCategories)})
 		}
 	default:
-		return nil, bad("unknown kind %q", f.Kind)
+		return nil, bad("%v", &UnknownNameError{What: "围栏类型 fence kind", Name: string(f.Kind), Valid: stringsOf(FenceKinds)})
 	}
 	if (f.UnitID == 0) == (f.VehicleID == 0) {
 		return nil, bad("exactly one of unit and vehicle must own it")

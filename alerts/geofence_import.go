@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,6 +26,15 @@ type fenceProps struct {
 	WidthM        float64 `json:"width_m"`
 	DwellMin      float64 `json:"dwell_min"`
 	SpeedLimitKmh float32 `json:"speed_limit_kmh"`
+}
+
+// fencePropNames are the properties a feature may carry; any other is
+// refused rather than ignored, since a misspelt one (radius for radius_m)
+// would silently make a different fence.
+var fencePropNames = []string{"name", "kind", "category", "radius_m", "width_m", "dwell_min", "speed_limit_kmh"}
+
+func unknownFenceProp(name string) error {
+	return &UnknownNameError{What: "围栏属性 fence property", Name: name, Valid: fencePropNames}
 }
 
 func (p fenceProps) fence(o Owner, s Shape) (Fence, error) {
@@ -79,10 +89,25 @@ func geoJSONFeature(raw json.RawMessage, o Owner) (Fence, error) {
 			Type        string          `json:"type"`
 			Coordinates json.RawMessage `json:"coordinates"`
 		} `json:"geometry"`
-		Properties fenceProps `json:"properties"`
+		Properties json.RawMessage `json:"properties"`
 	}
 	if err := json.Unmarshal(raw, &ft); err != nil {
 		return Fence{}, err
+	}
+	var props fenceProps
+	if len(ft.Properties) > 0 && string(ft.Properties) != "null" {
+		var names map[string]json.RawMessage
+		if err := json.Unmarshal(ft.Properties, &names); err != nil {
+			return Fence{}, fmt.Errorf("properties: %w", err)
+		}
+		for name := range names {
+			if !slices.Contains(fencePropNames, name) {
+				return Fence{}, unknownFenceProp(name)
+			}
+		}
+		if err := json.Unmarshal(ft.Properties, &props); err != nil {
+			return Fence{}, fmt.Errorf("properties: %w", err)
+		}
 	}
 	if ft.Type != "Feature" || ft.Geometry == nil {
 		return Fence{}, errors.New("not a Feature with a geometry")
@@ -136,7 +161,7 @@ func geoJSONFeature(raw json.RawMessage, o Owner) (Fence, error) {
 	default:
 		return Fence{}, fmt.Errorf("geometry %q not supported", ft.Geometry.Type)
 	}
-	return ft.Properties.fence(o, s)
+	return props.fence(o, s)
 }
 
 func pointOf(v []float64) (Point, error) {
@@ -262,6 +287,8 @@ func (pm *kmlPlacemark) fence(o Owner) (Fence, error) {
 			var x float64
 			x, err = num()
 			p.SpeedLimitKmh = float32(x)
+		default:
+			err = unknownFenceProp(d.Name)
 		}
 		if err != nil {
 			return Fence{}, err

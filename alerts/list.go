@@ -140,6 +140,27 @@ type ApprovalQuery struct {
 type ListedApproval struct {
 	ApprovalRecord
 	Plate string
+	// VehicleSealed says the vehicle is sealed (封存) during some of the
+	// approval's window: no approval lets a sealed vehicle be driven.
+	VehicleSealed bool
+}
+
+// sealedDuring is an SQL expression: whether approval a's vehicle is
+// sealed at any time of its period (sealed at its start, or sealed during
+// it).
+const sealedDuring = `(vehicle_sealed_at(a.vehicle_id, lower(a.period)) OR EXISTS (SELECT 1 FROM vehicle_seals s
+	WHERE s.vehicle_id = a.vehicle_id AND s.sealed AND s.effective_at <@ a.period))`
+
+// SealedDuring reports whether the vehicle is sealed at any time of
+// [from, to).
+func (s *Store) SealedDuring(ctx context.Context, vehicleID int64, from, to time.Time) (bool, error) {
+	var sealed bool
+	err := s.pool.QueryRow(ctx, `SELECT `+sealedDuring+` FROM (SELECT $1::bigint AS vehicle_id,
+		tstzrange($2, $3, '[)') AS period) a`, vehicleID, from, to).Scan(&sealed)
+	if err != nil {
+		return false, fmt.Errorf("seals of vehicle %d: %w", vehicleID, err)
+	}
+	return sealed, nil
 }
 
 // ListApprovals returns a page of the approvals q selects, newest start
@@ -147,7 +168,7 @@ type ListedApproval struct {
 func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApproval, int, error) {
 	limit := nullPositive(q.Limit)
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.vehicle_id, lower(a.period), upper(a.period), COALESCE(a.fence_id, 0),
-			a.driver, a.purpose, a.approver, a.source, COALESCE(a.external_ref, ''), a.created_at, v.plate, count(*) OVER ()
+			a.driver, a.purpose, a.approver, a.source, COALESCE(a.external_ref, ''), a.created_at, v.plate, `+sealedDuring+`, count(*) OVER ()
 		FROM alert_approvals a JOIN vehicles v ON v.id = a.vehicle_id
 		WHERE v.unit_id IN (SELECT unit_subtree($1)) AND ($2::bigint = 0 OR a.vehicle_id = $2)
 			AND a.period && tstzrange($3::timestamptz, $4::timestamptz, '[)')
@@ -160,7 +181,7 @@ func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApp
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ListedApproval, error) {
 		var a ListedApproval
 		err := r.Scan(&a.ID, &a.VehicleID, &a.Start, &a.End, &a.FenceID, &a.Driver, &a.Purpose, &a.Approver,
-			&a.Source, &a.ExternalRef, &a.CreatedAt, &a.Plate, &total)
+			&a.Source, &a.ExternalRef, &a.CreatedAt, &a.Plate, &a.VehicleSealed, &total)
 		return a, err
 	})
 	if err != nil {

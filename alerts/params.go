@@ -11,9 +11,10 @@ import (
 	"fleetmon/track"
 )
 
-// Params are the thresholds of every rule for one unit (and the units
-// below it that have none of their own). Durations are time.Duration
-// (nanoseconds in JSON); distances metres; speeds km/h.
+// Params are the thresholds of every rule for one unit. Durations are
+// Duration (strings such as "5m" in JSON); distances metres; speeds km/h.
+// A unit sets only some of them (Overrides, paramdefs.go) and inherits the
+// rest down the unit tree.
 type Params struct {
 	Drive   DriveParams   `json:"drive"`
 	Time    TimeParams    `json:"time"`
@@ -32,42 +33,58 @@ func DefaultParams() Params {
 	return Params{
 		Drive: DriveParams{
 			MinDistanceM:    500,
-			MinDuration:     3 * time.Minute,
+			MinDuration:     Duration(3 * time.Minute),
+			Match:           DriveMatchAll,
 			MovingKmh:       5, // below it a GNSS speed is noise
 			StopRadiusM:     100,
-			StopDuration:    5 * time.Minute,
+			StopDuration:    Duration(5 * time.Minute),
 			MaxPlausibleKmh: 250,
 		},
-		Time: TimeParams{MinViolation: time.Minute, Exempt: timeExempt},
-		// 3 fixes at the usual 10–30 s interval is 30–90 s; 100 m is above
-		// the error of a civil GNSS fix in a city.
-		Area: AreaParams{Fixes: 3, MarginM: 100},
-		Places: PlaceParams{Fixes: 2, Dwell: map[PlaceCategory]time.Duration{
-			PlaceHotel:       2 * time.Hour,
-			PlaceGolf:        10 * time.Minute,
-			PlaceKTVSauna:    10 * time.Minute,
-			PlaceScenic:      time.Hour,
-			PlaceResidential: time.Hour,
+		Time: TimeParams{MinViolation: Duration(time.Minute), Exempt: timeExempt},
+		// A minute outside is what 3 fixes were at the usual 30 s interval;
+		// 100 m is above the error of a civil GNSS fix in a city.
+		Area: AreaParams{Outside: Duration(time.Minute), MarginM: 100},
+		Places: PlaceParams{Fixes: 2, Dwell: map[PlaceCategory]Duration{
+			PlaceHotel:       Duration(2 * time.Hour),
+			PlaceGolf:        Duration(10 * time.Minute),
+			PlaceKTVSauna:    Duration(10 * time.Minute),
+			PlaceScenic:      Duration(time.Hour),
+			PlaceResidential: Duration(time.Hour),
 		}},
 		Parking: ParkingParams{CheckAt: []Clock{22 * 60}},
-		Evasion: EvasionParams{SilentAfter: 10 * time.Minute, SilentMinDistanceM: 1000},
-		Speed:   SpeedParams{DefaultKmh: 120, MinDuration: 30 * time.Second},
+		Evasion: EvasionParams{SilentAfter: Duration(10 * time.Minute), SilentMinDistanceM: 1000},
+		Speed:   SpeedParams{DefaultKmh: 120, MinDuration: Duration(30 * time.Second)},
 	}
 }
 
 func (p *Params) validate() error {
 	d := p.Drive
+	bad := func(name, zh, en string) error {
+		return fmt.Errorf("%s: %s (%s)", name, zh, en)
+	}
 	switch {
-	case d.MinDistanceM <= 0 || d.MinDuration <= 0 || d.StopRadiusM <= 0 || d.StopDuration <= 0 || d.MaxPlausibleKmh <= 0:
-		return fmt.Errorf("alerts: params: drive thresholds must be positive")
-	case p.Area.Fixes < 1 || p.Places.Fixes < 1:
-		return fmt.Errorf("alerts: params: debounce needs at least 1 fix")
-	case p.Area.MarginM < 0 || p.Time.MinViolation < 0 || p.Speed.MinDuration < 0:
-		return fmt.Errorf("alerts: params: negative threshold")
+	case d.MinDistanceM <= 0:
+		return bad("drive.min_distance_m", "须大于 0", "must be positive")
+	case d.MinDuration <= 0:
+		return bad("drive.min_duration", "须大于 0", "must be positive")
+	case d.StopRadiusM <= 0:
+		return bad("drive.stop_radius_m", "须大于 0", "must be positive")
+	case d.StopDuration <= 0:
+		return bad("drive.stop_duration", "须大于 0", "must be positive")
+	case d.MaxPlausibleKmh <= 0:
+		return bad("drive.max_plausible_kmh", "须大于 0", "must be positive")
+	case d.Match != "" && d.Match != DriveMatchAll && d.Match != DriveMatchAny:
+		return bad("drive.match", "须为 all 或 any", "want all or any")
+	case p.Places.Fixes < 1:
+		return bad("places.fixes", "至少 1 个定位点", "debounce needs at least 1 fix")
+	case p.Area.Outside < 0 || p.Area.OutsideDistanceM < 0 || p.Area.MarginM < 0:
+		return bad("area", "不能为负", "negative threshold")
+	case p.Time.MinViolation < 0 || p.Speed.MinDuration < 0 || p.Evasion.SilentAfter < 0:
+		return bad("time.min_violation, speed.min_duration, evasion.silent_after", "不能为负", "negative threshold")
 	}
 	for _, c := range p.Parking.CheckAt {
 		if c < 0 || c >= 24*60 {
-			return fmt.Errorf("alerts: params: check time %s", c)
+			return bad("parking.check_at", "时刻无效 "+c.String(), "bad time of day")
 		}
 	}
 	return nil
@@ -123,23 +140,34 @@ func compileParams(p Params) (*policyParams, error) {
 	return c, nil
 }
 
-// Policy resolves a unit's parameters: its own, else its nearest
-// ancestor's, else the default. Immutable and safe for concurrent use.
+// Policy resolves a unit's parameters: each one from the nearest unit up
+// its chain that sets it, else the defaults. Immutable and safe for
+// concurrent use.
 type Policy struct {
 	tree  OrgTree
 	def   *policyParams
 	units map[int64]*policyParams
 }
 
-// NewPolicy checks and compiles the parameters.
-func NewPolicy(tree OrgTree, def Params, units map[int64]Params) (*Policy, error) {
+// NewPolicy checks and compiles the parameters: def for every unit, and
+// over it the overrides of each unit and of the units above it.
+func NewPolicy(tree OrgTree, def Params, units map[int64]Overrides) (*Policy, error) {
 	d, err := compileParams(def)
 	if err != nil {
 		return nil, err
 	}
 	p := &Policy{tree: tree, def: d, units: map[int64]*policyParams{}}
-	for u, up := range units {
-		c, err := compileParams(up)
+	// A unit without overrides has its nearest such ancestor's
+	// parameters: only units with overrides need compiling.
+	for u := range units {
+		chain := Chain(tree, u)
+		eff := def
+		for i := len(chain) - 1; i >= 0; i-- {
+			if eff, err = units[chain[i]].apply(eff); err != nil {
+				return nil, fmt.Errorf("unit %d: %w", chain[i], err)
+			}
+		}
+		c, err := compileParams(eff)
 		if err != nil {
 			return nil, fmt.Errorf("unit %d: %w", u, err)
 		}

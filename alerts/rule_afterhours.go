@@ -15,7 +15,7 @@ import (
 // outside working time and not covered by an approval is a violation when
 // it lasts MinViolation or more.
 type TimeParams struct {
-	MinViolation time.Duration    `json:"min_violation"`
+	MinViolation Duration         `json:"min_violation"`
 	Exempt       []track.Category `json:"exempt,omitempty"`
 }
 
@@ -40,7 +40,7 @@ func (v *vehicle) afterHoursReal() {
 // afterHoursDriving opens the current violation run once it has lasted
 // MinViolation in a real drive.
 func (v *vehicle) afterHoursDriving(f Fix) {
-	if r := v.st.TimeRun; r != nil && r.Status == "" && f.Time.Sub(r.Start) >= v.par.Time.MinViolation {
+	if r := v.st.TimeRun; r != nil && r.Status == "" && f.Time.Sub(r.Start) >= v.par.Time.MinViolation.D() {
 		v.emit(r, EpisodeOpen)
 	}
 }
@@ -136,7 +136,7 @@ func (v *vehicle) endRun(t time.Time, at Fix) {
 	switch {
 	case r.Status == EpisodeOpen:
 		v.emit(r, EpisodeClosed)
-	case t.Sub(r.Start) < v.par.Time.MinViolation:
+	case t.Sub(r.Start) < v.par.Time.MinViolation.D():
 	case st.Drive.Real:
 		v.emit(r, EpisodeClosed)
 	case len(st.Pending) < 8: // a drive has few boundaries before it is real

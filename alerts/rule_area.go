@@ -9,20 +9,27 @@ import (
 // The out-of-area rule (越界): a car beyond its unit's permitted area, the
 // nearest one set for the vehicle or up its unit chain.
 
-// AreaParams debounce 越界: the car is out after Fixes consecutive fixes
-// more than MarginM beyond the permitted area's border, back after Fixes
-// consecutive fixes more than MarginM inside. The episode runs from the
-// first fix beyond the border to the first fix back inside it.
+// AreaParams debounce 越界 by time and distance, not by a count of fixes,
+// so that the verdict does not depend on how often the terminal reports:
+// the car is out once it has stayed more than MarginM beyond the
+// permitted area's border for Outside, or (when OutsideDistanceM is set)
+// has got OutsideDistanceM from where it was first seen that far out;
+// back in after the same inside. The episode runs from the first fix
+// beyond the border to the first fix back inside it.
 type AreaParams struct {
-	Fixes   int              `json:"fixes"`
-	MarginM float64          `json:"margin_m"`
-	Exempt  []track.Category `json:"exempt,omitempty"`
+	Outside          Duration         `json:"outside"`
+	OutsideDistanceM float64          `json:"outside_distance_m"`
+	MarginM          float64          `json:"margin_m"`
+	Exempt           []track.Category `json:"exempt,omitempty"`
 }
 
 // AreaState is the debounced inside/outside state for the permitted area.
 type AreaState struct {
-	Out   bool `json:"out"`
+	Out bool `json:"out"`
+	// Count is the number of fixes in the current run clearly across the
+	// border, and Clear the first of them.
 	Count int  `json:"count"`
+	Clear *Fix `json:"clear,omitempty"`
 	// Cross is the first fix across the border since the last fix on the
 	// side the state is on.
 	Cross *Fix `json:"cross,omitempty"`
@@ -61,7 +68,7 @@ func (v *vehicle) area(f Fix) {
 	}
 	beyond := lo > 0 // outside the border
 	if !a.Out {
-		if cross, ok := a.debounce(f, !beyond && hi <= 0, beyond, lo > P.MarginM, P.Fixes); ok {
+		if cross, ok := a.debounce(f, !beyond && hi <= 0, beyond, lo > P.MarginM, &P); ok {
 			a.Ep = newEpisode(RuleOutOfArea, cross, cross.Time)
 			v.emit(a.Ep, EpisodeOpen)
 		}
@@ -70,7 +77,7 @@ func (v *vehicle) area(f Fix) {
 	if a.Ep != nil {
 		a.Ep.MaxSpeedKmh = max(a.Ep.MaxSpeedKmh, f.SpeedKmh)
 	}
-	if back, ok := a.debounce(f, beyond, hi <= 0, hi < -P.MarginM, P.Fixes); ok {
+	if back, ok := a.debounce(f, beyond, hi <= 0, hi < -P.MarginM, &P); ok {
 		if a.Ep != nil {
 			v.closeEp(a.Ep, back.Time, back)
 		}
@@ -81,28 +88,34 @@ func (v *vehicle) area(f Fix) {
 // debounce takes the state one fix towards the other side of the border:
 // stay says f is surely on the side the state is on, crossed that it is
 // across the border, clear that it is across by more than the margin.
-// After fixes clear fixes in a row the state flips, and debounce returns
-// the fix the crossing began at (the first one across since the last on
-// the state's side) and true.
-func (a *AreaState) debounce(f Fix, stay, crossed, clear bool, fixes int) (Fix, bool) {
+// Once the clear fixes in a row span P.Outside (or reach
+// P.OutsideDistanceM from the first of them) the state flips, and
+// debounce returns the fix the crossing began at (the first one across
+// since the last on the state's side) and true.
+func (a *AreaState) debounce(f Fix, stay, crossed, clear bool, P *AreaParams) (Fix, bool) {
 	if stay {
 		a.Cross = nil
 	} else if crossed && a.Cross == nil {
 		ff := f
 		a.Cross = &ff
 	}
-	if clear {
-		a.Count++
-	} else {
-		a.Count = 0
+	if !clear {
+		a.Count, a.Clear = 0, nil
+		return Fix{}, false
 	}
-	if a.Count < fixes {
+	a.Count++
+	if a.Clear == nil {
+		ff := f
+		a.Clear = &ff
+	}
+	far := P.OutsideDistanceM > 0 && DistanceM(a.Clear.Lat, a.Clear.Lon, f.Lat, f.Lon) >= P.OutsideDistanceM
+	if f.Time.Sub(a.Clear.Time) < P.Outside.D() && !far {
 		return Fix{}, false
 	}
 	at := f
 	if a.Cross != nil {
 		at = *a.Cross
 	}
-	a.Out, a.Count, a.Cross = !a.Out, 0, nil
+	a.Out, a.Count, a.Cross, a.Clear = !a.Out, 0, nil, nil
 	return at, true
 }

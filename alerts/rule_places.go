@@ -17,9 +17,9 @@ import (
 // Dwell is the time at a sensitive place, by category, after which it is
 // an episode (a fence's DwellMin overrides it).
 type PlaceParams struct {
-	Fixes  int                             `json:"fixes"`
-	Dwell  map[PlaceCategory]time.Duration `json:"dwell"`
-	Exempt []track.Category                `json:"exempt,omitempty"`
+	Fixes  int                        `json:"fixes"`
+	Dwell  map[PlaceCategory]Duration `json:"dwell"`
+	Exempt []track.Category           `json:"exempt,omitempty"`
 }
 
 // PlaceState is the debounced state at one prohibited or sensitive place.
@@ -128,7 +128,7 @@ func (v *vehicle) dwell(c *fence) time.Duration {
 	if c.DwellMin > 0 {
 		return time.Duration(c.DwellMin * float64(time.Minute))
 	}
-	return v.par.Places.Dwell[c.Category]
+	return v.par.Places.Dwell[c.Category].D()
 }
 
 // placesClock appends the dwell episodes of a car still at a sensitive

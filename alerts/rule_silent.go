@@ -11,8 +11,8 @@ import "time"
 // on, at least Drive.MovingKmh) and a next fix SilentMinDistanceM or more
 // away is a silent episode covering the gap.
 type EvasionParams struct {
-	SilentAfter        time.Duration `json:"silent_after"`
-	SilentMinDistanceM float64       `json:"silent_min_distance_m"`
+	SilentAfter        Duration `json:"silent_after"`
+	SilentMinDistanceM float64  `json:"silent_min_distance_m"`
 }
 
 // silent emits a closed episode over the gap before f when it began while
@@ -20,11 +20,11 @@ type EvasionParams struct {
 // the last fix and f.
 func (v *vehicle) silent(f Fix) {
 	ev := v.par.Evasion
-	if !v.enabled(RuleSilent) || ev.SilentAfter <= 0 || v.st.Last == nil {
+	if !v.enabled(RuleSilent) || ev.SilentAfter.D() <= 0 || v.st.Last == nil {
 		return
 	}
 	last := *v.st.Last
-	if f.Time.Sub(last.Time) <= ev.SilentAfter || !v.inUse(last) {
+	if f.Time.Sub(last.Time) <= ev.SilentAfter.D() || !v.inUse(last) {
 		return
 	}
 	if d := DistanceM(last.Lat, last.Lon, f.Lat, f.Lon); d >= ev.SilentMinDistanceM {
@@ -39,7 +39,7 @@ func (v *vehicle) silent(f Fix) {
 // showed the car in use, as the clock sees it at asOf.
 func (v *vehicle) silentClock(dst []Episode, asOf time.Time) []Episode {
 	last := *v.st.Last
-	if ev := v.par.Evasion; v.enabled(RuleSilent) && ev.SilentAfter > 0 && asOf.Sub(last.Time) > ev.SilentAfter && v.inUse(last) {
+	if ev := v.par.Evasion; v.enabled(RuleSilent) && ev.SilentAfter.D() > 0 && asOf.Sub(last.Time) > ev.SilentAfter.D() && v.inUse(last) {
 		ep := newEpisode(RuleSilent, last, last.Time)
 		v.stamp(ep, EpisodeOpen)
 		dst = append(dst, *ep)

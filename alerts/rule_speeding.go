@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"fmt"
-	"time"
 
 	"fleetmon/track"
 )
@@ -17,7 +16,7 @@ import (
 type SpeedParams struct {
 	DefaultKmh  float32                    `json:"default_kmh"`
 	LimitKmh    map[track.Category]float32 `json:"limit_kmh,omitempty"`
-	MinDuration time.Duration              `json:"min_duration"`
+	MinDuration Duration                   `json:"min_duration"`
 }
 
 // SpeedingState is what the speeding rule remembers: the run above the
@@ -70,7 +69,7 @@ func (v *vehicle) speeding(f Fix, limit float32) {
 	default:
 		return
 	}
-	if ep.Status == "" && f.Time.Sub(ep.Start) >= v.par.Speed.MinDuration {
+	if ep.Status == "" && f.Time.Sub(ep.Start) >= v.par.Speed.MinDuration.D() {
 		v.emit(ep, EpisodeOpen)
 	}
 }

@@ -364,7 +364,11 @@ func (e *sourceError) Unwrap() error { return e.err }
 func (r *Runner) retry(ctx context.Context, op string, ok func(error) bool, f func(context.Context) error) error {
 	wait := r.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := f(ctx)
+		// Each attempt has a deadline of its own: a primary that hangs
+		// answers nothing, and the next attempt finds the new one.
+		actx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+		err := f(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}

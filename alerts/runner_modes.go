@@ -112,14 +112,25 @@ type stateWriter interface {
 	saveStates(ctx context.Context, sts []SavedState) error
 }
 
-// plainWriter is a single node's: straight to the store.
+// plainWriter is a single node's: straight to the store, each write under
+// plainWriteTimeout.
 type plainWriter struct{ store *Store }
 
+// plainWriteTimeout bounds one write of a single node's episodes or
+// states: far above their usual milliseconds, so that a loaded server
+// still finishes a drain at shutdown, and yet a primary that hangs does
+// not hold the shard for the kernel's minutes.
+const plainWriteTimeout = 30 * time.Second
+
 func (w plainWriter) upsertEpisodes(ctx context.Context, eps []Episode) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, plainWriteTimeout)
+	defer cancel()
 	return w.store.upsertEpisodes(ctx, eps)
 }
 
 func (w plainWriter) saveStates(ctx context.Context, sts []SavedState) error {
+	ctx, cancel := context.WithTimeout(ctx, plainWriteTimeout)
+	defer cancel()
 	return w.store.SaveStates(ctx, sts)
 }
 

@@ -74,11 +74,16 @@ func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error
 	if err != nil {
 		return nil, err
 	}
-	defParams, units, err := s.Params(ctx)
+	layers, err := s.Params(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pol, err := NewPolicy(tree, defParams, units)
+	defParams, err := layers[0].apply(DefaultParams())
+	if err != nil {
+		return nil, fmt.Errorf("default params: %w", err)
+	}
+	delete(layers, 0)
+	pol, err := NewPolicy(tree, defParams, layers)
 	if err != nil {
 		return nil, err
 	}

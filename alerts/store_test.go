@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -59,20 +60,48 @@ func TestStoreConfig(t *testing.T) {
 		t.Error("a period ending before it starts was stored")
 	}
 
-	// Params: a unit's are read over the defaults.
-	p := DefaultParams()
-	p.Speed.DefaultKmh = 80
-	p.Disabled = []RuleID{RuleSilent}
-	if err := s.PutParams(ctx, g.bureau, p); err != nil {
-		t.Fatal(err)
-	}
-	def, units, err := s.Params(ctx)
+	// Params: a unit stores only what it sets.
+	o, err := ParseOverrides([]byte(`{"speed.default_kmh": 80, "disabled": ["silent"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def.Speed.DefaultKmh != 120 || units[g.bureau].Speed.DefaultKmh != 80 || !slices.Equal(units[g.bureau].Disabled, p.Disabled) ||
-		units[g.bureau].Drive != p.Drive {
-		t.Errorf("params: default %+v, bureau %+v", def.Speed, units[g.bureau])
+	if err := s.PutParams(ctx, g.bureau, o); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := s.Params(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 || len(layers[g.bureau]) != 2 || string(layers[g.bureau]["speed.default_kmh"]) != "80" ||
+		string(layers[g.bureau]["disabled"]) != `["silent"]` {
+		t.Errorf("params: %v", layers)
+	}
+	// The city above sets another; the engine's policy takes each
+	// parameter from the nearest unit that sets it.
+	if o, err = ParseOverrides([]byte(`{"drive": {"min_duration": "5m"}, "speed.default_kmh": 100}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutParams(ctx, g.city, o); err != nil {
+		t.Fatal(err)
+	}
+	// Stored defaults written before parameters were inherited one by one:
+	// a whole Params, nanoseconds.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO alert_params (unit_id, params) VALUES (NULL,
+		'{"drive":{"min_distance_m":700,"min_duration":120000000000,"moving_kmh":5,"stop_radius_m":100,"stop_duration":300000000000,"max_plausible_kmh":250},"area":{"fixes":3,"margin_m":150}}')`); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = s.LoadConfig(ctx, LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[int64]string{
+		g.bureau: "700 5m0s 80 150",
+		g.city:   "700 5m0s 100 150",
+		0:        "700 2m0s 120 150",
+	} {
+		p := l.Config.Policy.forUnit(u)
+		if got := fmt.Sprintf("%v %v %v %v", p.Drive.MinDistanceM, p.Drive.MinDuration.D(), p.Speed.DefaultKmh, p.Area.MarginM); got != want {
+			t.Errorf("unit %d: %s, want %s", u, got, want)
+		}
 	}
 
 	// Fences: the shape round-trips; geom covers the same area.

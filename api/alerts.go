@@ -82,6 +82,8 @@ func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("PUT /api/v1/units/{id}/calendar", s.putCalendar)
 	p.HandleFunc("GET /api/v1/units/{id}/rule-params", s.getParams)
 	p.HandleFunc("PUT /api/v1/units/{id}/rule-params", s.putParams)
+	p.HandleFunc("DELETE /api/v1/units/{id}/rule-params", s.deleteParams)
+	p.HandleFunc("GET /api/v1/rule-params", s.paramDefs)
 	p.HandleFunc("GET /api/v1/approvals", s.listApprovals)
 	p.HandleFunc("POST /api/v1/approvals", s.createApproval)
 	p.HandleFunc("POST /api/v1/approvals/import", s.importApprovals)
@@ -218,7 +220,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("rule"); v != "" {
 		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: want a rule id such as after_hours, holiday_use, sealed_move")
+			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: "+(&alerts.UnknownNameError{What: "规则 rule", Name: v, Valid: ruleIDs()}).Error())
 			return
 		}
 		eq.Rule = alerts.RuleID(v)

@@ -316,15 +316,16 @@ func TestRulesConfig(t *testing.T) {
 		t.Errorf("calendar after put: %d %s", code, body)
 	}
 
-	// Parameters: fields left out keep the defaults.
-	if code, body := ysup.do("PUT", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), `{"time":{"min_violation":300000000000}}`); code != 200 ||
-		!strings.Contains(body, `"min_violation":300000000000`) || !strings.Contains(body, `"min_distance_m":500`) {
+	// Parameters: a unit sets only what it names; durations read and
+	// write as "5m".
+	if code, body := ysup.do("PUT", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), `{"time":{"min_violation":"5m"}}`); code != 200 ||
+		!strings.Contains(body, `"min_violation":"5m"`) || !strings.Contains(body, `"min_distance_m":500`) {
 		t.Errorf("put params: %d %s", code, body)
 	}
 	if code, body := ysup.do("PUT", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), `{"drive":{"min_distance_m":-1}}`); code != 400 {
 		t.Errorf("bad params: %d %s", code, body)
 	}
-	if code, body := hsi.do("GET", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), nil); code != 200 || !strings.Contains(body, `"min_violation":300000000000`) {
+	if code, body := hsi.do("GET", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), nil); code != 200 || !strings.Contains(body, `"min_violation":"5m"`) {
 		t.Errorf("get params: %d %s", code, body)
 	}
 

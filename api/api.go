@@ -86,6 +86,10 @@ type Config struct {
 	// /api/v1/alerts/reevaluate asks it. Nil: changes are stored and taken
 	// up at the next start, and re-evaluation answers 503.
 	Rules Rules
+	// Reads (may be nil) picks the pool that replay, evidence exports,
+	// area search and reports read history from: a read replica within its
+	// staleness bound, or the primary. Nil: the primary.
+	Reads Reads
 	// BaseMaps are the tile sources the map pages offer (see BaseMaps);
 	// none: the map draws no tiles. Their hosts are let into the CSP.
 	BaseMaps []BaseMap
@@ -239,7 +243,7 @@ func (s *Server) routes() {
 	p.HandleFunc("POST /api/v1/vehicles/{id}/unseal", s.sealVehicle(false))
 	p.HandleFunc("GET /api/v1/vehicles/{id}/seals", s.sealHistory)
 	p.HandleFunc("PUT /api/v1/vehicles/{id}/terminal", s.bindTerminal)
-	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.vehicleTrack)
+	p.HandleFunc("GET /api/v1/vehicles/{id}/track", s.onHistory(s.vehicleTrack))
 
 	p.HandleFunc("GET /api/v1/terminals", s.listTerminals)
 	p.HandleFunc("GET /api/v1/terminals/{phone}", s.getTerminal)
@@ -308,15 +312,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux.Handler finds the pattern but sets no path values:
 	// ServeHTTP routes again, with them.
 	if _, pattern := s.public.Handler(r); pattern != "" {
+		r, cancel := withDeadline(r, pattern)
+		defer cancel()
 		s.public.ServeHTTP(w, r)
 		return
 	}
+	_, pattern := s.private.Handler(r)
+	r, cancel := withDeadline(r, pattern)
+	defer cancel()
 	p, ok := s.authenticate(w, r)
 	if !ok {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, p))
-	_, pattern := s.private.Handler(r)
 	if pattern == "" {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 		return
@@ -406,6 +414,10 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if msg := unknownField(body, v); msg != "" && strings.HasPrefix(err.Error(), "json: unknown field") {
+			writeError(w, r, http.StatusBadRequest, "bad_request", msg)
+			return false
+		}
 		writeError(w, r, http.StatusBadRequest, "bad_request", "request body is not the JSON expected: "+jsonProblem(err))
 		return false
 	}

@@ -26,6 +26,12 @@ type approvalJSON struct {
 	Source      string `json:"source"`
 	ExternalRef string `json:"external_ref,omitempty"`
 	CreatedAt   string `json:"created_at"`
+	// InEffect says whether the approval covers the vehicle now; Status
+	// is in_effect or the first of Reasons, StatusText says it.
+	InEffect   bool             `json:"in_effect"`
+	Status     string           `json:"status"`
+	StatusText string           `json:"status_text"`
+	Reasons    []approvalReason `json:"reasons"`
 }
 
 func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
@@ -47,10 +53,12 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items := make([]approvalJSON, len(as))
+	now := s.cfg.Now()
 	for i, a := range as {
 		items[i] = approvalJSON{ID: a.ID, VehicleID: a.VehicleID, Plate: a.Plate, From: formatTime(a.Start), To: formatTime(a.End),
 			FenceID: a.FenceID, Driver: a.Driver, Purpose: a.Purpose, Approver: a.Approver, Source: a.Source,
 			ExternalRef: a.ExternalRef, CreatedAt: formatTime(a.CreatedAt)}
+		approvalStatus(&items[i], a.Start, a.End, a.VehicleSealed, now)
 	}
 	list(w, items, total, limit, offset)
 }
@@ -129,9 +137,16 @@ func (s *Server) createApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reload(r)
-	writeJSON(w, http.StatusCreated, approvalJSON{ID: id, VehicleID: v.ID, Plate: v.Plate, From: formatTime(a.Start), To: formatTime(a.End),
+	out := approvalJSON{ID: id, VehicleID: v.ID, Plate: v.Plate, From: formatTime(a.Start), To: formatTime(a.End),
 		FenceID: a.FenceID, Driver: a.Driver, Purpose: a.Purpose, Approver: a.Approver, Source: "fleetmon",
-		CreatedAt: formatTime(s.cfg.Now())})
+		CreatedAt: formatTime(s.cfg.Now())}
+	sealed, err := s.alerts.SealedDuring(r.Context(), v.ID, a.Start, a.End)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	approvalStatus(&out, a.Start, a.End, sealed, s.cfg.Now())
+	writeJSON(w, http.StatusCreated, out)
 }
 
 // approvalTimeLayouts are the times an approval CSV may hold: RFC 3339,

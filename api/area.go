@@ -103,7 +103,7 @@ func (s *Server) areaSearch(w http.ResponseWriter, r *http.Request) {
 	} else {
 		detail["area"], detail["radius_m"] = req.Area, req.RadiusM
 	}
-	found, stats, err := s.store.AreaVisits(r.Context(), p.Scope(), area, req.From, req.To)
+	found, stats, err := s.history(r.Context()).track.AreaVisits(r.Context(), p.Scope(), area, req.From, req.To)
 	if errors.Is(err, track.ErrBadArea) {
 		// The database's reason speaks of its internals (an SRID, its
 		// parser): it goes to the log; the client is told what to send.

@@ -78,7 +78,7 @@ func TestAuditFailureRollsBack(t *testing.T) {
 		{ysup, "POST", fmt.Sprintf("/api/v1/geofences?unit=%d", yx), fenceGeoJSON},
 		{ysup, "DELETE", fmt.Sprintf("/api/v1/geofences/%d", fence), nil},
 		{ysup, "PUT", fmt.Sprintf("/api/v1/units/%d/calendar", yx), `{"week":[[],[{"start":"08:00","end":"12:00"}],[],[],[],[],[]]}`},
-		{ysup, "PUT", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), `{"time":{"min_violation":600000000000}}`},
+		{ysup, "PUT", fmt.Sprintf("/api/v1/units/%d/rule-params", yx), `{"time":{"min_violation":"10m"}}`},
 		{ysup, "POST", "/api/v1/approvals", map[string]any{"vehicle_id": v1, "driver": "张三", "purpose": "检查",
 			"from": "2026-11-20T18:00:00+08:00", "to": "2026-11-20T22:00:00+08:00", "approver": "李四"}},
 		{ysup, "POST", "/api/v1/approvals/import", "vehicle_plate,driver,purpose,from,to,approver\n鄂B00001,王五,会议,2026-11-21 08:00,2026-11-21 12:00,李四\n"},

@@ -21,11 +21,11 @@ import (
 
 // historyRoutes registers the replay, evidence and area search endpoints.
 func (s *Server) historyRoutes(p routeRecorder) {
-	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.replay)
-	p.HandleFunc("GET /api/v1/replay", s.replayMany)
-	p.HandleFunc("GET /api/v1/vehicles/{id}/export", s.export)
+	p.HandleFunc("GET /api/v1/vehicles/{id}/replay", s.onHistory(s.replay))
+	p.HandleFunc("GET /api/v1/replay", s.onHistory(s.replayMany))
+	p.HandleFunc("GET /api/v1/vehicles/{id}/export", s.onHistory(s.export))
 	p.HandleFunc("POST "+verifyPath, s.verifyEvidence)
-	p.HandleFunc("POST /api/v1/area-search", s.areaSearch)
+	p.HandleFunc("POST /api/v1/area-search", s.onHistory(s.areaSearch))
 }
 
 // verifyPath is the evidence verification endpoint (verify.go).
@@ -176,7 +176,7 @@ func appendExportRow(buf []byte, format string, e *track.ExportRow, first bool) 
 // periodAlerts returns the alerts on a vehicle's period (retracted ones
 // left out), oldest first.
 func (s *Server) periodAlerts(ctx context.Context, vehicleID int64, from, to time.Time) ([]alertJSON, error) {
-	eps, _, err := s.alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, VehicleID: vehicleID, From: from, To: to})
+	eps, _, err := s.history(ctx).alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, VehicleID: vehicleID, From: from, To: to})
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +247,7 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 		xml.EscapeText(w, []byte(v.Plate+" "+from.In(cst).Format("2006-01-02 15:04")+" – "+to.In(cst).Format("2006-01-02 15:04")))
 		w.WriteString("</name><LineString><tessellate>1</tessellate><coordinates>\n")
 	}
-	m, err := s.store.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
+	m, err := s.history(r.Context()).track.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
 		buf = appendExportRow(buf[:0], format, e, n == 0)
 		n++
 		_, err := w.Write(buf)
@@ -295,7 +295,7 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // exported it, when and why, and the manifest.
 func (s *Server) exportHTML(r *http.Request, w io.Writer, v track.Vehicle, from, to time.Time, by, reason string, at time.Time) error {
 	h := &periodHistory{V: v, From: from, To: to}
-	m, err := s.store.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
+	m, err := s.history(r.Context()).track.Export(r.Context(), v.ID, v.Plate, from, to, by, reason, at, func(e *track.ExportRow) error {
 		if len(h.Pts) >= replayMaxPoints {
 			return errTooLong
 		}

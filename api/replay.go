@@ -123,7 +123,7 @@ type periodHistory struct {
 func (s *Server) loadHistory(ctx context.Context, v track.Vehicle, from, to time.Time, limit int) (*periodHistory, error) {
 	h := &periodHistory{V: v, From: from, To: to}
 	var err error
-	h.Pts, err = s.store.TrackPoints(ctx, v.ID, from, to, limit)
+	h.Pts, err = s.history(ctx).track.TrackPoints(ctx, v.ID, from, to, limit)
 	if errors.Is(err, track.ErrTooManyPoints) {
 		return nil, errTooLong
 	}
@@ -143,10 +143,11 @@ func (s *Server) enrichHistory(ctx context.Context, h *periodHistory) error {
 		places[i] = alerts.Point{Lat: st.Lat, Lon: st.Lon}
 	}
 	var err error
-	if h.StopFences, err = s.alerts.FencesAt(ctx, h.V.ID, places); err != nil {
+	hs := s.history(ctx)
+	if h.StopFences, err = hs.alerts.FencesAt(ctx, h.V.ID, places); err != nil {
 		return err
 	}
-	apps, err := s.alerts.Approvals(ctx, h.V.ID, h.From, h.To)
+	apps, err := hs.alerts.Approvals(ctx, h.V.ID, h.From, h.To)
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (s *Server) enrichHistory(ctx context.Context, h *periodHistory) error {
 	for i, t := range h.A.Trips {
 		h.TripApprovals[i], h.TripCoverage[i] = coverage(apps, t.Start, t.End)
 	}
-	eps, _, err := s.alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, VehicleID: h.V.ID, From: h.From, To: h.To})
+	eps, _, err := hs.alerts.ListEpisodes(ctx, alerts.EpisodeQuery{Scope: track.All, VehicleID: h.V.ID, From: h.From, To: h.To})
 	if err != nil {
 		return err
 	}

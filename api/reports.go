@@ -13,7 +13,7 @@ import (
 
 // reportRoutes registers the reports (统计报表) built on the rules.
 func (s *Server) reportRoutes(p routeRecorder) {
-	p.HandleFunc("GET /api/v1/reports/dispatch", s.dispatchReport)
+	p.HandleFunc("GET /api/v1/reports/dispatch", s.onHistory(s.dispatchReport))
 }
 
 // maxReportVehicles bounds the vehicles of one dispatch report: each is a
@@ -21,20 +21,22 @@ func (s *Server) reportRoutes(p routeRecorder) {
 const maxReportVehicles = 20000
 
 type dispatchRow struct {
-	Kind       string   `json:"kind"`
-	VehicleID  int64    `json:"vehicle_id"`
-	Plate      string   `json:"plate"`
-	Start      string   `json:"start"`
-	End        string   `json:"end"`
-	StartLat   *float64 `json:"start_lat,omitempty"`
-	StartLon   *float64 `json:"start_lon,omitempty"`
-	EndLat     *float64 `json:"end_lat,omitempty"`
-	EndLon     *float64 `json:"end_lon,omitempty"`
-	DistanceM  float64  `json:"distance_m,omitempty"`
-	MaxSpeed   float32  `json:"max_speed_kmh,omitempty"`
-	OutsideS   float64  `json:"outside_s,omitempty"`
-	ApprovalID int64    `json:"approval_id,omitempty"`
-	Ongoing    bool     `json:"ongoing,omitempty"`
+	Kind      string   `json:"kind"`
+	VehicleID int64    `json:"vehicle_id"`
+	Plate     string   `json:"plate"`
+	Start     string   `json:"start"`
+	End       string   `json:"end"`
+	StartLat  *float64 `json:"start_lat,omitempty"`
+	StartLon  *float64 `json:"start_lon,omitempty"`
+	EndLat    *float64 `json:"end_lat,omitempty"`
+	EndLon    *float64 `json:"end_lon,omitempty"`
+	DistanceM float64  `json:"distance_m,omitempty"`
+	MaxSpeed  float32  `json:"max_speed_kmh,omitempty"`
+	OutsideS  float64  `json:"outside_s,omitempty"`
+	// Outside is OutsideS as people write it ("9m30s").
+	Outside    string `json:"outside,omitempty"`
+	ApprovalID int64  `json:"approval_id,omitempty"`
+	Ongoing    bool   `json:"ongoing,omitempty"`
 }
 
 // dispatchReport serves the daily dispatch report of the vehicles in
@@ -84,7 +86,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "too_many_vehicles", fmt.Sprintf("more than %d vehicles: choose a unit", maxReportVehicles))
 		return
 	}
-	rep, err := s.alerts.DispatchReport(r.Context(), day, vs)
+	rep, err := s.history(r.Context()).alerts.DispatchReport(r.Context(), day, vs)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -108,7 +110,7 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, dispatchRow{Kind: string(f.Kind), VehicleID: d.VehicleID, Plate: plates[d.VehicleID],
 			Start: formatTime(d.Start), End: formatTime(d.End), StartLat: &d.StartLat, StartLon: &d.StartLon,
 			EndLat: &d.EndLat, EndLon: &d.EndLon, DistanceM: d.DistanceM, MaxSpeed: d.MaxSpeedKmh,
-			OutsideS: f.Outside.Seconds(), ApprovalID: f.ApprovalID, Ongoing: d.Ongoing})
+			OutsideS: f.Outside.D().Seconds(), Outside: f.Outside.String(), ApprovalID: f.ApprovalID, Ongoing: d.Ongoing})
 	}
 	for _, a := range rep.Undriven {
 		rows = append(rows, dispatchRow{Kind: "undriven", VehicleID: a.VehicleID, Plate: plates[a.VehicleID],

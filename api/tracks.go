@@ -106,7 +106,7 @@ func (s *Server) vehicleTrack(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	var f feature
 	f.Type, f.Geometry.Type = "Feature", "Point"
-	_, err := s.store.Track(r.Context(), v.ID, from, to, func(pt *track.TrackPoint) error {
+	_, err := s.history(r.Context()).track.Track(r.Context(), v.ID, from, to, func(pt *track.TrackPoint) error {
 		if first := f.Properties.Time == ""; !first {
 			if _, err := io.WriteString(w, ","); err != nil {
 				return err

@@ -20,11 +20,16 @@ func (s *session) onRegister(ctx context.Context, in *inbound, reg *jt808.Regist
 		year = 2019
 	}
 	phone := h.Phone.ID()
-	result, code, err := s.srv.registry.Register(ctx, track.Registration{
-		Phone: phone, ProtocolVersion: year, Province: reg.Province, City: reg.City,
-		Maker: reg.Maker, Model: reg.Model, TerminalIdent: reg.TerminalID,
-		PlateColor: reg.PlateColor, Plate: reg.Plate,
-	}, s.srv.cfg.OpenRegistration)
+	var result track.RegisterResult
+	var code string
+	err := s.askRegistry(ctx, func(ctx context.Context) (err error) {
+		result, code, err = s.srv.registry.Register(ctx, track.Registration{
+			Phone: phone, ProtocolVersion: year, Province: reg.Province, City: reg.City,
+			Maker: reg.Maker, Model: reg.Model, TerminalIdent: reg.TerminalID,
+			PlateColor: reg.PlateColor, Plate: reg.Plate,
+		}, s.srv.cfg.OpenRegistration)
+		return err
+	})
 	if err != nil {
 		s.registryFailed(ctx, in, "register", err)
 		return
@@ -49,8 +54,13 @@ func (s *session) onAuth(ctx context.Context, in *inbound, a *jt808.Auth) {
 		year = 2019
 	}
 	phone := h.Phone.ID()
-	t, ok, err := s.srv.registry.Authenticate(ctx, track.Authentication{Phone: phone, Code: a.Code,
-		ProtocolVersion: year, IMEI: a.IMEI, SoftwareVersion: a.SoftwareVersion})
+	var t track.Terminal
+	var ok bool
+	err := s.askRegistry(ctx, func(ctx context.Context) (err error) {
+		t, ok, err = s.srv.registry.Authenticate(ctx, track.Authentication{Phone: phone, Code: a.Code,
+			ProtocolVersion: year, IMEI: a.IMEI, SoftwareVersion: a.SoftwareVersion})
+		return err
+	})
 	if err != nil {
 		s.registryFailed(ctx, in, "authenticate", err)
 		return
@@ -71,9 +81,10 @@ func (s *session) onAuth(ctx context.Context, in *inbound, a *jt808.Auth) {
 	s.generalReply(h, result)
 }
 
-// registryFailed handles a registry that could not answer: at shutdown the
-// connection closes; otherwise the frame is kept and not answered, and the
-// terminal tries again, as it does on a timeout.
+// registryFailed handles a registry that could not answer, after
+// askRegistry's attempts: at shutdown the connection closes; otherwise the
+// frame is kept and not answered, and the terminal tries again, as it does
+// on a timeout.
 func (s *session) registryFailed(ctx context.Context, in *inbound, what string, err error) {
 	if ctx.Err() != nil {
 		s.fail(CloseShutdown)
@@ -87,7 +98,8 @@ func (s *session) registryFailed(ctx context.Context, in *inbound, what string, 
 // onLogout serves 0x0003: the auth code is voided, and the connection must
 // authenticate again (with a new registration) before it reports.
 func (s *session) onLogout(ctx context.Context, in *inbound) {
-	if err := s.srv.registry.Deregister(ctx, s.term.ID); err != nil {
+	err := s.askRegistry(ctx, func(ctx context.Context) error { return s.srv.registry.Deregister(ctx, s.term.ID) })
+	if err != nil {
 		if ctx.Err() != nil {
 			s.fail(CloseShutdown)
 			return

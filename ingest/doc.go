@@ -10,13 +10,15 @@
 //
 // Files: session.go is a connection's loop and limits, admission.go and
 // locations.go the handlers by message, reply.go what is recorded and
-// answered, fragment.go sub-packages, convert.go the conversion, mqtt.go
-// and mqtt_json.go the subscriber.
+// answered, acks.go how location reports are stored and answered,
+// fragment.go sub-packages, convert.go the conversion, mqtt.go and
+// mqtt_json.go the subscriber.
 //
-// Concurrency: one goroutine owns each connection and its session state; a
-// Server is safe for concurrent use. The Subscriber writes from one
-// goroutine. A report is acknowledged only after the Sink says it is
-// durable.
+// Concurrency: one goroutine owns each connection and its session state,
+// and a second, while location reports wait for their commit, stores and
+// answers them (acks.go) so that the first reads on; a Server is safe for
+// concurrent use. The Subscriber writes from one goroutine. A report is
+// acknowledged only after the Sink says it is durable.
 //
 // ingest imports track for its domain types only, and reaches storage
 // through the Sink, Registry, TerminalLookup and Parker interfaces it

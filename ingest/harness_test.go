@@ -39,6 +39,12 @@ func logger(t testing.TB) *slog.Logger {
 // empty, is imported first.
 func startGateway(t testing.TB, pool *pgxpool.Pool, cfg ingest.Config, csv string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, pool, cfg, csv, func(w *track.Writer) ingest.Sink { return w })
+}
+
+// startGatewayWith is startGateway with the sink made of the writer by sink.
+func startGatewayWith(t testing.TB, pool *pgxpool.Pool, cfg ingest.Config, csv string, sink func(*track.Writer) ingest.Sink) *gateway {
+	t.Helper()
 	if csv != "" {
 		importCSV(t, pool, csv)
 	}
@@ -47,7 +53,7 @@ func startGateway(t testing.TB, pool *pgxpool.Pool, cfg ingest.Config, csv strin
 	wctx, stopWriter := context.WithCancel(context.Background())
 	wdone := make(chan struct{})
 	go func() { defer close(wdone); _ = w.Run(wctx, 5*time.Second) }()
-	srv := ingest.NewServer(cfg, w, track.NewStore(pool), logger(t), reg)
+	srv := ingest.NewServer(cfg, sink(w), track.NewStore(pool), logger(t), reg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ type metrics struct {
 	fragments       *prometheus.CounterVec
 	registrations   *prometheus.CounterVec
 	authentications *prometheus.CounterVec
+	registryRetries prometheus.Counter
 	refusedVec      *prometheus.CounterVec
 	refused         *refusedCounters
 	unstored        *prometheus.CounterVec
@@ -87,6 +88,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fleetmon_ingest_authentications_total",
 			Help: "Authentications (0x0102), by outcome (ok, failed).",
 		}, []string{"outcome"}),
+		registryRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetmon_ingest_registry_retries_total",
+			Help: "Registration, authentication and logout calls to the database tried again after a transient failure (such as a failover).",
+		}),
 		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetmon_ingest_positions_refused_total",
 			Help: "Positions refused and not stored, by reason (invalid: an impossible time or coordinate; future: a device time beyond the clock skew; past: before the earliest plausible time).",
@@ -105,7 +110,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.posBackfill = m.positions.WithLabelValues("backfill")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.accepted, m.closed, m.frames, m.decodeErrors, m.replies,
-			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.refusedVec, m.unstored)
+			m.ackSeconds, m.positions, m.skippedBytes, m.fragments, m.registrations, m.authentications, m.registryRetries,
+			m.refusedVec, m.unstored)
 	}
 	return m
 }

@@ -308,7 +308,9 @@ func (s *Subscriber) park(ctx context.Context, msg mqtt.Message, kind string, wh
 	p := track.Parked{Received: received, Source: "mqtt", Topic: msg.Topic(), Kind: kind,
 		Payload: msg.Payload(), Reason: why.Error()}
 	for ctx.Err() == nil {
-		err := s.parker.Park(ctx, p)
+		pctx, cancel := context.WithTimeout(ctx, registryAttempt)
+		err := s.parker.Park(pctx, p)
+		cancel()
 		if err == nil {
 			return
 		}
@@ -325,7 +327,9 @@ func (s *Subscriber) terminal(ctx context.Context, phone string) (track.Terminal
 	if hit && time.Now().Before(e.expires) {
 		return e.t, e.ok, nil
 	}
-	t, ok, err := s.lookup.TerminalByPhone(ctx, phone)
+	lctx, cancel := context.WithTimeout(ctx, registryAttempt)
+	t, ok, err := s.lookup.TerminalByPhone(lctx, phone)
+	cancel()
 	if err != nil {
 		return t, false, err
 	}

@@ -93,11 +93,14 @@ func (s *session) send(to *jt808.Header, id jt808.MsgID, body []byte, result str
 	if s.end != closeNone {
 		return
 	}
+	s.wmu.Lock()
 	rh := jt808.Header{ID: id, Version: to.Version, ProtoVer: to.ProtoVer, Phone: to.Phone, Serial: s.serial}
 	s.serial++
 	s.out = jt808.AppendFrame(s.out[:0], &rh, body)
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-	if _, err := s.conn.Write(s.out); err != nil {
+	_, err := s.conn.Write(s.out)
+	s.wmu.Unlock()
+	if err != nil {
 		s.log.Debug("write reply", "err", err)
 		s.fail(CloseWriteError)
 		return

@@ -26,6 +26,12 @@ type session struct {
 	mu     sync.Mutex
 	reason CloseReason
 
+	// wmu serialises writes to conn and guards serial: replies are written
+	// by run's goroutine and by the reports' flusher (acks.go).
+	wmu sync.Mutex
+	// reports are the location reports read and not yet answered.
+	reports reportQueue
+
 	// end is the reason to close decided while serving a frame. The first
 	// one sticks and makes every later reply a no-op, so that handlers
 	// need not pass it back up through each call: the run loop looks at it
@@ -36,7 +42,7 @@ type session struct {
 	term     track.Terminal
 	phone    jt808.Phone // as authenticated
 	lastRead time.Time
-	serial   uint16 // the platform's message serial on this connection
+	serial   uint16 // the platform's message serial on this connection; guarded by wmu
 	badRun   int
 	// unauthKept counts the refused frames kept while unauthenticated.
 	unauthKept int
@@ -110,6 +116,10 @@ func (s *session) run(ctx context.Context) {
 			s.closeWith(ClosePanic)
 		}
 		s.conn.Close()
+		// Reports read before the end are still committed (and their
+		// answers, on a closed connection, dropped): the session ends once
+		// the sink is done with them.
+		s.waitReports()
 		r := s.closeReason(CloseEOF)
 		s.srv.m.closed.WithLabelValues(r.String()).Inc()
 		lvl := slog.LevelDebug

@@ -50,6 +50,9 @@ func benchServe(b *testing.B, s *session, raw []byte) {
 			b.Fatal(r)
 		}
 	}
+	// Reports are stored and answered by the session's flusher: the
+	// benchmark ends when it is done.
+	s.waitReports()
 }
 
 func benchFrame(b *testing.B, id jt808.MsgID, body []byte) []byte {

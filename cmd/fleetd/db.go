@@ -142,6 +142,7 @@ func openServeDB(ctx context.Context, f dbFlags, maxConns int32, log *slog.Logge
 		return nil, err
 	}
 	d.pool = pool
+	warnSettings(ctx, pool, log)
 	priv, err := track.CurrentPrivilege(ctx, pool)
 	if err != nil {
 		d.close()

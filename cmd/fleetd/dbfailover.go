@@ -42,7 +42,8 @@ const (
 // bounded connection attempt per host, TCP keepalives and user timeout on
 // both ends (the server's settings let PostgreSQL end the sessions, and
 // release the advisory-lock leases, of a fleetd node it can no longer
-// reach), and a bounded health check of idle pooled connections.
+// reach), a bounded health check of idle pooled connections, and the
+// hosts tried in the order of how they last answered (hostOrder).
 func tuneForFailover(cfg *pgxpool.Config) {
 	cc := cfg.ConnConfig
 	if cc.ValidateConnect == nil && !strings.Contains(cfg.ConnString(), "target_session_attrs") {
@@ -84,6 +85,7 @@ func tuneForFailover(cfg *pgxpool.Config) {
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = dbPingTimeout
 	}
+	new(hostOrder).install(cfg)
 }
 
 // tcpUserTimeout is Linux's TCP_USER_TIMEOUT socket option, which package

@@ -27,6 +27,8 @@ import (
 // serveConfig is fleetd serve's configuration.
 type serveConfig struct {
 	db           dbFlags
+	read         readFlags
+	readMaxLag   time.Duration
 	jt808Addr    string
 	httpAddr     string
 	open         bool
@@ -51,6 +53,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs := flag.NewFlagSet("fleetd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.db.registerServe(fs)
+	c.read.register(fs)
 	fs.StringVar(&c.jt808Addr, "jt808-addr", envOr("FLEETMON_JT808_ADDR", ":6808"), "TCP address for JT/T 808 terminals (env FLEETMON_JT808_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for the API, login page, /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
 	fs.BoolVar(&c.open, "open-registration", envOr("FLEETMON_OPEN_REGISTRATION", "") == "true",
@@ -97,6 +100,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, usageError{fmt.Sprintf("--raw-retention %q: want a duration such as 4320h, or 0", *retention)}
 	}
 	c.rawRetention = d
+	if c.readMaxLag, err = c.read.lag(); err != nil {
+		return nil, err
+	}
 	if c.offlineAfter, err = time.ParseDuration(*offline); err != nil || c.offlineAfter <= 0 {
 		return nil, usageError{fmt.Sprintf("--offline-after %q: want a positive duration such as 10m", *offline)}
 	}
@@ -151,6 +157,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer db.close()
 	store := track.NewStore(db.pool)
 	store.SetSealKey(db.sealKey)
+	// Failovers followed, and the read replica's lag (dbread.go).
+	reads, stopWatch, err := startDBWatch(ctx, cfg.read, cfg.readMaxLag, db.pool, int32(cfg.dbMaxConns), log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
+	cfg.api.Reads = reads
 
 	// The data path from the terminals to the browsers (pipeline.go),
 	// the same for one node and for several.
@@ -296,11 +309,15 @@ func newJobs(reg prometheus.Registerer, log *slog.Logger) *jobs {
 }
 
 // every runs fn as job name at once and then every interval until ctx
-// ends. A failure caused by shutdown is not one; a failed run is tried
-// again at the next interval.
+// ends, each run under a deadline of the interval or ten minutes,
+// whichever is longer (a primary that hangs must not hold the job for the
+// kernel's minutes; the next run takes up what it left). A failure caused by shutdown is not one; a failed run is
+// tried again at the next interval.
 func (j *jobs) every(ctx context.Context, name string, interval time.Duration, fn func(ctx context.Context) error) {
 	for {
-		err := fn(ctx)
+		rctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Minute))
+		err := fn(rctx)
+		cancel()
 		switch {
 		case err == nil:
 			j.runs.WithLabelValues(name, "ok").Inc()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type loadConfig struct {
 	maxResends  int
 	grace       time.Duration
 	seed        uint64
+	ledger      *ledger
 }
 
 // errUnacked makes load exit 1: reports were not acknowledged, were rejected, or terminals
@@ -81,6 +83,7 @@ Flags:
 	fs.IntVar(&cfg.maxResends, "max-resends", 3, "resends per report before it is left unacknowledged")
 	fs.DurationVar(&cfg.grace, "grace", 30*time.Second, "how long to wait for outstanding acknowledgements after the run")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	ledgerPath := fs.String("ledger", "", "write every acknowledged position to this `file` (CSV: phone, device time in Unix seconds, latitude and longitude in 1e-6 degrees, altitude m, speed 0.1 km/h, heading, alarm, status), for a row-by-row check of what the server stored")
 	verbose := fs.Bool("v", false, "log every connection event (debug level)")
 	var ff fleetFlags
 	ff.register(fs, loadPhoneBase)
@@ -112,7 +115,19 @@ Flags:
 	if err != nil {
 		return err
 	}
+	if *ledgerPath != "" {
+		f, err := os.Create(*ledgerPath)
+		if err != nil {
+			return err
+		}
+		cfg.ledger = newLedger(f)
+	}
 	rep := runLoadTest(ctx, cfg, vs, log)
+	if cfg.ledger != nil {
+		if err := cfg.ledger.close(); err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+	}
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -316,6 +331,7 @@ func (r *loadRun) terminal(ctx context.Context, v sim.Vehicle, gap bool, logins 
 		Phone: v.Phone, Version: versionOf(cfg.seed, v.Index, cfg.v2019Share), Plate: v.Plate, PlateColor: v.PlateColor,
 		AckTimeout: cfg.ackTimeout, MaxResends: cfg.maxResends, Batch: cfg.batch, BlindBatch: cfg.blindBatch,
 		Metrics: r.metrics, Logger: r.log,
+		KeepFixes: cfg.ledger != nil, OnAck: cfg.ledger.onAck(v.Phone),
 	})
 	if err != nil {
 		r.failed.Add(1)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,9 @@ type Config struct {
 	// OnAck, if set, is called from the reader goroutine for every report the platform answers
 	// (acknowledged or rejected). It must not block.
 	OnAck func(Ack)
+	// KeepFixes makes every report remember the Fix of each of its positions and hand them to
+	// OnAck (Ack.Fixes), so that a load test can check row by row what was acknowledged.
+	KeepFixes bool
 	// OnMessage, if set, is called from the reader goroutine with every frame the platform sends.
 	// body is valid only during the call. It must not block.
 	OnMessage func(h *jt808.Header, body []byte)
@@ -85,6 +89,9 @@ type Ack struct {
 	Resends   int
 	// Latency runs from the first sending of the report to the reply.
 	Latency time.Duration
+	// Fixes are the report's positions as sent, with Config.KeepFixes; valid only during
+	// the call.
+	Fixes []Fix
 }
 
 // Sizes of a Terminal's 0x0704 body: a 3-byte head (数据项个数 WORD, 位置数据类型 BYTE), then
@@ -176,6 +183,7 @@ type Terminal struct {
 	stop     func() bool // stops the AfterFunc that closes conn when the Connect ctx ends
 	done     chan struct{}
 	body     []byte // scratch message body
+	fixes    []Fix  // scratch: the fixes of the report being sent, with KeepFixes
 	ctl      []byte // scratch frame for control messages
 	loc      jt808.Location
 	batch    jt808.BatchLocation
@@ -214,6 +222,8 @@ type pendingMsg struct {
 	// acked has bit i set once package i+1 is answered with result 0 since the report was
 	// last sent whole (or package i+1 last sent again on request).
 	acked uint64
+	// fixes are the positions' fixes, with Config.KeepFixes.
+	fixes []Fix
 }
 
 // reply is a platform answer to a control message, handed from the reader to the owner.
@@ -649,6 +659,9 @@ func (t *Terminal) Flush() error {
 func (t *Terminal) SendLocation(p Point) error {
 	locationOf(&p, &t.loc)
 	t.body = t.loc.AppendTo(t.body[:0], t.cfg.Version)
+	if t.cfg.KeepFixes {
+		t.fixes = append(t.fixes[:0], fixOfLocation(&t.loc))
+	}
 	return t.sendReport(jt808.IDLocation, 1)
 }
 
@@ -669,8 +682,12 @@ func (t *Terminal) SendBatch(typ uint8, pts []Point) error {
 		t.batch.Items = make([]jt808.Location, len(pts))
 	}
 	t.batch.Items = t.batch.Items[:len(pts)]
+	t.fixes = t.fixes[:0]
 	for i := range pts {
 		locationOf(&pts[i], &t.batch.Items[i])
+		if t.cfg.KeepFixes {
+			t.fixes = append(t.fixes, fixOfLocation(&t.batch.Items[i]))
+		}
 	}
 	t.body = t.batch.AppendTo(t.body[:0], t.cfg.Version)
 	return t.sendReport(jt808.IDBatchLocation, len(pts))
@@ -704,7 +721,11 @@ func (t *Terminal) sendReport(id jt808.MsgID, positions int) error {
 	}
 	now := time.Now()
 	t.mu.Lock()
-	t.pending[serial] = pendingMsg{id: id, positions: positions, first: now, due: now.Add(t.cfg.AckTimeout), frame: frame, pkgs: pkgs}
+	var fixes []Fix
+	if t.cfg.KeepFixes {
+		fixes = slices.Clone(t.fixes)
+	}
+	t.pending[serial] = pendingMsg{id: id, positions: positions, first: now, due: now.Add(t.cfg.AckTimeout), frame: frame, pkgs: pkgs, fixes: fixes}
 	for i := 1; i < pkgs; i++ {
 		t.parts[serial+uint16(i)] = serial
 	}
@@ -993,7 +1014,7 @@ func (t *Terminal) onReply(serial uint16, id jt808.MsgID, result uint8) {
 	}
 	if t.cfg.OnAck != nil {
 		t.cfg.OnAck(Ack{ID: id, Serial: key, Packages: max(p.pkgs, 1), Result: result, Positions: p.positions,
-			Resends: p.resends, Latency: latency})
+			Resends: p.resends, Latency: latency, Fixes: p.fixes})
 	}
 	select {
 	case t.ackEvent <- struct{}{}:

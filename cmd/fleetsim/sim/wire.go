@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"time"
 
 	"fleetmon/ingest/jt808"
 )
@@ -53,6 +54,31 @@ func FixOf(p Point) Fix {
 	locationOf(&p, &l)
 	var buf [64]byte
 	return Fix(l.AppendTo(buf[:0], jt808.Version2013)[:28])
+}
+
+// fixOfLocation returns the Fix of a location already converted for the wire.
+func fixOfLocation(l *jt808.Location) Fix {
+	var buf [64]byte
+	return Fix(l.AppendTo(buf[:0], jt808.Version2013)[:28])
+}
+
+// Fields decodes the fix as it travels: alarm and status words, latitude and longitude in
+// millionths of a degree (negative south and west), altitude in m, speed in 0.1 km/h,
+// heading in degrees and the device time (GMT+8, to the second).
+func (f Fix) Fields() (alarm, status uint32, latE6, lonE6 int64, altitude, speedDeci, heading uint16, t time.Time, err error) {
+	be32 := func(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+	be16 := func(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
+	alarm, status = be32(f[0:]), be32(f[4:])
+	latE6, lonE6 = int64(be32(f[8:])), int64(be32(f[12:]))
+	if status&jt808.StatusSouth != 0 {
+		latE6 = -latE6
+	}
+	if status&jt808.StatusWest != 0 {
+		lonE6 = -lonE6
+	}
+	altitude, speedDeci, heading = be16(f[16:]), be16(f[18:]), be16(f[20:])
+	t, err = jt808.BCDTime(f[22:28]).Time()
+	return
 }
 
 func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
