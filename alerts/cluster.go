@@ -30,6 +30,15 @@ type ClusterConfig struct {
 	// Rebalance is how often the node counts the nodes and takes or hands
 	// back shards so that each runs its share. Default 2 s.
 	Rebalance time.Duration
+	// LeaseTimeout is how long the database keeps the leases of a node
+	// that stopped talking to it: frozen (SIGSTOP, a VM paused, a CPU
+	// starved of time), or stuck in a transaction. PostgreSQL then ends the node's lease session, and
+	// with it the locks, so that the others take its shards; when the
+	// node wakes up, its writes are refused (the lease is checked in each
+	// write's transaction) and it joins again. It must exceed Rebalance,
+	// the longest the lease connection is idle while the node is well,
+	// plus the drain of a hand-over (Runner.DrainTimeout). Default 30 s.
+	LeaseTimeout time.Duration
 	// Runner tunes each shard's runner (its Shards is 1).
 	Runner RunnerConfig
 }
@@ -43,6 +52,9 @@ func (c *ClusterConfig) defaults() {
 	}
 	if c.Rebalance <= 0 {
 		c.Rebalance = 2 * time.Second
+	}
+	if c.LeaseTimeout <= 0 {
+		c.LeaseTimeout = 30 * time.Second
 	}
 	c.Runner.Shards = 1
 	c.Runner.defaults()
@@ -323,8 +335,16 @@ func (c *Cluster) locked(f func(*pgx.Conn) error) error {
 func (c *Cluster) dial(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn != nil && !c.broken {
-		return nil
+	if c.conn != nil {
+		if !c.broken {
+			return nil
+		}
+		// The session that held the shards is gone, but their runners
+		// still run: connecting again here would leave them running
+		// without a lease (their writes refused, the shards' vehicles
+		// judged by nobody while the other nodes count them as this
+		// node's). Run drops them first.
+		return fmt.Errorf("the lease connection broke: %w", errLeaseLost)
 	}
 	// As the pool makes its connections (BeforeConnect orders the hosts of
 	// a replicated cluster by how they last answered).
@@ -338,6 +358,10 @@ func (c *Cluster) dial(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("connect for the leases: %w", err)
+	}
+	if err := leaseSession(ctx, conn, c.cfg.LeaseTimeout); err != nil {
+		conn.Close(ctx)
+		return err
 	}
 	var schema string
 	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
@@ -359,6 +383,23 @@ func (c *Cluster) dial(ctx context.Context) error {
 	}
 	c.conn, c.broken = conn, false
 	clear(c.held)
+	return nil
+}
+
+// leaseSession makes the server end the lease session of a node that
+// stops talking to it for timeout, releasing its locks: idle, or idle in
+// a transaction. That is a node frozen (SIGSTOP, a VM paused, a CPU
+// starved): its kernel still acknowledges, so the connection looks alive
+// and only the server's own clock can tell. A node that is well uses the
+// connection every Rebalance. A node the server cannot reach at all is
+// the connection settings' to find (fleetd sets TCP keepalives and
+// tcp_user_timeout on both ends of every connection).
+func leaseSession(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
+	_, err := conn.Exec(ctx, `SELECT set_config('idle_session_timeout', $1, false),
+		set_config('idle_in_transaction_session_timeout', $1, false)`, fmt.Sprint(timeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("set the lease session's timeouts: %w", err)
+	}
 	return nil
 }
 

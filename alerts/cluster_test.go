@@ -71,37 +71,19 @@ func settle(t *testing.T, what string, ok func() bool) {
 func TestClusterHandover(t *testing.T) {
 	g := newRig(t)
 	ctx := context.Background()
-	a := g.node("a")
-	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
-	b := g.node("b")
-	settle(t, "a and b to share", func() bool { return a.shards() == 2 && b.shards() == 2 })
+	a, b := g.sharing()
 
 	car, sealed := g.carTrack(), g.sealedTrack()
 	wantCar, wantSealed := g.expect(car), g.expect(sealed)
 	g.write(car[:len(car)/2])
 	g.write(sealed[:len(sealed)/2])
 	// Let the states be saved mid-trip, with what was read so far.
-	settle(t, "states saved", func() bool {
-		var n int
-		_ = g.store.pool.QueryRow(ctx, "SELECT count(*) FROM alert_engine_state WHERE processed_xid IS NOT NULL").Scan(&n)
-		return n == 2
-	})
+	g.statesSaved(2)
 	g.write(car[len(car)/2 : 3*len(car)/4])
 
 	// a dies: PostgreSQL ends its session (as when its host vanishes), and
 	// with it the locks; its runners can no longer write.
-	a.c.mu.Lock()
-	pid := a.c.conn.PgConn().PID()
-	a.c.mu.Unlock()
-	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
-	a.c.mu.Lock()
-	for _, lr := range a.c.running {
-		lr.cancel(errAbandoned)
-	}
-	a.c.mu.Unlock()
-	a.stop()
+	g.die(a)
 	settle(t, "b to take every shard", func() bool { return b.shards() == 4 })
 
 	g.write(car[3*len(car)/4:])
@@ -148,16 +130,7 @@ func TestClusterHandoverBeforeStateSaved(t *testing.T) {
 		t.Fatalf("%d states saved (%v), want none", saved, err)
 	}
 	// ...and dies before saving any state.
-	a.c.mu.Lock()
-	pid := a.c.conn.PgConn().PID()
-	for _, lr := range a.c.running {
-		lr.cancel(errAbandoned)
-	}
-	a.c.mu.Unlock()
-	if _, err := g.store.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
-	a.stop()
+	g.die(a)
 
 	b := g.node("b")
 	settle(t, "b to take every shard", func() bool { return b.shards() == 4 })

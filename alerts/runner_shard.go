@@ -22,6 +22,7 @@ type shard struct {
 	prog   progress
 
 	// Owned by the shard's goroutine.
+	start   time.Time // when Run started: the initial replay is measured from it
 	eng     *Engine
 	src     *dbSource
 	dirty   map[int64]time.Time // vehicle → latest Received evaluated, since the last save
@@ -45,6 +46,7 @@ func (s *shard) owns(vehicleID int64) bool {
 
 func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	r := s.r
+	s.start = start
 	s.src = &dbSource{store: r.store, ctx: ctx, timeout: r.cfg.QueryTimeout}
 	s.dirty, s.failed = map[int64]time.Time{}, map[int64]bool{}
 	eng, err := NewEngine(l.Config, s.src)
@@ -63,7 +65,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 		return // ctx ended
 	}
 	defer stopFeed()
-	s.catchUp(ctx, l.Vehicles, start)
+	s.catchUp(ctx, l.Vehicles)
 	s.clockTick(ctx, r.cfg.Clock.Now())
 	s.prog.replayed.Store(true)
 
@@ -74,7 +76,7 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 	for {
 		select {
 		case <-due:
-			s.applyPending()
+			s.applyPending(ctx)
 			r.feed.read(ctx, s)
 		case <-clock.C:
 			s.clockTick(ctx, r.cfg.Clock.Now())
@@ -82,12 +84,12 @@ func (s *shard) run(ctx context.Context, l *Loaded, start time.Time) {
 			s.clockTick(ctx, req.now)
 			close(req.done)
 		case b := <-s.q:
-			s.applyPending()
+			s.applyPending(ctx)
 			s.take(b)
-			s.collect()
+			s.collect(ctx)
 			s.evaluate(ctx, s.step, "live")
 		case nl := <-s.reload:
-			s.apply(nl)
+			s.apply(ctx, nl)
 		case <-tick.C:
 			s.saveStates(ctx)
 		case <-ctx.Done():
@@ -106,11 +108,11 @@ func (s *shard) take(b []track.Position) {
 }
 
 // collect adds what is queued to the step without waiting.
-func (s *shard) collect() {
+func (s *shard) collect(ctx context.Context) {
 	for len(s.step) < maxStepPositions {
 		select {
 		case b := <-s.q:
-			s.applyPending()
+			s.applyPending(ctx)
 			s.take(b)
 		default:
 			return
@@ -125,7 +127,7 @@ func (s *shard) drain() {
 	defer cancel()
 	s.src.ctx = ctx
 	for ctx.Err() == nil {
-		s.collect()
+		s.collect(ctx)
 		if len(s.step) == 0 {
 			break
 		}
@@ -137,15 +139,15 @@ func (s *shard) drain() {
 // applyPending applies a configuration handed over before the positions
 // about to be evaluated: select picks among ready cases at random, and a
 // seal or approval recorded before a report arrived must judge it.
-func (s *shard) applyPending() {
+func (s *shard) applyPending(ctx context.Context) {
 	select {
 	case nl := <-s.reload:
-		s.apply(nl)
+		s.apply(ctx, nl)
 	default:
 	}
 }
 
-func (s *shard) apply(l *Loaded) {
+func (s *shard) apply(ctx context.Context, l *Loaded) {
 	if err := s.eng.SetConfig(l.Config); err != nil {
 		s.r.log.Error("alerts: reload", "err", err)
 		return
@@ -153,8 +155,22 @@ func (s *shard) apply(l *Loaded) {
 	clear(s.approved) // SetConfig dropped them, and they may have been edited
 	for _, v := range l.Vehicles {
 		if s.owns(v.ID) {
-			s.eng.SetVehicle(v)
+			s.register(ctx, v)
 		}
+	}
+}
+
+// register sets a vehicle's record in the engine. One that joins in a
+// cluster (added since the configuration was loaded) is caught up like
+// those of the start: another node may have judged it, and saved its
+// state, before this one took the shard; judged afresh from here, an
+// episode under way would be opened a second time. A single node's
+// vehicle that joins has not been judged before.
+func (s *shard) register(ctx context.Context, v track.Vehicle) {
+	_, known := s.eng.Vehicle(v.ID)
+	s.eng.SetVehicle(v)
+	if !known && !s.r.feed.pushed() {
+		s.catchUpVehicle(ctx, v.ID)
 	}
 }
 
@@ -179,8 +195,10 @@ func (s *shard) evaluate(ctx context.Context, ps []track.Position, path string) 
 		s.vehicle(ctx, ps[i:j])
 		i = j
 	}
-	s.r.m.positions.WithLabelValues(path).Add(float64(len(ps)))
 	s.flush(ctx)
+	// Counted once their episodes are stored: a caller that waits for the
+	// count finds the verdicts in the table.
+	s.r.m.positions.WithLabelValues(path).Add(float64(len(ps)))
 	if s.q != nil && path == "live" {
 		s.prog.judge(len(ps))
 	}
@@ -294,7 +312,7 @@ func (s *shard) lookup(ctx context.Context, vid int64) bool {
 	if err != nil || len(vs) == 0 {
 		return false
 	}
-	s.eng.SetVehicle(vs[0])
+	s.register(ctx, vs[0])
 	return true
 }
 

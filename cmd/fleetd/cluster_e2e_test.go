@@ -97,6 +97,7 @@ func (n *nodeProc) stop() {
 		return
 	}
 	n.killed = true
+	_ = n.cmd.Process.Signal(syscall.SIGCONT) // a node the test froze stops all the same
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-n.done:
@@ -232,22 +233,28 @@ func clusterTrack(t0 time.Time, lon float64) []jt808.Location {
 func TestClusterEndToEnd(t *testing.T) {
 	now := time.Now()
 	for _, c := range []struct {
-		name string
-		back time.Duration
+		name   string
+		back   time.Duration
+		frozen bool
 	}{
-		{"recent", 0},
-		{"month_old", 30 * 24 * time.Hour},
-		{"year_old", 365 * 24 * time.Hour},
+		{"recent", 0, false},
+		{"month_old", 30 * 24 * time.Hour, false},
+		{"year_old", 365 * 24 * time.Hour, false},
+		{"frozen_then_killed", 0, true},
 	} {
 		day := workdayEndedBy(t, now.Add(-c.back))
 		t.Run(c.name, func(t *testing.T) {
 			t.Logf("tracks on %s", day.Format("2006-01-02 Mon"))
-			clusterEndToEnd(t, day)
+			clusterEndToEnd(t, day, c.frozen)
 		})
 	}
 }
 
-func clusterEndToEnd(t *testing.T, day time.Time) {
+// clusterEndToEnd runs the scenario of TestClusterEndToEnd. With frozen,
+// the second node is frozen (SIGSTOP) mid-run until the database ends its
+// lease, and the first is killed while it takes over the frozen node's
+// shards; then the second is woken (SIGCONT) and the reports go on.
+func clusterEndToEnd(t *testing.T, day time.Time, frozen bool) {
 	broker := mqtttest.Start(t)
 	pg := pgtest.New(t)
 	db := pg.ConnString
@@ -352,11 +359,14 @@ func clusterEndToEnd(t *testing.T, day time.Time) {
 		return int64(h.Sum32() & 0x7fffffff)
 	}
 	waitUntil(t, 30*time.Second, "the nodes to share the rules' shards", func() bool {
-		var shards, nodesUp int
+		var shards, nodesUp, most int
 		err := pg.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE classid = $1::bigint::oid),
-				count(*) FILTER (WHERE classid = $2::bigint::oid) FROM pg_locks
-			WHERE locktype = 'advisory' AND granted AND objsubid = 2`, ns("shard"), ns("node")).Scan(&shards, &nodesUp)
-		return err == nil && nodesUp == 3 && shards == 32
+				count(*) FILTER (WHERE classid = $2::bigint::oid),
+				coalesce(max(n) FILTER (WHERE classid = $1::bigint::oid), 0)
+			FROM pg_locks l, LATERAL (SELECT count(*) AS n FROM pg_locks s WHERE s.pid = l.pid
+				AND s.locktype = 'advisory' AND s.granted AND s.objsubid = 2 AND s.classid = $1::bigint::oid) per
+			WHERE locktype = 'advisory' AND granted AND objsubid = 2`, ns("shard"), ns("node")).Scan(&shards, &nodesUp, &most)
+		return err == nil && nodesUp == 3 && shards == 32 && most <= (32+2)/3
 	})
 
 	work := day.Add(10 * time.Hour)                 // in working hours
@@ -377,12 +387,22 @@ func clusterEndToEnd(t *testing.T, day time.Time) {
 		{phone: "13800000003", plate: "鄂B00003", start: 2, track: clusterTrack(work, 115.06)},  // no alert
 	}
 	killNow := make(chan struct{})
+	// With frozen, the terminals hold their 41st report until the trouble
+	// is over, and MQTT's last 30 go out while the second node is frozen.
+	resume, stopped := make(chan struct{}), make(chan struct{})
+	if !frozen {
+		close(resume)
+		close(stopped)
+	}
 	var wg sync.WaitGroup
 	for _, run := range runs {
 		wg.Go(func() {
 			p, _ := jt808.ParsePhone(run.phone, jt808.Version2013)
 			r := &roamer{phone: p, plate: run.plate, nodes: alive, at: run.start}
 			for i := range run.track {
+				if i == 40 {
+					<-resume
+				}
 				if err := r.report(&run.track[i]); err != nil {
 					run.err = err
 					return
@@ -412,6 +432,9 @@ func clusterEndToEnd(t *testing.T, day time.Time) {
 	var mqttErr error
 	wg.Go(func() {
 		for i := range frames {
+			if i == 50 {
+				<-stopped
+			}
 			h := jt808.Header{ID: jt808.IDLocation, Phone: framePhone, Serial: uint16(i)}
 			tok := pub.Publish("fleetmon/jt808/13800000005/up", 1, false, jt808.AppendFrame(nil, &h, frames[i].AppendTo(nil, jt808.Version2013)))
 			j := &jsons[i]
@@ -431,7 +454,12 @@ func clusterEndToEnd(t *testing.T, day time.Time) {
 	})
 
 	<-killNow
-	nodes[0].kill()
+	if frozen {
+		freezeThenKill(t, pg, nodes, ns, stopped)
+		close(resume)
+	} else {
+		nodes[0].kill()
+	}
 	wg.Wait()
 	for _, run := range runs {
 		if run.err != nil {
@@ -519,6 +547,59 @@ func clusterEndToEnd(t *testing.T, day time.Time) {
 	})
 	for _, n := range nodes {
 		n.stop()
+	}
+}
+
+// freezeThenKill freezes nodes[1] (SIGSTOP) and closes stopped, waits
+// until the database ends its lease session (the production lease
+// timeout), kills nodes[0] (SIGKILL) as it takes over the frozen node's
+// shards, and wakes nodes[1] (SIGCONT).
+func freezeThenKill(t *testing.T, pg *pgtest.Schema, nodes []*nodeProc, ns func(string) int64, stopped chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	frozen := nodes[1]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	close(stopped)
+	// The shard locks held by the first node's lease session (the one
+	// that also holds its node lock).
+	nodeKey := func(id string) int64 {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		return int64(h.Sum32() & 0x7fffffff)
+	}
+	held := func(id string) (nodeUp bool, shards int) {
+		err := pg.Pool.QueryRow(ctx, `WITH node AS (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND objsubid = 2 AND classid = $1::bigint::oid AND objid = $2::bigint::oid)
+			SELECT EXISTS (SELECT 1 FROM node), (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND objsubid = 2 AND classid = $3::bigint::oid AND pid IN (SELECT pid FROM node))`,
+			ns("node"), nodeKey(id), ns("shard")).Scan(&nodeUp, &shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nodeUp, shards
+	}
+	_, before := held("n1")
+	t0 := time.Now()
+	waitUntil(t, 2*time.Minute, "the frozen node's lease to end", func() bool {
+		up, _ := held(frozen.id)
+		return !up
+	})
+	t.Logf("the frozen node's lease ended after %s", time.Since(t0).Round(time.Second))
+	// The first node takes some of the frozen node's shards (and replays
+	// their vehicles) within a rebalance: kill it then, or after a while
+	// if the third took them all.
+	deadline := time.Now().Add(10 * time.Second)
+	_, now := held("n1")
+	for now <= before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		_, now = held("n1")
+	}
+	nodes[0].kill()
+	t.Logf("n1 killed holding %d shards (%d before the freeze)", now, before)
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 }
 
