@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"fleetmon/track"
 )
 
 // node runs a Cluster for a test until stop.
@@ -25,10 +27,17 @@ func (g *rig) node(id string) *node {
 // nodeSaving is node with the engines' state saved every stateEvery.
 func (g *rig) nodeSaving(id string, stateEvery time.Duration) *node {
 	g.t.Helper()
+	return g.nodeAt(id, stateEvery, testRunnerConfig().Clock.Now())
+}
+
+// nodeAt is nodeSaving with the clock-driven checks' clock standing at now.
+func (g *rig) nodeAt(id string, stateEvery time.Duration, now time.Time) *node {
+	g.t.Helper()
 	c, err := NewCluster(g.store, ClusterConfig{NodeID: id, Shards: 4, Poll: 50 * time.Millisecond,
 		Rebalance: 100 * time.Millisecond, Runner: func() RunnerConfig {
 			rc := testRunnerConfig()
 			rc.StateEvery = stateEvery
+			rc.Clock.Now = func() time.Time { return now }
 			return rc
 		}()}, testLog().With("node", id), prometheus.NewRegistry())
 	if err != nil {
@@ -109,17 +118,21 @@ func TestClusterHandover(t *testing.T) {
 
 // TestClusterHandoverBeforeStateSaved: a node dies before it saved any
 // state, so the node that takes its shards replays what the vehicles sent
-// from the start. The reports were made months before they arrived (the
-// tracks are in March 2026; a terminal back from weeks offline sends such
-// a backlog): they are replayed by when they arrived, whenever they were
-// made, and the verdicts are those of an uninterrupted run.
+// from the start. The reports were made weeks before they arrived (the
+// rig's tracks moved 40 days back; a terminal back from weeks offline sends
+// such a backlog): they are replayed by when they arrived, whenever they
+// were made, and the verdicts are those of an uninterrupted run.
 func TestClusterHandoverBeforeStateSaved(t *testing.T) {
 	g := newRig(t)
 	ctx := context.Background()
-	a := g.nodeSaving("a", time.Hour)
+	// The clock-driven checks stand at the start of the tracks' day, as
+	// the rig's do, so that only the positions make verdicts.
+	const back = 40
+	then := testRunnerConfig().Clock.Now().AddDate(0, 0, -back)
+	a := g.nodeAt("a", time.Hour, then)
 	settle(t, "a to take every shard", func() bool { return a.shards() == 4 })
 
-	car, sealed := g.carTrack(), g.sealedTrack()
+	car, sealed := daysEarlier(g.carTrack(), back), daysEarlier(g.sealedTrack(), back)
 	wantCar, wantSealed := g.expect(car), g.expect(sealed)
 	g.write(car[:len(car)/2])
 	g.write(sealed[:len(sealed)/2])
@@ -132,7 +145,7 @@ func TestClusterHandoverBeforeStateSaved(t *testing.T) {
 	// ...and dies before saving any state.
 	g.die(a)
 
-	b := g.node("b")
+	b := g.nodeAt("b", 300*time.Millisecond, then)
 	settle(t, "b to take every shard", func() bool { return b.shards() == 4 })
 	g.write(car[len(car)/2:])
 	g.write(sealed[len(sealed)/2:])
@@ -171,4 +184,13 @@ func TestClusterFence(t *testing.T) {
 	if eps := g.stored(g.car); len(eps) != 0 {
 		t.Fatalf("episodes written without a lease: %v", storedNames(eps))
 	}
+}
+
+// daysEarlier moves a track n days back in device time: reports made long
+// before they arrive.
+func daysEarlier(ps []track.Position, n int) []track.Position {
+	for i := range ps {
+		ps[i].Time = ps[i].Time.AddDate(0, 0, -n)
+	}
+	return ps
 }
