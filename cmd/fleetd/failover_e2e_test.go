@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 
 	"fleetmon/ingest/jt808"
 	"fleetmon/ingest/mqtttest"
+	"fleetmon/track"
 	"fleetmon/track/pgha"
 )
 
@@ -50,11 +54,19 @@ func failover(t *testing.T, freeze bool) {
 	db := cl.ConnString()
 
 	const terminals = 6
-	csv := "plate,plate_color,terminal_phone,unit,category\n"
+	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
+	// The first car is sealed since before its drive: the rules, run by
+	// both nodes on the database that fails over, must report its move
+	// exactly once, and nothing for the others.
+	csv := "plate,plate_color,terminal_phone,unit,category,sealed,sealed_at,seal_reason\n"
 	runs := make([]*failoverTerminal, terminals)
 	for i := range runs {
 		runs[i] = &failoverTerminal{phone: fmt.Sprintf("1390000%04d", i+1), plate: fmt.Sprintf("鄂C%05d", i+1)}
-		csv += fmt.Sprintf("%s,1,%s,湖北省/黄石市,general\n", runs[i].plate, runs[i].phone)
+		seal := ",,"
+		if i == 0 {
+			seal = "是," + t0.Add(-time.Hour).In(track.Beijing).Format("2006-01-02 15:04") + ",封存待处置"
+		}
+		csv += fmt.Sprintf("%s,1,%s,湖北省/黄石市,general,%s\n", runs[i].plate, runs[i].phone, seal)
 	}
 	if code, out, errs := fleetd(t, "vehicles", "import", "--db", db, writeFile(t, "v.csv", csv)); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errs)
@@ -84,7 +96,6 @@ func failover(t *testing.T, freeze bool) {
 		}
 		return n >= afterFailover
 	}
-	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
 	deadline := time.Now().Add(4 * time.Minute)
 	var wg sync.WaitGroup
 	for i, r := range runs {
@@ -185,6 +196,33 @@ func failover(t *testing.T, freeze bool) {
 			}
 		}
 	}
+	// Every verdict exactly once: the sealed car's move, one episode
+	// across the failover, once both nodes have judged everything
+	// committed.
+	waitUntil(t, 2*time.Minute, "both nodes' rules to catch up", func() bool {
+		for _, n := range nodes {
+			body := scrape(t, n.HTTP)
+			if !strings.Contains(body, "\nfleetmon_alerts_caught_up 1\n") || !strings.Contains(body, "\nfleetmon_alerts_pending_positions 0\n") {
+				return false
+			}
+		}
+		return true
+	})
+	qctx, qcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer qcancel()
+	rows, err := conn.Query(qctx, `SELECT v.plate || ' ' || e.rule FROM episodes e JOIN vehicles v ON v.id = e.vehicle_id
+		WHERE e.status <> 'retracted' AND e.rule = 'sealed_move' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moves, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{runs[0].plate + " sealed_move"}; !slices.Equal(moves, want) {
+		t.Errorf("sealed moves %v, want %v", moves, want)
+	}
+
 	// What a benchmark would measure, logged: no assertion on times.
 	var pause time.Duration
 	var resumed []float64 // per terminal: its first acknowledgement after the promotion, in s after it
@@ -205,4 +243,16 @@ func failover(t *testing.T, freeze bool) {
 	for _, n := range nodes {
 		n.stop()
 	}
+}
+
+// scrape returns a node's /metrics page ("" when it does not answer).
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
