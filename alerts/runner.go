@@ -243,6 +243,8 @@ func (r *Runner) hand(s *shard, b []track.Position) {
 	default:
 	}
 	s.queued.Add(int64(len(b)))
+	// The wall clock here only dates the hand-over for Status (how long
+	// positions wait to be judged); no verdict reads it.
 	s.prog.hand(len(b), time.Now())
 	select {
 	case s.q <- b:
