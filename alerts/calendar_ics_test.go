@@ -93,10 +93,10 @@ func TestICSDay(t *testing.T) {
 		{"", "20270101", "2027-01-01"},
 		{";TZID=Asia/Shanghai", "20270101T000000", "2027-01-01"},
 		{`;TZID="China Standard Time"`, "20270101T000000", "2027-01-01"},
-		{"", "20261231T160000Z", "2027-01-01"},                     // Beijing midnight in UTC
-		{"", "20270101T000000Z", ""},                               // 08:00 in Beijing
-		{";TZID=America/New_York", "20270101T000000", ""},          // 13:00 in Beijing
-		{";TZID=Asia/Tokyo", "20270101T010000", "2027-01-01"},      // Beijing midnight from Tokyo
+		{"", "20261231T160000Z", "2027-01-01"},                // Beijing midnight in UTC
+		{"", "20270101T000000Z", ""},                          // 08:00 in Beijing
+		{";TZID=America/New_York", "20270101T000000", ""},     // 13:00 in Beijing
+		{";TZID=Asia/Tokyo", "20270101T010000", "2027-01-01"}, // Beijing midnight from Tokyo
 		{";X-FLOATING=Asia/Shanghai", "20270101T000000", "2027-01-01"},
 		{";TZID=Mars/Olympus", "20270101T000000", ""},
 		{"", "2027-01-01", ""},
