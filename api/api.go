@@ -259,6 +259,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
 	s.alertRoutes(p)
+	s.calendarRoutes(p)
 	s.reportRoutes(p)
 	s.historyRoutes(p)
 	s.uiRoutes(p)
