@@ -17,12 +17,15 @@ import (
 // in its CATEGORIES: "春节假期" and "春节补班", "元旦（休）" and "（班）",
 // "春节调休" with CATEGORIES:上班. A day is a make-up workday (调休上班)
 // when SUMMARY or CATEGORIES carries one of workdayMarkers, otherwise a
-// holiday named by the SUMMARY without its markers. An event that carries
-// both kinds of marker, or says only "调休" (which names the day off and
-// the day worked alike), cannot be classified and is refused.
+// holiday named by the SUMMARY without its markers. An event that says a
+// day is both worked and off ("休息/补班"), or says only "调休" (which
+// names the day off and the day worked alike), cannot be classified and is
+// refused. The nouns in holidayNouns mark a holiday only on their own: in
+// "国庆假期补班" or "单位集中休假补班" they name the holiday made up for.
 var (
 	workdayMarkers = []string{"补班", "上班", "调班", "（班）", "(班)", "[班]", "【班】"}
-	holidayMarkers = []string{"放假", "假期", "休假", "休息", "（休）", "(休)", "[休]", "【休】"}
+	holidayMarkers = []string{"放假", "休息", "（休）", "(休)", "[休]", "【休】"}
+	holidayNouns   = []string{"假期", "休假"}
 	// Words that mark a day only where they stand alone: as the SUMMARY's
 	// last word ("元旦 休") or as a category.
 	workdayWords = []string{"班", "工作日"}
@@ -269,6 +272,9 @@ func classifyICS(summary, categories string) (DayKind, string, string) {
 		return false
 	}
 	work, off := has(workdayMarkers, workdayWords), has(holidayMarkers, holidayWords)
+	if !work && has(holidayNouns, nil) {
+		off = true
+	}
 	switch {
 	case strings.TrimSpace(summary) == "":
 		return 0, "", "empty SUMMARY"
@@ -281,6 +287,7 @@ func classifyICS(summary, categories string) (DayKind, string, string) {
 	for _, m := range slices.Concat(workdayMarkers, holidayMarkers, []string{"调休"}) {
 		name = strings.ReplaceAll(name, m, "")
 	}
+	name = strings.TrimSuffix(strings.TrimSpace(name), "假期")
 	if f := strings.Fields(name); len(f) > 1 && slices.Contains(slices.Concat(workdayWords, holidayWords), f[len(f)-1]) {
 		name = strings.Join(f[:len(f)-1], " ")
 	}
@@ -445,9 +452,11 @@ func UnitDays(h *HolidaySet) []Override {
 			}
 		}
 		for _, d := range y.Workdays {
-			name := "补班"
-			if n := y.WorkdayNames[d]; n != "" {
-				name = n + "补班"
+			// "春节" makes "春节补班"; a name that says it is worked
+			// already ("防汛值班") stays as it is.
+			name := y.WorkdayNames[d] + "补班"
+			if n := y.WorkdayNames[d]; strings.HasSuffix(n, "班") {
+				name = n
 			}
 			out = append(out, Override{Date: d, Kind: Workday, Name: name})
 		}

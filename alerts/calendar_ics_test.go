@@ -85,6 +85,15 @@ func TestHolidaysICSEveryProblem(t *testing.T) {
 }
 
 func TestICSDay(t *testing.T) {
+	for summary, want := range map[string]string{
+		"单位集中休假补班": "makeup_workday 单位集中休假", "国庆假期补班": "makeup_workday 国庆", "春节假期": "holiday 春节",
+		"单位集中休假": "holiday 单位集中休假", "元旦 休": "holiday 元旦", "春节 班": "makeup_workday 春节", "元旦 休息/补班": "",
+	} {
+		kind, name, prob := classifyICS(summary, "")
+		if got := kind.String() + " " + name; want == "" && prob == "" || want != "" && got != want {
+			t.Errorf("%s: %s %q, want %q", summary, got, prob, want)
+		}
+	}
 	for _, c := range []struct {
 		params, value string
 		want          string // date, or "" for refused

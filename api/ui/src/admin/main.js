@@ -9,6 +9,7 @@ import { get, logout } from "../api.js";
 import { el } from "../dom.js";
 import { t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
+import { calendarsTab } from "./calendars.js";
 import { terminalsTab } from "./terminals.js";
 import { unitsTab } from "./units.js";
 import { usersTab } from "./users.js";
@@ -19,6 +20,7 @@ const TABS = [
   { id: "terminals", key: "admin.tab.terminals", open: terminalsTab },
   { id: "users", key: "admin.tab.users", open: usersTab, roles: ["admin"] },
   { id: "units", key: "admin.tab.units", open: unitsTab, roles: ["admin"] },
+  { id: "calendars", key: "admin.tab.calendars", open: calendarsTab },
 ];
 
 const $ = (id) => document.getElementById(id);
