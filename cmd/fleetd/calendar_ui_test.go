@@ -190,7 +190,7 @@ func TestCalendarsInBrowser(t *testing.T) {
 		t.Helper()
 		var ok bool
 		p.Eval(`(() => { document.querySelector(`+jsQuote(sel)+`).scrollIntoView(); return true })()`, &ok)
-		p.Poll(sel+" in view", `document.querySelector(`+jsQuote(sel)+`).getBoundingClientRect().top < 200`)
+		p.Poll(sel+" in view", `document.querySelector(`+jsQuote(sel)+`).getBoundingClientRect().top < window.innerHeight / 2`)
 	}
 	scrollTo("#cal-import-result")
 	uitest.Screenshot(ctx, t, shots, "04-bad-ics-refused")

@@ -404,7 +404,7 @@ export function calendarsTab(pane, ctx) {
 
   function lists(notice) {
     const wd = (d) => t(`weekday.${new Date(`${d}T00:00:00Z`).getUTCDay()}`);
-    const range = (ds) => (ds.length === 1 ? `${ds[0]}（${wd(ds[0])}）` : `${ds[0]} – ${ds[ds.length - 1]}（${ds.length}）`);
+    const range = (ds) => (ds.length === 1 ? `${ds[0]}（${wd(ds[0])}）` : `${ds[0]} – ${ds[ds.length - 1]}（${t("hol.days", { n: ds.length })}）`);
     return el(
       "div",
       { className: "hol-lists", id: "hol-list" },
