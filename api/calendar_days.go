@@ -42,21 +42,7 @@ func (s *Server) clearCalendar(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if changed {
-		s.reload(r)
-	}
-	specs, err := s.alerts.Calendars(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out, err := s.calendarJSON(r, unit, chain, specs)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out["changed"] = changed
-	writeJSON(w, http.StatusOK, out)
+	s.answerCalendar(w, r, unit, chain, changed)
 }
 
 func orUnchanged(err error) error {

@@ -149,7 +149,6 @@ func (s *Server) putCalendar(w http.ResponseWriter, r *http.Request) {
 func (s *Server) storeCalendar(w http.ResponseWriter, r *http.Request, unit int64, chain []int64,
 	fn func(c changeTx) (alerts.CalendarSpec, Entry, error)) {
 	changed := false
-	var specs []alerts.CalendarSpec
 	err := s.change(r, func(c changeTx) (Entry, error) {
 		spec, e, err := fn(c)
 		if err != nil {
@@ -174,10 +173,17 @@ func (s *Server) storeCalendar(w http.ResponseWriter, r *http.Request, unit int6
 		s.failCalendar(w, r, err)
 		return
 	}
+	s.answerCalendar(w, r, unit, chain, changed)
+}
+
+// answerCalendar reloads the rules after a change and answers the unit's
+// calendar as it now stands, and whether the request changed it.
+func (s *Server) answerCalendar(w http.ResponseWriter, r *http.Request, unit int64, chain []int64, changed bool) {
 	if changed {
 		s.reload(r)
 	}
-	if specs, err = s.alerts.Calendars(r.Context()); err != nil {
+	specs, err := s.alerts.Calendars(r.Context())
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
