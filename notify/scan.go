@@ -1,0 +1,78 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// enqueue inserts one outbox row per episode changed at or after the
+// cursor ($1) and subscription that covers its unit and rule. A retracted
+// episode is not notified (one already notified is not taken back). The
+// payload is what the notification says, fixed now, so that every retry
+// sends the same thing. ON CONFLICT makes it idempotent: the same episode
+// seen again (it closed, a re-evaluation changed it, a scan repeated
+// after a crash, another node scanned) enqueues nothing.
+const enqueue = `
+INSERT INTO notify_outbox (episode_id, subscription_id, idempotency_key, payload)
+SELECT e.id, s.id, 'fleetmon-' || e.id || '-' || s.id,
+    jsonb_build_object('episode_id', e.id, 'rule', e.rule, 'status', e.status, 'vehicle_id', e.vehicle_id,
+        'plate', COALESCE(v.plate, ''), 'unit_id', e.unit_id, 'unit', COALESCE(unit_path(e.unit_id), ''),
+        'start', e.start_time, 'end', e.end_time, 'detail', e.detail,
+        'lat', ST_Y(e.start_geom), 'lon', ST_X(e.start_geom),
+        'max_speed_kmh', e.max_speed_kmh, 'distance_m', e.distance_m)
+FROM episodes e
+JOIN notify_subscriptions s ON s.deleted_at IS NULL
+    AND (cardinality(s.rules) = 0 OR e.rule = ANY (s.rules))
+    AND e.unit_id IN (SELECT unit_subtree(s.unit_id))
+LEFT JOIN vehicles v ON v.id = e.vehicle_id
+WHERE e.commit_xid >= $1::xid8 AND e.status <> 'retracted'
+ORDER BY e.id, s.id
+ON CONFLICT (episode_id, subscription_id) DO NOTHING
+RETURNING (SELECT channel FROM notify_subscriptions WHERE id = subscription_id)`
+
+// Scan enqueues the notifications of the episodes changed since the
+// cursor and moves the cursor, in one transaction, and returns how many
+// it enqueued. The cursor moves to the oldest transaction still running
+// when the scan began (pg_snapshot_xmin): every transaction below it has
+// ended, so its episodes were visible to the scan, and any still running
+// has an id at or above it and is read by the next scan. The cursor row's
+// lock lets one node scan at a time.
+func (n *Notifier) Scan(ctx context.Context) (int, error) {
+	added := map[string]int{}
+	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		var from, until string
+		if err := tx.QueryRow(ctx, "SELECT xid_until::text FROM notify_cursor FOR UPDATE").Scan(&from); err != nil {
+			return fmt.Errorf("read the notify cursor: %w", err)
+		}
+		if err := tx.QueryRow(ctx, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text").Scan(&until); err != nil {
+			return fmt.Errorf("read the oldest running transaction: %w", err)
+		}
+		rows, err := tx.Query(ctx, enqueue, from)
+		if err != nil {
+			return fmt.Errorf("enqueue notifications of episodes from xid %s: %w", from, err)
+		}
+		channels, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("enqueue notifications of episodes from xid %s: %w", from, err)
+		}
+		for _, c := range channels {
+			added[c]++
+		}
+		if _, err := tx.Exec(ctx, `UPDATE notify_cursor SET updated_at = now(),
+			xid_until = CASE WHEN $1::xid8 > xid_until THEN $1::xid8 ELSE xid_until END`, until); err != nil {
+			return fmt.Errorf("move the notify cursor to xid %s: %w", until, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for c, k := range added {
+		n.m.enqueued.WithLabelValues(c).Add(float64(k))
+		total += k
+	}
+	return total, nil
+}
