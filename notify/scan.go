@@ -8,7 +8,8 @@ import (
 )
 
 // enqueue inserts one outbox row per episode changed at or after the
-// cursor ($1) and subscription that covers its unit and rule. A retracted
+// cursor ($1) and subscription that covers its unit and rule, keyed by a
+// hash of the two (ASCII, for a Message-ID, whatever the episode's id). A retracted
 // episode is not notified (one already notified is not taken back). The
 // payload is what the notification says, fixed now, so that every retry
 // sends the same thing. ON CONFLICT makes it idempotent: the same episode
@@ -16,7 +17,7 @@ import (
 // after a crash, another node scanned) enqueues nothing.
 const enqueue = `
 INSERT INTO notify_outbox (episode_id, subscription_id, idempotency_key, payload)
-SELECT e.id, s.id, 'fleetmon-' || e.id || '-' || s.id,
+SELECT e.id, s.id, 'fleetmon-' || left(encode(sha256(convert_to(e.id || '/' || s.id, 'UTF8')), 'hex'), 32),
     jsonb_build_object('episode_id', e.id, 'rule', e.rule, 'status', e.status, 'vehicle_id', e.vehicle_id,
         'plate', COALESCE(v.plate, ''), 'unit_id', e.unit_id, 'unit', COALESCE(unit_path(e.unit_id), ''),
         'start', e.start_time, 'end', e.end_time, 'detail', e.detail,
