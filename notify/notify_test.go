@@ -3,12 +3,14 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -229,5 +231,135 @@ func TestDeliversOnce(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(n1.m.enqueued.WithLabelValues("webhook")) + testutil.ToFloat64(n2.m.enqueued.WithLabelValues("webhook")); got != 1 {
 		t.Errorf("webhook notifications enqueued by both nodes: %v, want 1", got)
+	}
+}
+
+// outboxRow is the one notification of a test with a single subscription.
+func (r *rig) outboxRow() (state string, attempts int) {
+	r.t.Helper()
+	err := r.owner.QueryRow(context.Background(), "SELECT state, attempts FROM notify_outbox").Scan(&state, &attempts)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		r.t.Fatal(err)
+	}
+	return state, attempts
+}
+
+// failedAttempts counts the attempts recorded as failed whose retry is
+// scheduled.
+func (r *rig) failedAttempts() int {
+	r.t.Helper()
+	var n int
+	if err := r.owner.QueryRow(context.Background(), `SELECT count(*) FROM notify_attempts a JOIN notify_outbox o ON o.id = a.outbox_id
+		WHERE a.status = 'error' AND (o.state <> 'pending' OR o.next_at > a.finished_at)`).Scan(&n); err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+// dueNow brings the notification's retry forward to now and wakes the
+// senders: the test skips the back-off's wait, having checked its length
+// in the database, rather than sleeping through it.
+func (r *rig) dueNow(n *Notifier) {
+	r.t.Helper()
+	if _, err := r.owner.Exec(context.Background(), "UPDATE notify_outbox SET next_at = now() WHERE state = 'pending'"); err != nil {
+		r.t.Fatal(err)
+	}
+	wake(n.due)
+}
+
+// lastWait is the back-off recorded after the latest failed attempt: from
+// the attempt's end to the row's next_at (both now() of the transaction
+// that recorded it).
+func (r *rig) lastWait() time.Duration {
+	r.t.Helper()
+	var d time.Duration
+	if err := r.owner.QueryRow(context.Background(), `SELECT o.next_at - a.finished_at FROM notify_outbox o
+		JOIN notify_attempts a ON a.outbox_id = o.id ORDER BY a.attempt DESC LIMIT 1`).Scan(&d); err != nil {
+		r.t.Fatal(err)
+	}
+	return d
+}
+
+// TestRetriesWithBackoff: a receiver answering 500 twice gets the
+// notification a third time, after 10 s and then 20 s of back-off (the
+// production defaults), every attempt with the same key; the attempts log
+// says how each went, and the send counts once.
+func TestRetriesWithBackoff(t *testing.T) {
+	r := newRig(t)
+	hook := notifytest.StartWebhook(t, func(n int) (int, bool) {
+		if n <= 2 {
+			return 500, false
+		}
+		return 200, false
+	})
+	r.subscribe("省", []string{"speeding"}, ChannelWebhook, hook.URL, "")
+	n := r.notifier(prometheus.NewRegistry())
+	r.run(n)
+	r.store(n, r.speeding("鄂B20002", time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)))
+	for i, want := range []time.Duration{10 * time.Second, 20 * time.Second} {
+		r.waitFor("a failed attempt recorded", func() bool { return r.failedAttempts() == i+1 })
+		if state, attempts := r.outboxRow(); state != "pending" || attempts != i+1 {
+			t.Fatalf("after attempt %d: %s with %d attempts, want pending", i+1, state, attempts)
+		}
+		if got := r.lastWait(); got != want {
+			t.Errorf("back-off after attempt %d: %v, want %v", i+1, got, want)
+		}
+		r.dueNow(n)
+	}
+	r.waitFor("sent", func() bool { s, _ := r.outboxRow(); return s == "sent" })
+	reqs := hook.Requests()
+	if keys := byKey(reqs, func(q notifytest.Request) string { return q.Key }); len(reqs) != 3 || len(keys) != 1 {
+		t.Fatalf("%d requests with keys %v, want 3 with one key", len(reqs), keys)
+	}
+	var log []string
+	rows, _ := r.owner.Query(context.Background(), "SELECT status || ':' || COALESCE(error, '') FROM notify_attempts ORDER BY attempt")
+	for rows.Next() {
+		var s string
+		_ = rows.Scan(&s)
+		log = append(log, s)
+	}
+	if len(log) != 3 || !strings.HasPrefix(log[0], "error:webhook POST: 500") || log[2] != "sent:" {
+		t.Errorf("attempts log %q", log)
+	}
+	if got := testutil.ToFloat64(n.m.sent.WithLabelValues("webhook")); got != 1 {
+		t.Errorf("sent %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(n.m.attemptErrors.WithLabelValues("webhook")); got != 2 {
+		t.Errorf("attempt errors %v, want 2", got)
+	}
+}
+
+// TestGivesUp: a receiver that always fails gets the production limit of
+// attempts, with the back-off doubling up to its ceiling, and the
+// notification is then marked failed and counted.
+func TestGivesUp(t *testing.T) {
+	r := newRig(t)
+	hook := notifytest.StartWebhook(t, func(int) (int, bool) { return 503, false })
+	r.subscribe("市B", nil, ChannelWebhook, hook.URL, "")
+	reg := prometheus.NewRegistry()
+	n := r.notifier(reg)
+	r.run(n)
+	r.store(n, r.speeding("鄂B20002", time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)))
+	var cfg Config
+	cfg.defaults()
+	for i := 1; i < cfg.MaxAttempts; i++ {
+		r.waitFor("a failed attempt recorded", func() bool { return r.failedAttempts() == i })
+		if got, want := r.lastWait(), min(10*time.Second<<(i-1), time.Hour); got != want {
+			t.Errorf("back-off after attempt %d: %v, want %v", i, got, want)
+		}
+		r.dueNow(n)
+	}
+	r.waitFor("failed", func() bool { s, _ := r.outboxRow(); return s == "failed" })
+	if _, a := r.outboxRow(); a != cfg.MaxAttempts || len(hook.Requests()) != cfg.MaxAttempts {
+		t.Errorf("%d attempts, %d requests, want %d", a, len(hook.Requests()), cfg.MaxAttempts)
+	}
+	if got := testutil.ToFloat64(n.m.failed.WithLabelValues("webhook")); got != 1 {
+		t.Errorf("failed %v, want 1", got)
+	}
+	if err := n.measure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(n.m.depth); got != 0 {
+		t.Errorf("queue depth %v after giving up, want 0", got)
 	}
 }
