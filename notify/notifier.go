@@ -15,8 +15,8 @@ import (
 
 // SMTPConfig is the mail server notifications are sent through.
 type SMTPConfig struct {
-	// Addr is host:port; empty: e-mail subscriptions are not sent (their
-	// rows wait, counted in the queue depth).
+	// Addr is host:port; empty: every attempt at an e-mail fails, saying
+	// so in the send log, and the notification ends failed.
 	Addr string
 	// From is the sender's address; its domain names the Message-IDs.
 	From string

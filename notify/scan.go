@@ -9,27 +9,36 @@ import (
 
 // enqueue inserts one outbox row per episode changed at or after the
 // cursor ($1) and subscription that covers its unit and rule, keyed by a
-// hash of the two (ASCII, for a Message-ID, whatever the episode's id). A retracted
-// episode is not notified (one already notified is not taken back). The
+// hash of the two (ASCII, for a Message-ID, whatever the episode's id). A
+// retracted episode is not notified (one already notified is not taken back). The
 // payload is what the notification says, fixed now, so that every retry
 // sends the same thing. ON CONFLICT makes it idempotent: the same episode
 // seen again (it closed, a re-evaluation changed it, a scan repeated
 // after a crash, another node scanned) enqueues nothing.
 const enqueue = `
+WITH covered AS (
+    -- Each subscription's units, listed once per scan rather than once
+    -- per episode.
+    SELECT s.id, s.rules, u.id AS unit_id
+    FROM notify_subscriptions s CROSS JOIN LATERAL unit_subtree(s.unit_id) AS u(id)
+    WHERE s.deleted_at IS NULL),
+changed AS (
+    SELECT * FROM episodes WHERE commit_xid >= $1::xid8 AND status <> 'retracted'),
+paths AS (
+    -- Each unit's path once, not once per notification.
+    SELECT u.id, unit_path(u.id) AS path FROM (SELECT DISTINCT unit_id FROM changed) AS u(id))
 INSERT INTO notify_outbox (episode_id, subscription_id, idempotency_key, payload)
-SELECT e.id, s.id, 'fleetmon-' || left(encode(sha256(convert_to(e.id || '/' || s.id, 'UTF8')), 'hex'), 32),
+SELECT e.id, c.id, 'fleetmon-' || left(encode(sha256(convert_to(e.id || '/' || c.id, 'UTF8')), 'hex'), 32),
     jsonb_build_object('episode_id', e.id, 'rule', e.rule, 'status', e.status, 'vehicle_id', e.vehicle_id,
-        'plate', COALESCE(v.plate, ''), 'unit_id', e.unit_id, 'unit', COALESCE(unit_path(e.unit_id), ''),
+        'plate', COALESCE(v.plate, ''), 'unit_id', e.unit_id, 'unit', COALESCE(p.path, ''),
         'start', e.start_time, 'end', e.end_time, 'detail', e.detail,
         'lat', ST_Y(e.start_geom), 'lon', ST_X(e.start_geom),
         'max_speed_kmh', e.max_speed_kmh, 'distance_m', e.distance_m)
-FROM episodes e
-JOIN notify_subscriptions s ON s.deleted_at IS NULL
-    AND (cardinality(s.rules) = 0 OR e.rule = ANY (s.rules))
-    AND e.unit_id IN (SELECT unit_subtree(s.unit_id))
+FROM changed e
+JOIN covered c ON c.unit_id = e.unit_id AND (cardinality(c.rules) = 0 OR e.rule = ANY (c.rules))
 LEFT JOIN vehicles v ON v.id = e.vehicle_id
-WHERE e.commit_xid >= $1::xid8 AND e.status <> 'retracted'
-ORDER BY e.id, s.id
+LEFT JOIN paths p ON p.id = e.unit_id
+ORDER BY e.id, c.id
 ON CONFLICT (episode_id, subscription_id) DO NOTHING
 RETURNING (SELECT channel FROM notify_subscriptions WHERE id = subscription_id)`
 
