@@ -363,3 +363,32 @@ func TestGivesUp(t *testing.T) {
 		t.Errorf("queue depth %v after giving up, want 0", got)
 	}
 }
+
+// TestDeletedSubscription: a subscription deleted after its notification
+// was enqueued sends nothing: the row is cancelled when a sender claims it
+// (had the delete come through the store, at once), and the sender goes
+// on to the next one.
+func TestDeletedSubscription(t *testing.T) {
+	r := newRig(t)
+	hook := notifytest.StartWebhook(t, nil)
+	gone := r.subscribe("市B", nil, ChannelWebhook, hook.URL+"/gone", "")
+	r.subscribe("市B", nil, ChannelWebhook, hook.URL+"/kept", "")
+	n := r.notifier(nil)
+	r.store(nil, r.speeding("鄂B20002", time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)))
+	if added, err := n.Scan(context.Background()); err != nil || added != 2 {
+		t.Fatalf("scan: %d enqueued, %v", added, err)
+	}
+	// Deleted behind the store's back, as a concurrent delete may land
+	// between a scan and a claim.
+	if _, err := r.owner.Exec(context.Background(), "UPDATE notify_subscriptions SET deleted_at = now() WHERE id = $1", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.owner.Exec(context.Background(), "UPDATE notify_outbox SET next_at = now() - interval '1 minute' WHERE subscription_id = $1", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.run(n)
+	r.waitFor("the kept one sent", func() bool { s := r.states(); return s["sent"] == 1 && s["cancelled"] == 1 })
+	if reqs := hook.Requests(); len(reqs) != 1 {
+		t.Errorf("%d requests, want the kept subscription's one", len(reqs))
+	}
+}

@@ -51,11 +51,12 @@ FROM c, notify_subscriptions s
 WHERE o.id = c.id AND s.id = o.subscription_id
 RETURNING o.id, o.attempts, o.idempotency_key, o.payload, s.channel, s.target, s.secret, s.deleted_at IS NOT NULL`
 
-// claimOne claims a due row; nil when none is due.
-func (n *Notifier) claimOne(ctx context.Context) (*message, error) {
-	var m *message
-	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
-		m = nil
+// claimOne claims a due row; nil when none is due. A row it cancels or
+// fails on the way (its subscription deleted meanwhile, its payload
+// unreadable) is not sent: skipped says to claim again.
+func (n *Notifier) claimOne(ctx context.Context) (m *message, skipped bool, err error) {
+	err = pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		m, skipped = nil, false
 		var (
 			raw     []byte
 			deleted bool
@@ -70,6 +71,7 @@ func (n *Notifier) claimOne(ctx context.Context) (*message, error) {
 			return fmt.Errorf("claim a notification: %w", err)
 		}
 		if deleted {
+			skipped = true
 			_, err := tx.Exec(ctx, `UPDATE notify_outbox SET state = 'cancelled', done_at = now(),
 				last_error = 'subscription deleted' WHERE id = $1`, msg.outboxID)
 			return err
@@ -77,6 +79,7 @@ func (n *Notifier) claimOne(ctx context.Context) (*message, error) {
 		if err := json.Unmarshal(raw, &msg.payload); err != nil {
 			// Written by Scan alone: a payload it cannot read is a bug,
 			// kept visible in the send log rather than retried forever.
+			skipped = true
 			_, err := tx.Exec(ctx, `UPDATE notify_outbox SET state = 'failed', done_at = now(), last_error = $2
 				WHERE id = $1`, msg.outboxID, "unreadable payload: "+err.Error())
 			n.m.failed.WithLabelValues(string(msg.channel)).Inc()
@@ -90,9 +93,9 @@ func (n *Notifier) claimOne(ctx context.Context) (*message, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return m, nil
+	return m, skipped, nil
 }
 
 // sendLoop sends due notifications one at a time until none is due, then
@@ -102,13 +105,16 @@ func (n *Notifier) sendLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		for ctx.Err() == nil {
-			m, err := n.claimOne(ctx)
+			m, skipped, err := n.claimOne(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					n.m.errors.WithLabelValues("claim").Inc()
 					n.log.Warn("notify claim", "err", err)
 				}
 				break
+			}
+			if skipped {
+				continue
 			}
 			if m == nil {
 				break
