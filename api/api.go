@@ -262,6 +262,7 @@ func (s *Server) routes() {
 	s.calendarRoutes(p)
 	s.reportRoutes(p)
 	s.historyRoutes(p)
+	s.notifyRoutes(p)
 	s.uiRoutes(p)
 }
 
