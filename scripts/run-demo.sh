@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make run: fleetd with its private PostgreSQL+PostGIS in ./data, demo
-# vehicles imported, and simulated terminals driving around 黄石市. The
-# start-up ends with a framed note of where to look and, on the first start,
-# the administrator's one-time password. fleetd's and fleetsim's logs go to
+# vehicles imported, the demo set up through fleetd's API (fleetsim setup:
+# calendars, fences, a seal) and simulated terminals driving around 黄石市,
+# some of them misusing their car so that each kind of alert shows within
+# minutes. The start-up ends with a framed note of where to look, which plates
+# do what and, on the first start, the administrator's one-time password. fleetd's and fleetsim's logs go to
 # files in the data directory, so nothing scrolls the note away. Ctrl-C stops
 # everything and ends with status 0.
 set -euo pipefail

@@ -95,11 +95,8 @@ func TestDemoShowsEachRule(t *testing.T) {
 		if !ok {
 			continue
 		}
-		for _, p := range f[1:] { // the plates, the last one followed by a colon
-			want[strings.TrimSuffix(p, ":")] = rule
-			if strings.HasSuffix(p, ":") {
-				break
-			}
+		for _, p := range f[1:] { // the plates
+			want[p] = rule
 		}
 	}
 	for _, r := range rules {

@@ -175,20 +175,21 @@ func (p plan) nightPositions(now time.Time) []sim.Point {
 	return pts
 }
 
-// summary says, for the start-up note, which plates do what.
+// summary says, for the start-up note, which plates do what: the rule's name and the plates on
+// one line, what they do on the next.
 func (p plan) summary() string {
 	var b strings.Builder
 	line := func(r role, format string, args ...any) {
 		if ps := p.plates(r); len(ps) > 0 {
-			fmt.Fprintf(&b, "    %s%s%s: %s\n", ruleZh[r], strings.Repeat(" ", 16-width(ruleZh[r])),
-				strings.Join(ps, " "), fmt.Sprintf(format, args...))
+			fmt.Fprintf(&b, "    %s%s%s\n%20s%s\n", ruleZh[r], strings.Repeat(" ", 16-width(ruleZh[r])),
+				strings.Join(ps, " "), "", fmt.Sprintf(format, args...))
 		}
 	}
 	line(roleAfterHours, "drive now, while %s is off duty by its demo calendar", p.unitName(offDutyUnit))
 	line(roleSealed, "is sealed, and drives")
 	line(roleSpeeder, "drives %d km/h in the %d km/h city zone", speederKmh, cityLimitKmh)
 	line(roleLeaver, "leaves the permitted area eastwards, and comes back")
-	line(roleOvernight, "was out of its compound at 22:00 last night; its terminal\n%20suploads the night's positions when it connects", "")
+	line(roleOvernight, "was out of its compound at 22:00 last night: its terminal\n%20suploads the night's positions when it connects", "")
 	return b.String()
 }
 
