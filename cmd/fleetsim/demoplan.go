@@ -112,7 +112,7 @@ func (p plan) source(i int, drv *sim.Driver) sim.Source {
 	v := p.vs[i]
 	depot := n.Depots[v.UnitIndex%len(n.Depots)]
 	// Grid coordinates of the depot, to route relative to it.
-	r, c := depot/7, depot%7
+	r, c := sim.GridOf(depot)
 	at := func(dr, dc int) int { return sim.Node(min(6, max(0, r+dr)), min(6, max(0, c+dc))) }
 	switch p.roles[i] {
 	case roleAfterHours:
@@ -155,7 +155,7 @@ func lastNight(now time.Time) time.Time {
 func (p plan) overnightSpot() sim.LatLon {
 	n := sim.HuangshiNetwork()
 	depot := n.Depots[p.vs[overnightIndex].UnitIndex%len(n.Depots)]
-	r, c := depot/7, depot%7
+	r, c := sim.GridOf(depot)
 	return n.Nodes[sim.Node(max(0, r-1), min(6, c+3))]
 }
 

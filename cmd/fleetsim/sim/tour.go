@@ -47,6 +47,9 @@ func (n *Network) RouteOf(stops ...int) []LatLon {
 // (rows from south to north, columns from west to east, both from 0).
 func Node(r, c int) int { return r*gridN + c }
 
+// GridOf returns the row and column of HuangshiNetwork's intersection node (see Node).
+func GridOf(node int) (r, c int) { return node / gridN, node % gridN }
+
 // Next returns where the car is at now.
 func (t *Tour) Next(now time.Time) (Point, bool) {
 	if !t.started {
