@@ -115,7 +115,7 @@ echo "  metrics     http://$HTTP_ADDR/metrics"
 echo "  logs        $log"
 echo "              $simlog"
 echo
-echo "  What the demo shows (its alerts arrive within about five minutes):"
+echo "  What the demo shows (its alerts come in the next five or six minutes):"
 cat "$plan"
 echo
 if [ -n "$otp" ]; then
