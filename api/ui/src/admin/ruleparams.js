@@ -25,7 +25,8 @@ export function seconds(d) {
 // describe is a parameter's description in the page's language: the
 // server writes it in Chinese, then English.
 function describe(p) {
-  const m = p.doc.match(/^(.*?[^\x20-\x7e].*?)\s+([A-Za-z].*)$/);
+  // A description that starts in English ("all: 距离且时长 (…)") is shown whole.
+  const m = p.doc.match(/^([^\x20-\x7e].*?)\s+([A-Za-z].*)$/);
   let text = m ? (lang() === "en" ? m[2] : m[1]) : p.doc;
   const last = p.name.split(".").pop();
   for (const key of [`category.${last}`, `place.${last}`]) if (has(key)) text += `（${t(key)}）`;
