@@ -21,13 +21,7 @@ func postCSVIn(c *client, lang, path, body string) (int, []lineError, string) {
 		c.f.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b struct {
-		Error struct {
-			Code    string      `json:"code"`
-			Message string      `json:"message"`
-			Lines   []lineError `json:"lines"`
-		} `json:"error"`
-	}
+	var b badLinesJSON
 	_ = json.NewDecoder(resp.Body).Decode(&b)
 	return resp.StatusCode, b.Error.Lines, b.Error.Code
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,16 +52,6 @@ func optionValue(p *uitest.Page, sel, text string) string {
 	return p.String(`[...document.querySelectorAll(` + jsQuote(sel+" option") + `)].find(o => o.textContent === ` + jsQuote(text) + `).value`)
 }
 
-// writeCSV writes a CSV file for an upload and returns its path.
-func writeCSV(t *testing.T, name, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestSupervisorWalkthroughInBrowser walks the workbench as the head of
 // 黄石市 does from the first day: the administrator at the top creates
 // their account, whose one-time password is shown once; they log in with
@@ -92,7 +80,7 @@ func TestSupervisorWalkthroughInBrowser(t *testing.T) {
 	// The top: a unit file with bad lines shows each and creates nothing.
 	uitest.Login(ctx, t, base, "boss", bossOTP, "Head-of-the-Fleet-2026!")
 	adminPage(p, base, "units", `!!document.querySelector('li[data-unit="湖北省/黄石市"]')`)
-	p.Do(chromedp.SetUploadFiles(chromedp.CSS("#n-file"), []string{writeCSV(t, "units.csv", "path\n湖北省/鄂州市\n湖北省//华容区\n")}))
+	p.Do(chromedp.SetUploadFiles(chromedp.CSS("#n-file"), []string{writeFile(t, "units.csv", "path\n湖北省/鄂州市\n湖北省//华容区\n")}))
 	p.Poll("the bad unit line shown", `!!document.querySelector('#n-bad-lines li[data-line="3"]')`)
 	if got := p.String(jsText("#n-bad-lines li")); got != "第 3 行：“湖北省//华容区”不是单位路径，应如 湖北省/黄石市" {
 		t.Errorf("the bad unit lines: %q", got)
@@ -238,7 +226,7 @@ func TestSupervisorWalkthroughInBrowser(t *testing.T) {
 	p.Poll("阳新县's approvals only", `document.querySelectorAll('#a-list tr[data-id]').length === 1 && !!document.querySelector('tr[data-plate="鄂B66666"]')`)
 	// A file with bad lines: each shown in Chinese, nothing imported.
 	from, to := now.Add(24*time.Hour).Format("2006-01-02 15:04"), now.Add(26*time.Hour).Format("2006-01-02 15:04")
-	p.Do(chromedp.SetUploadFiles(chromedp.CSS("#a-file"), []string{writeCSV(t, "approvals.csv", "vehicle_plate,driver,purpose,from,to,approver\n"+
+	p.Do(chromedp.SetUploadFiles(chromedp.CSS("#a-file"), []string{writeFile(t, "approvals.csv", "vehicle_plate,driver,purpose,from,to,approver\n"+
 		"鄂B10001,王五,会议,"+from+","+to+",李四\n"+
 		"鄂A20001,赵六,会议,"+from+","+to+",李四\n"+
 		"鄂B10001,王五,会议,明天,"+to+",李四\n")}))
