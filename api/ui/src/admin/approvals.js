@@ -4,7 +4,7 @@
 // entered by hand, or a CSV file of them imported whole or not at all.
 import { ApiError, get, post } from "../api.js";
 import { el } from "../dom.js";
-import { t } from "../i18n.js";
+import { has, t } from "../i18n.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { button, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
@@ -82,7 +82,8 @@ export function approvalsTab(pane, { units }) {
       a.driver || "—",
       a.purpose || "—",
       a.approver || "—",
-      t(`admin.a.src.${a.source}`),
+      // Approvals from another system (an OA's feed) show its name.
+      has(`admin.a.src.${a.source}`) ? t(`admin.a.src.${a.source}`) : a.source,
       el(
         "span",
         { className: a.in_effect ? "status ok" : "status bad" },

@@ -15,10 +15,16 @@ export function unitsTab(pane, ctx) {
   // Only the top creates units by import (the server says so too).
   const imp = ctx.user.unit_id
     ? { tools: [], result: "" }
-    : csvImport({ prefix: "n", path: "/api/v1/units/import", header: "path", template: "units.csv", done: (r) => {
-        reload();
-        return t("admin.n.imported", r);
-      } });
+    : csvImport({
+        prefix: "n",
+        path: "/api/v1/units/import",
+        header: "path",
+        template: "units.csv",
+        done: (r) => {
+          reload();
+          return t("admin.n.imported", r);
+        },
+      });
   pane.replaceChildren(
     el("div", { className: "toolbar" }, button("admin.n.new", "new", () => create(null), "primary"), ...imp.tools),
     imp.result,
