@@ -1,6 +1,7 @@
 // The administration page (管理): tabs for vehicles, terminals, trip
-// approvals and rule parameters (supervisors and administrators) and for
-// users and units (administrators), each within the user's jurisdiction. Every change goes
+// approvals, rule parameters and alert notifications (supervisors and
+// administrators) and for users and units (administrators), each within
+// the user's jurisdiction. Every change goes
 // through the API, which audits it; refusals show the server's reason.
 import "../style.css";
 import "./admin.css";
@@ -12,6 +13,7 @@ import { t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
 import { approvalsTab } from "./approvals.js";
 import { ruleParamsTab } from "./ruleparams.js";
+import { notifyTab } from "./notify.js";
 import { terminalsTab } from "./terminals.js";
 import { unitsTab } from "./units.js";
 import { usersTab } from "./users.js";
@@ -24,6 +26,7 @@ const TABS = [
   { id: "rules", key: "admin.tab.rules", open: ruleParamsTab },
   { id: "users", key: "admin.tab.users", open: usersTab, roles: ["admin"] },
   { id: "units", key: "admin.tab.units", open: unitsTab, roles: ["admin"] },
+  { id: "notify", key: "admin.tab.notify", open: notifyTab },
 ];
 
 const $ = (id) => document.getElementById(id);
