@@ -138,6 +138,18 @@ var zhRules = []zhRule{
 	zh(`Sunday`, "周日"), zh(`Monday`, "周一"), zh(`Tuesday`, "周二"), zh(`Wednesday`, "周三"),
 	zh(`Thursday`, "周四"), zh(`Friday`, "周五"), zh(`Saturday`, "周六"),
 
+	// Trip approvals, their import and seals.
+	zh(`want 6 fields vehicle_plate,driver,purpose,from,to,approver`, "应为 6 列：车牌、驾驶员、事由、开始时间、结束时间、审批人"),
+	zh(`no vehicle "(.*)" in your jurisdiction`, "车辆“{1}”不存在，或不在您的管辖范围内"),
+	zh(`"(.*)" is not a time such as (.*) or (.*)`, "“{1}”不是有效时间，应如 {2} 或 {3}"),
+	zh(`from, to: want from before to, at most 366 days apart`, "开始、结束时间：开始须早于结束，且相隔不超过 366 天"),
+	zh(`driver, purpose, approver: at most (\d+) characters`, "驾驶员、事由、审批人：最多 {1} 个字符"),
+	zh(`fence_id: no such fence in your jurisdiction`, "围栏不存在，或不在您的管辖范围内"),
+	zh(`bare " in non-quoted-field`, "未加引号的字段中出现了引号 \""),
+	zh(`extraneous or missing " in quoted-field`, "加引号的字段中引号多余或缺失"),
+	zh(`at: want RFC 3339 .*`, "时间：应如 2026-03-10 08:00（北京时间）"),
+	zh(`reason: want at most (\d+) characters`, "原因：最多 {1} 个字符"),
+
 	// Alert details, as the rules store them.
 	zh(`limit (.*) km/h`, "限速 {1} km/h"),
 	zh(`check at (\d\d:\d\d)`, "检查时刻 {1}"),

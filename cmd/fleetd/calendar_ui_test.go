@@ -105,7 +105,7 @@ func TestCalendarsInBrowser(t *testing.T) {
 
 	uitest.Login(ctx, t, base, "hs_super", otp, "Huangshi-Fleet-2026!")
 	adminPage(p, base, "calendars", `!!document.querySelector('#cal-grid tr[data-day="1"] .cal-start')`)
-	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|告警通知|工作日历" {
+	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|用车审批|规则参数|告警通知|工作日历" {
 		t.Errorf("a supervisor's tabs: %q", tabs)
 	}
 	if s := p.String(`document.querySelector('#cal-status').textContent`); !strings.HasPrefix(s, "本单位没有自己的工作日历，继承自") {

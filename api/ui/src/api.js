@@ -44,6 +44,7 @@ export const get = (path) => request("GET", path);
 export const post = (path, body, contentType) => request("POST", path, body, contentType);
 export const patch = (path, body) => request("PATCH", path, body);
 export const put = (path, body) => request("PUT", path, body);
+export const del = (path) => request("DELETE", path);
 
 // me returns the logged-in user and refreshes the CSRF token.
 export async function me() {
