@@ -262,6 +262,7 @@ func (s *Server) routes() {
 	s.reportRoutes(p)
 	s.historyRoutes(p)
 	s.uiRoutes(p)
+	s.geofenceRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
