@@ -118,14 +118,16 @@ func landmarkGeometry(raw json.RawMessage) (string, error) {
 // ImportLandmarks reads a GeoJSON FeatureCollection (or one Feature) of
 // landmarks for unit: properties name and category, geometry Point,
 // Polygon or MultiPolygon. All or nothing: every bad feature is a
-// *FeatureError of the joined error.
-func ImportLandmarks(b []byte, unit int64) ([]Landmark, error) {
+// *FeatureError of the joined error. The good ones come back with their
+// feature numbers (counted from 1) even then, for the caller to check
+// against the database too and so name every bad feature at once.
+func ImportLandmarks(b []byte, unit int64) ([]Landmark, []int, error) {
 	var doc struct {
 		Type     string            `json:"type"`
 		Features []json.RawMessage `json:"features"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("alerts: geojson: %w", err)
+		return nil, nil, fmt.Errorf("alerts: geojson: %w", err)
 	}
 	raws := doc.Features
 	switch doc.Type {
@@ -133,9 +135,10 @@ func ImportLandmarks(b []byte, unit int64) ([]Landmark, error) {
 	case "Feature":
 		raws = []json.RawMessage{b}
 	default:
-		return nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
+		return nil, nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
 	}
 	var out []Landmark
+	var idx []int
 	var errs []error
 	seen := map[string]int{}
 	for i, raw := range raws {
@@ -170,15 +173,15 @@ func ImportLandmarks(b []byte, unit int64) ([]Landmark, error) {
 			continue
 		}
 		seen[name] = i + 1
-		out = append(out, l)
+		out, idx = append(out, l), append(idx, i+1)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return out, idx, errors.Join(errs...)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no feature")
+		return nil, nil, errors.New("no feature")
 	}
-	return out, nil
+	return out, idx, nil
 }
 
 // landmarkCols selects a landmark, its geometry as GeoJSON.
@@ -226,16 +229,10 @@ func (s *Store) PutLandmark(ctx context.Context, l Landmark) (Landmark, error) {
 	if err := CheckLandmark(l); err != nil {
 		return l, err
 	}
+	if err := s.CheckLandmarkGeometry(ctx, l); err != nil {
+		return l, err
+	}
 	gj, _ := landmarkGeometry(l.Geometry)
-	var valid bool
-	var reason string
-	if err := s.db.QueryRow(ctx, `SELECT ST_IsValid(g), ST_IsValidReason(g) FROM ST_SetSRID(ST_GeomFromGeoJSON($1), 4326) g`, gj).
-		Scan(&valid, &reason); err != nil {
-		return l, fmt.Errorf("check landmark %q: %w", l.Name, err)
-	}
-	if !valid {
-		return l, &InvalidGeometryError{Reason: reason}
-	}
 	var row pgx.Row
 	if l.ID == 0 {
 		row = s.db.QueryRow(ctx, `INSERT INTO landmarks (name, category, unit_id, geom)
@@ -254,6 +251,25 @@ func (s *Store) PutLandmark(ctx context.Context, l Landmark) (Landmark, error) {
 		return l, fmt.Errorf("store landmark %q: %w", l.Name, err)
 	}
 	return out, nil
+}
+
+// CheckLandmarkGeometry asks the database whether l's geometry (checked
+// by CheckLandmark) is valid: an *InvalidGeometryError when it is not.
+func (s *Store) CheckLandmarkGeometry(ctx context.Context, l Landmark) error {
+	gj, err := landmarkGeometry(l.Geometry)
+	if err != nil {
+		return err
+	}
+	var valid bool
+	var reason string
+	if err := s.db.QueryRow(ctx, `SELECT ST_IsValid(g), ST_IsValidReason(g) FROM ST_SetSRID(ST_GeomFromGeoJSON($1), 4326) g`, gj).
+		Scan(&valid, &reason); err != nil {
+		return fmt.Errorf("check landmark %q: %w", l.Name, err)
+	}
+	if !valid {
+		return &InvalidGeometryError{Reason: reason}
+	}
+	return nil
 }
 
 // InvalidGeometryError is an area the database finds invalid.

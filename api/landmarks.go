@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -278,7 +279,19 @@ func (s *Server) importLandmarks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ls, err := alerts.ImportLandmarks(bytesTrimBOM(body), unit)
+	ls, idx, err := alerts.ImportLandmarks(bytesTrimBOM(body), unit)
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		// Bad features: those that parsed are checked by the database
+		// too, so that the answer names every bad one.
+		errs := j.Unwrap()
+		for i, l := range ls {
+			if gerr := s.alerts.CheckLandmarkGeometry(r.Context(), l); gerr != nil {
+				errs = append(errs, &alerts.FeatureError{Index: idx[i], Name: l.Name, Err: gerr})
+			}
+		}
+		slices.SortStableFunc(errs, func(a, b error) int { return featureIndex(a) - featureIndex(b) })
+		err = errors.Join(errs...)
+	}
 	if err != nil {
 		if !writeFeatureErrors(w, r, err) {
 			writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+err.Error())
@@ -299,7 +312,7 @@ func (s *Server) importLandmarks(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		var errs []error
-		for i, l := range ls {
+		for k, l := range ls {
 			if old, ok := byName[l.Name]; ok {
 				same, err := sameGeometry(r, c, old.Geometry, l.Geometry)
 				if err != nil {
@@ -314,7 +327,7 @@ func (s *Server) importLandmarks(w http.ResponseWriter, r *http.Request) {
 			out, err := c.alerts.PutLandmark(r.Context(), l)
 			var inv *alerts.InvalidGeometryError
 			if errors.As(err, &inv) {
-				errs = append(errs, &alerts.FeatureError{Index: i + 1, Name: l.Name, Err: err})
+				errs = append(errs, &alerts.FeatureError{Index: idx[k], Name: l.Name, Err: err})
 				continue
 			}
 			if err != nil {
@@ -344,6 +357,15 @@ func (s *Server) importLandmarks(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"created": len(created), "updated": len(updated), "unchanged": unchanged})
 	}
+}
+
+// featureIndex is the feature number of an *alerts.FeatureError.
+func featureIndex(err error) int {
+	var fe *alerts.FeatureError
+	if errors.As(err, &fe) {
+		return fe.Index
+	}
+	return 0
 }
 
 // bytesTrimBOM drops a UTF-8 byte order mark, which some editors write.
