@@ -80,9 +80,9 @@ function shapeOf(layer, f) {
   const s = f.shape;
   if (s.type === "circle") return { type: "circle", center: p(layer.getLatLng()), radius_m: Math.round(layer.getRadius()) };
   if (s.type === "corridor") return { type: "corridor", line: layer.getLatLngs().map(p), width_m: s.width_m };
-  const ll = layer.getLatLngs();
-  if (s.type === "polygon") return { type: "polygon", polygons: [ll.map((ring) => ring.map(p))] };
-  return { type: "multipolygon", polygons: ll.map((poly) => poly.map((ring) => ring.map(p))) };
+  // editableLayer made it from polygons of rings, which Leaflet keeps
+  // nested so for a polygon too.
+  return { type: s.type, polygons: layer.getLatLngs().map((poly) => poly.map((ring) => ring.map(p))) };
 }
 
 function stopEditing() {
@@ -124,7 +124,7 @@ function select(id) {
   editLayer.on("pm:edit", () => {
     shapeEdited = true;
   });
-  map.fitBounds(editLayer.getBounds(), { maxZoom: 16, padding: [40, 40] });
+  map.fitBounds(editLayer.getBounds(), { maxZoom: 16, padding: [40, 40], animate: false });
   renderList();
 }
 
@@ -191,6 +191,8 @@ async function importFile(ev) {
   const file = $("imp-file").files[0];
   if (!file) return toast(t("gf.needFile"));
   const text = await file.text();
+  // Whatever the answer, the file is read: choosing it again reads it anew.
+  $("imp-file").value = "";
   const kml = text.replace(/^\uFEFF/, "").trimStart().startsWith("<");
   const unit = encodeURIComponent($("imp-unit").value);
   const type = kml ? "application/vnd.google-earth.kml+xml" : "application/geo+json";
@@ -206,7 +208,6 @@ async function importFile(ev) {
       await fences.load();
       renderList();
     }
-    $("imp-file").value = "";
   } catch (e) {
     out.className = "imp-errors refused";
     out.append(el("li", { className: "head" }, t("gf.refused")));
