@@ -90,20 +90,9 @@ func (p fenceProps) fence(o Owner, s Shape) (Fence, error) {
 // category, radius_m, width_m, and optionally dwell_min and
 // speed_limit_kmh. Fences come back with ID 0, for the store to number.
 func ImportGeoJSON(b []byte, o Owner) ([]Fence, error) {
-	var doc struct {
-		Type     string            `json:"type"`
-		Features []json.RawMessage `json:"features"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("alerts: geojson: %w", err)
-	}
-	raws := doc.Features
-	switch doc.Type {
-	case "FeatureCollection":
-	case "Feature":
-		raws = []json.RawMessage{b}
-	default:
-		return nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
+	raws, err := geoJSONFeatures(b)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Fence, 0, len(raws))
 	var errs []error
@@ -126,6 +115,25 @@ func ImportGeoJSON(b []byte, o Owner) ([]Fence, error) {
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// geoJSONFeatures splits a GeoJSON Feature or FeatureCollection into
+// its features.
+func geoJSONFeatures(b []byte) ([]json.RawMessage, error) {
+	var doc struct {
+		Type     string            `json:"type"`
+		Features []json.RawMessage `json:"features"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("alerts: geojson: %w", err)
+	}
+	switch doc.Type {
+	case "FeatureCollection":
+		return doc.Features, nil
+	case "Feature":
+		return []json.RawMessage{b}, nil
+	}
+	return nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
 }
 
 func geoJSONFeature(raw json.RawMessage, o Owner) (Fence, error) {

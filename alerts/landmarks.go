@@ -122,20 +122,9 @@ func landmarkGeometry(raw json.RawMessage) (string, error) {
 // feature numbers (counted from 1) even then, for the caller to check
 // against the database too and so name every bad feature at once.
 func ImportLandmarks(b []byte, unit int64) ([]Landmark, []int, error) {
-	var doc struct {
-		Type     string            `json:"type"`
-		Features []json.RawMessage `json:"features"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, nil, fmt.Errorf("alerts: geojson: %w", err)
-	}
-	raws := doc.Features
-	switch doc.Type {
-	case "FeatureCollection":
-	case "Feature":
-		raws = []json.RawMessage{b}
-	default:
-		return nil, nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
+	raws, err := geoJSONFeatures(b)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out []Landmark
 	var idx []int

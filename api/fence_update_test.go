@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -24,20 +22,10 @@ func (f *fixture) auditCount(action string, id int64) int {
 	return n
 }
 
-// doZh is c.do with Accept-Language: zh-CN, as the web UI sends it.
+// doZh is c.do asking for Chinese, as the web UI does.
 func (c *client) doZh(method, path, body string) (int, string) {
 	c.f.t.Helper()
-	req, _ := http.NewRequest(method, c.f.ts.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept-Language", "zh-CN,zh;q=0.9")
-	req.Header.Set("X-CSRF-Token", c.csrf)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return c.doIn("zh-CN,zh;q=0.9", method, path, body)
 }
 
 // TestGeofenceUpdate: a fence is renamed, given a category and dwell

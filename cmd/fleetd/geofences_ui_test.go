@@ -72,25 +72,8 @@ func TestGeofencePageInBrowser(t *testing.T) {
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 
-	var units struct {
-		Items []struct {
-			ID   int64  `json:"id"`
-			Path string `json:"path"`
-		} `json:"items"`
-	}
-	apiGet(t, base, admin, "/api/v1/units", &units)
-	unitID := map[string]int64{}
-	for _, u := range units.Items {
-		unitID[u.Path] = u.ID
-	}
-	fences := func() []fenceJSON {
-		t.Helper()
-		var l struct {
-			Items []fenceJSON `json:"items"`
-		}
-		apiGet(t, base, admin, "/api/v1/geofences", &l)
-		return l.Items
-	}
+	unitID := apiUnitIDs(t, base, admin)
+	fences := func() []fenceJSON { t.Helper(); return apiFences(t, base, admin) }
 	fenceNamed := func(name string) (fenceJSON, bool) {
 		for _, f := range fences() {
 			if f.Name == name {
@@ -383,6 +366,33 @@ func fencesRaw(t *testing.T, base, token string) []json.RawMessage {
 	t.Helper()
 	var l struct {
 		Items []json.RawMessage `json:"items"`
+	}
+	apiGet(t, base, token, "/api/v1/geofences", &l)
+	return l.Items
+}
+
+// apiUnitIDs maps the paths of the units token's user sees to their ids.
+func apiUnitIDs(t *testing.T, base, token string) map[string]int64 {
+	t.Helper()
+	var units struct {
+		Items []struct {
+			ID   int64  `json:"id"`
+			Path string `json:"path"`
+		} `json:"items"`
+	}
+	apiGet(t, base, token, "/api/v1/units", &units)
+	ids := map[string]int64{}
+	for _, u := range units.Items {
+		ids[u.Path] = u.ID
+	}
+	return ids
+}
+
+// apiFences lists the fences token's user sees.
+func apiFences(t *testing.T, base, token string) []fenceJSON {
+	t.Helper()
+	var l struct {
+		Items []fenceJSON `json:"items"`
 	}
 	apiGet(t, base, token, "/api/v1/geofences", &l)
 	return l.Items
