@@ -4,7 +4,7 @@
 // POST /api/v1/geofences as GeoJSON in WGS-84.
 
 import { get, post } from "./api.js";
-import { textTip } from "./dom.js";
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
 export const FENCE_COLORS = {
@@ -66,10 +66,8 @@ export function createFences(L, map, { project, unproject }) {
       }
       // The name stays on the map as a label (the kind in its title), so
       // that a place is found by reading the map, not by hovering it.
-      const label = textTip(f.name);
-      label.title = t(`fence.kind.${f.kind}`);
-      label.dataset.fenceId = f.id;
-      layer.bindTooltip(label, { permanent: true, direction: "center", className: "map-label fence-label" });
+      layer.bindTooltip(el("span", { title: t(`fence.kind.${f.kind}`), dataset: { fenceId: f.id } }, f.name),
+        { permanent: true, direction: "center", className: "map-label fence-label" });
       layer.fence = f;
       group.addLayer(layer);
     }

@@ -5,7 +5,7 @@
 // place from another.
 
 import { get } from "./api.js";
-import { el, textTip } from "./dom.js";
+import { el } from "./dom.js";
 import { addMessages, t } from "./i18n.js";
 import { labelsByZoom } from "./fences.js";
 
@@ -54,11 +54,8 @@ export function createLandmarks(L, map, { project }) {
       } else {
         continue;
       }
-      const label = textTip(l.name);
-      label.title = t(`landmark.category.${l.category}`);
-      label.dataset.landmarkId = l.id;
-      layer.bindTooltip(label, { permanent: true, direction: g.type === "Point" ? "right" : "center",
-        className: "map-label landmark-label" });
+      const where = { permanent: true, direction: g.type === "Point" ? "right" : "center", className: "map-label landmark-label" };
+      layer.bindTooltip(el("span", { title: t(`landmark.category.${l.category}`), dataset: { landmarkId: l.id } }, l.name), where);
       layer.landmark = l;
       group.addLayer(layer);
     }
