@@ -264,6 +264,7 @@ func (s *Server) routes() {
 	s.historyRoutes(p)
 	s.notifyRoutes(p)
 	s.uiRoutes(p)
+	s.geofenceRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
