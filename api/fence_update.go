@@ -168,8 +168,6 @@ func (s *Server) updateFence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, after)
 }
 
-// errUnchanged ends a change's transaction that has nothing to write.
-var errUnchanged = errors.New("unchanged")
 
 // badRequest carries a refusal out of a change's transaction.
 type badRequest struct{ err error }
