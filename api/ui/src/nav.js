@@ -9,6 +9,7 @@ import { t } from "./i18n.js";
 export const PAGES = [
   { id: "live", href: "/ui/live.html", key: "nav.live" },
   { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
+  { id: "alerts", href: "/ui/alerts.html", key: "nav.alerts" },
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
   { id: "admin", href: "/ui/admin.html", key: "nav.admin", roles: ["admin", "supervisor"] },
