@@ -24,6 +24,7 @@ func init() {
 		zh(`file: want a PDF, PNG or JPEG scan \(the content is (.*)\)`, "附件：只接受 PDF、PNG 或 JPEG 扫描件（该文件内容为 {1}）"),
 		zh(`send the explanation as multipart/form-data with text and file`, "请以 multipart/form-data 格式提交说明文字和附件"),
 		zh(`give the reason for exporting these alerts in \?reason=`, "请填写导出这些告警的原因"),
+		zh(`give the reason for viewing these trips in \?reason=`, "请填写查看这些行程的原因"),
 		zh(`more than (\d+) alerts: narrow the filters`, "告警超过 {1} 条，请缩小筛选范围"),
 		zh(`format: want xlsx`, "格式：应为 xlsx"),
 		zh(`verification: want open, explanation_requested, confirmed or dismissed`, "核查状态：应为待核查、待说明、已认定违规或已排除"),

@@ -23,6 +23,8 @@ export default defineConfig({
         area: page("area.html"),
         admin: page("admin.html"),
         alerts: page("alerts.html"),
+        audit: page("audit.html"),
+        dispatch: page("dispatch.html"),
       },
     },
   },

@@ -221,4 +221,27 @@ func TestAlertWorkbenchInBrowser(t *testing.T) {
 		b, _ := json.Marshal(got)
 		t.Errorf("the audit log of 鄂B10001:\n%s\nwant\n%s", b, wantAudit)
 	}
+
+	// The audit page: the inspector's own steps and export, by vehicle.
+	p.Do(chromedp.Navigate(base+"/ui/audit.html"), chromedp.WaitVisible(chromedp.CSS("#filters")))
+	p.Poll("the audit page ready", `document.body.dataset.ready === 'true'`)
+	p.Do(chromedp.SetValue(chromedp.CSS("#f-plate"), "鄂B10001"), chromedp.SetValue(chromedp.CSS("#f-user"), "hs_insp"),
+		chromedp.Click(chromedp.CSS("#f-go")))
+	auditRows := `[...document.querySelectorAll('#audit tr[data-action]')].map(r => r.dataset.action).join(',')`
+	p.Poll("the vehicle's audit entries", auditRows+` === 'alert.export,alert.verification,alert.verification,alert.verification,alert.verification'`)
+	p.Poll("the export's reason", jsText("#audit tr[data-action='alert.export'] td")+`.includes('季度用车核查')`)
+	uitest.Screenshot(ctx, t, shots, "06-audit")
+
+	// The dispatch page: the day's report, with the inspector's reason.
+	p.Do(chromedp.Navigate(base+"/ui/dispatch.html"), chromedp.WaitVisible(chromedp.CSS("#filters")))
+	p.Poll("the dispatch page ready", `document.body.dataset.ready === 'true'`)
+	p.Do(chromedp.SetValue(chromedp.CSS("#f-date"), "2026-11-20"), chromedp.Click(chromedp.CSS("#f-go")))
+	p.Poll("a reason asked of an inspector", `document.querySelector('#toast').textContent.includes('原因')`)
+	p.Do(chromedp.SetValue(chromedp.CSS("#f-reason"), "核对派车单"), chromedp.Click(chromedp.CSS("#f-go")))
+	p.Poll("the report", `document.querySelector('#summary').textContent.startsWith('2026-11-20：2 辆车')`)
+	uitest.Screenshot(ctx, t, shots, "07-dispatch")
+	apiGet(t, base, token, "/api/v1/audit?user=hs_insp", &audit)
+	if len(audit.Items) == 0 || audit.Items[0].Action != "report.dispatch" || audit.Items[0].Reason != "核对派车单" {
+		t.Errorf("the dispatch report's audit entry: %+v", audit.Items[0])
+	}
 }

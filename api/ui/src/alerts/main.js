@@ -10,10 +10,12 @@ import "../admin/admin.css";
 import "./alerts.css";
 import "../admin/messages.js";
 import { RULES } from "./messages.js";
-import { ApiError, get, listAll, logout, post, postForm } from "../api.js";
+import { formatSeconds } from "./duration.js";
+import { ApiError, get, logout, post, postForm } from "../api.js";
 import { el } from "../dom.js";
 import { lang, t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
+import { fillSelect, loadPlates } from "../pick.js";
 import { addDays } from "../replay/period.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
@@ -29,17 +31,6 @@ let query = {}; // the filters of the list shown
 let offset = 0;
 let page = null; // the last list answer
 let chosen = null; // the alert shown on the right
-
-// formatSeconds shows a duration as people write it: 2分0秒, "2 min 0 s".
-export function formatSeconds(s) {
-  const n = Math.round(s);
-  const h = Math.floor(n / 3600);
-  const m = Math.floor((n % 3600) / 60);
-  const sec = n % 60;
-  if (h > 0) return t("al.dur.hms", { h, m, s: sec });
-  if (m > 0) return t("al.dur.ms", { m, s: sec });
-  return t("al.dur.s", { s: sec });
-}
 
 function ruleName(a) {
   return lang() === "en" ? t(`al.rule.${a.rule.id}`) : a.rule.name || t(`al.rule.${a.rule.id}`);
@@ -60,17 +51,11 @@ function badge(state) {
   return el("span", { className: `state-badge ${state}`, dataset: { state } }, t(`al.v.${state}`));
 }
 
-// fillFilters (re)fills the selects, in the page's language, keeping
-// what is chosen.
+// fillFilters (re)fills the selects in the page's language.
 function fillFilters() {
-  const fill = (id, first, items) => {
-    const keep = $(id).value;
-    $(id).replaceChildren(...[{ value: "", label: first }, ...items].map((it) => el("option", { value: String(it.value) }, it.label)));
-    $(id).value = keep;
-  };
-  fill("f-unit", t("al.f.unit"), unitItems(units));
-  fill("f-rule", t("al.f.rule"), RULES.map((r) => ({ value: r, label: t(`al.rule.${r}`) })));
-  fill("f-verification", t("al.f.verification"), STATES.map((s) => ({ value: s, label: t(`al.v.${s}`) })));
+  fillSelect($("f-unit"), t("al.f.unit"), unitItems(units));
+  fillSelect($("f-rule"), t("al.f.rule"), RULES.map((r) => ({ value: r, label: t(`al.rule.${r}`) })));
+  fillSelect($("f-verification"), t("al.f.verification"), STATES.map((s) => ({ value: s, label: t(`al.v.${s}`) })));
 }
 
 // readFilters takes the form's filters as query parameters.
@@ -317,10 +302,9 @@ async function main() {
   $("user").textContent = `${user.name} · ${user.unit || ""}`;
   $("logout").addEventListener("click", logout);
   $("lang").addEventListener("click", toggle);
-  const [us, vs] = await Promise.all([get("/api/v1/units"), listAll("/api/v1/vehicles")]);
+  const [us, ps] = await Promise.all([get("/api/v1/units"), loadPlates($("f-plates"))]);
   units = us.items;
-  plates = new Map(vs.map((v) => [v.plate, v.id]));
-  $("f-plates").replaceChildren(...vs.map((v) => el("option", { value: v.plate })));
+  plates = ps;
   fillFilters();
   $("filters").addEventListener("submit", search);
   $("export").addEventListener("submit", exportList);
