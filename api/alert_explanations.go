@@ -78,13 +78,8 @@ func (s *Server) explainAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principal(r)
-	e, err := s.alertIn(r.Context(), p.Scope(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if e.Status == alerts.EpisodeRetracted {
-		writeError(w, r, http.StatusConflict, "alert_retracted", "the alert was retracted by a re-evaluation: there is nothing to verify")
+	e, ok := s.verifiableAlert(w, r)
+	if !ok {
 		return
 	}
 	waiting := alerts.VerificationExplanationRequested
@@ -231,6 +226,22 @@ func (s *Server) explanationFile(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
 	h.Set("X-Content-SHA256", hex.EncodeToString(digest))
 	_, _ = io.Copy(w, bytes.NewReader(content))
+}
+
+// verifiableAlert returns the alert {id} of a verification step: in the
+// caller's jurisdiction (else 404) and not retracted (else 409). It
+// answers the client itself on error.
+func (s *Server) verifiableAlert(w http.ResponseWriter, r *http.Request) (alerts.ListedEpisode, bool) {
+	e, err := s.alertIn(r.Context(), principal(r).Scope(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return e, false
+	}
+	if e.Status == alerts.EpisodeRetracted {
+		writeError(w, r, http.StatusConflict, "alert_retracted", "the alert was retracted by a re-evaluation: there is nothing to verify")
+		return e, false
+	}
+	return e, true
 }
 
 // refuseStep answers a verification step the alert's state does not

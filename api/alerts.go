@@ -314,17 +314,11 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("reason: at most %d characters", maxVerificationReason))
 		return
 	}
-	p := principal(r)
-	e, err := s.alertIn(r.Context(), p.Scope(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
+	e, ok := s.verifiableAlert(w, r)
+	if !ok {
 		return
 	}
-	if e.Status == alerts.EpisodeRetracted {
-		writeError(w, r, http.StatusConflict, "alert_retracted", "the alert was retracted by a re-evaluation: there is nothing to verify")
-		return
-	}
-	err = s.change(r, func(c changeTx) (Entry, error) {
+	err := s.change(r, func(c changeTx) (Entry, error) {
 		prev, err := c.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, nil)
 		return Entry{Action: auditVerification, VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
 			Detail: map[string]any{"alert_id": e.ID, "rule": string(e.Rule), "action": req.Action,

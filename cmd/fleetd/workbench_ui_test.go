@@ -27,7 +27,7 @@ func jsQuote(s string) string {
 // then every page carries the same navigation, the pages that exist and
 // no more, and the password page changes the password again.
 func TestLoginAndNavigationInBrowser(t *testing.T) {
-	ctx := uitest.Browser(t, 6*time.Minute)
+	ctx := uitest.Browser(t, 10*time.Minute)
 	shots := uitest.ArtifactDir(t)
 	db, otp, _ := seedFleet(t, "plate,plate_color,terminal_phone,unit,category\n"+
 		"鄂B10001,1,13800000011,湖北省/黄石市,general\n", "hs_super", "supervisor", "湖北省/黄石市")
