@@ -389,3 +389,30 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAlertsWorkbook lays out the largest export allowed
+// (maxExportAlerts rows) as XLSX, and reports the file's size.
+func BenchmarkAlertsWorkbook(b *testing.B) {
+	rows := make([]alertJSON, maxExportAlerts)
+	for i := range rows {
+		a := &rows[i]
+		a.ID, a.Vehicle.Plate, a.Rule.ID, a.Rule.Name = fmt.Sprintf("ep-%06d", i), fmt.Sprintf("鄂B%05d", i%100000), "speeding", "超速"
+		a.Start, a.End, a.DurationS = "2026-11-20T09:00:00+08:00", "2026-11-20T09:10:00+08:00", 600
+		a.FenceName, a.DistanceM, a.MaxSpeedKmh, a.SpeedLimitKmh, a.Verification = "阳新县城", 2300, 97, 80, "open"
+		a.Detail, a.DetailZh = "limit 80 km/h", "限速 80 km/h"
+	}
+	var size int
+	for b.Loop() {
+		book, err := alertsWorkbook(rows, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := book.Write(&buf); err != nil {
+			b.Fatal(err)
+		}
+		book.Close()
+		size = buf.Len()
+	}
+	b.ReportMetric(float64(size)/(1<<20), "MiB/file")
+}

@@ -89,7 +89,9 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#change button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 
-	// In English, the server answers in English.
+	// In English, the server answers in English. The page shows its user
+	// when its logout button works: a click before that does nothing.
+	p.Poll("the live map's user", `document.querySelector('#user').textContent !== ''`)
 	p.Do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#name")),
 		chromedp.Click(chromedp.CSS("#lang")),
 		chromedp.SetValue(chromedp.CSS("#name"), "hs_super"),

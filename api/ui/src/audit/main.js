@@ -9,7 +9,6 @@ import "../admin/messages.js";
 import "../alerts/messages.js";
 import "./messages.js";
 import { get, logout } from "../api.js";
-import { el } from "../dom.js";
 import { has, t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
 import { loadPlates } from "../pick.js";
