@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,17 +166,55 @@ type HolidayFile struct {
 }
 
 // HolidayYear is one year's notice: holidays by name, and the make-up
-// workdays (调休上班).
+// workdays (调休上班), optionally named after the holiday they make up for
+// (an iCalendar import keeps the names its file gives them).
 type HolidayYear struct {
-	Notice   string         `json:"notice,omitempty"`
-	Holidays []HolidayGroup `json:"holidays"`
-	Workdays []Date         `json:"workdays"`
+	Notice       string          `json:"notice,omitempty"`
+	Holidays     []HolidayGroup  `json:"holidays"`
+	Workdays     []Date          `json:"workdays"`
+	WorkdayNames map[Date]string `json:"workday_names,omitempty"`
 }
 
 // HolidayGroup is one holiday and its days off.
 type HolidayGroup struct {
 	Name string `json:"name"`
 	Days []Date `json:"days"`
+}
+
+// CalendarProblem is one thing wrong with an imported calendar: Line is
+// the line of the file it is about (0: the file as a whole, or a file
+// without lines, such as JSON).
+type CalendarProblem struct {
+	Line int
+	Msg  string
+}
+
+// CalendarProblems lists everything wrong with an imported calendar, so
+// that a file is fixed in one go.
+type CalendarProblems []CalendarProblem
+
+// maxProblems bounds the problems reported of one file.
+const maxProblems = 50
+
+func (ps CalendarProblems) Error() string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Msg
+		if p.Line > 0 {
+			msgs[i] = fmt.Sprintf("line %d: %s", p.Line, p.Msg)
+		}
+	}
+	return "alerts: holiday calendar: " + strings.Join(msgs, "; ")
+}
+
+func (ps *CalendarProblems) add(line int, format string, args ...any) {
+	if len(*ps) == maxProblems {
+		*ps = append(*ps, CalendarProblem{0, fmt.Sprintf("more than %d problems: the rest not shown", maxProblems)})
+	}
+	if len(*ps) > maxProblems {
+		return
+	}
+	*ps = append(*ps, CalendarProblem{line, fmt.Sprintf(format, args...)})
 }
 
 type holidayDay struct {
@@ -215,35 +254,43 @@ func ParseHolidaysJSON(b []byte) (*HolidaySet, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("alerts: holiday calendar: %w", err)
+		return nil, CalendarProblems{{0, "not the holidays-cn.json shape: " + strings.TrimPrefix(err.Error(), "json: ")}}
 	}
 	return NewHolidaySet(f)
 }
 
-// NewHolidaySet checks f and builds the set.
+// NewHolidaySet checks f and builds the set. Its error is
+// CalendarProblems, naming every problem.
 func NewHolidaySet(f HolidayFile) (*HolidaySet, error) {
 	h := &HolidaySet{file: f, days: map[Date]holidayDay{}, years: map[int]bool{}}
-	for ys, y := range f.Years {
+	var probs CalendarProblems
+	for _, ys := range slices.Sorted(maps.Keys(f.Years)) {
+		y := f.Years[ys]
 		year, err := strconv.Atoi(ys)
-		if err != nil {
-			return nil, fmt.Errorf("alerts: holiday calendar: bad year %q", ys)
+		if err != nil || year < 1900 || year > 9999 {
+			probs.add(0, "bad year %q", ys)
+			continue
 		}
 		h.years[year] = true
 		for _, g := range y.Holidays {
 			if strings.TrimSpace(g.Name) == "" {
-				return nil, fmt.Errorf("alerts: holiday calendar %d: holiday without a name", year)
+				probs.add(0, "%d: holiday without a name", year)
 			}
 			for _, d := range g.Days {
-				if err := h.add(year, d, Holiday, g.Name); err != nil {
-					return nil, err
-				}
+				h.add(&probs, year, d, Holiday, g.Name)
 			}
 		}
 		for _, d := range y.Workdays {
-			if err := h.add(year, d, MakeUpWorkday, ""); err != nil {
-				return nil, err
+			h.add(&probs, year, d, MakeUpWorkday, "")
+		}
+		for d := range y.WorkdayNames {
+			if !slices.Contains(y.Workdays, d) {
+				probs.add(0, "%d: %s named but not a make-up workday", year, d)
 			}
 		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
 	}
 	canon, _ := json.Marshal(h.canonical())
 	sum := sha256.Sum256(canon)
@@ -251,23 +298,26 @@ func NewHolidaySet(f HolidayFile) (*HolidaySet, error) {
 	return h, nil
 }
 
-func (h *HolidaySet) add(year int, d Date, kind DayKind, name string) error {
+func (h *HolidaySet) add(probs *CalendarProblems, year int, d Date, kind DayKind, name string) {
 	if d.Year != year {
-		return fmt.Errorf("alerts: holiday calendar %d: date %s outside the year", year, d)
+		probs.add(0, "%d: date %s outside the year", year, d)
+		return
 	}
 	if prev, ok := h.days[d]; ok {
 		if prev.kind != kind {
-			return fmt.Errorf("alerts: holiday calendar: %s is both a holiday and a make-up workday", d)
+			probs.add(0, "%s is both a holiday and a make-up workday", d)
+		} else {
+			probs.add(0, "%s listed twice", d)
 		}
-		return fmt.Errorf("alerts: holiday calendar: %s listed twice", d)
+		return
 	}
 	if kind == MakeUpWorkday {
 		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			return fmt.Errorf("alerts: holiday calendar: make-up workday %s is a %s, not a weekend day", d, wd)
+			probs.add(0, "make-up workday %s is a %s, not a weekend day", d, wd)
+			return
 		}
 	}
 	h.days[d] = holidayDay{kind, name}
-	return nil
 }
 
 // canonical lists the set's content in date order, for hashing.

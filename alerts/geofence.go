@@ -112,8 +112,24 @@ type fence struct {
 
 // compileFence checks f and computes its bounding box.
 func compileFence(f Fence) (*fence, error) {
+	c, err := buildFence(f)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: fence %d (%q): %w", f.ID, f.Name, err)
+	}
+	return c, nil
+}
+
+// CheckFence says what is wrong with f, in words fit for the person who
+// drew or imported it (no fence id: a new fence has none yet), or nil.
+func CheckFence(f Fence) error {
+	_, err := buildFence(f)
+	return err
+}
+
+// buildFence is compileFence without naming the fence in its errors.
+func buildFence(f Fence) (*fence, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("alerts: fence %d (%q): %s", f.ID, f.Name, fmt.Sprintf(format, a...))
+		return fmt.Errorf(format, a...)
 	}
 	switch f.Kind {
 	case FencePermitted, FenceProhibited, FenceParking:

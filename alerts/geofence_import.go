@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Owner names who a fence belongs to: exactly one of the two.
@@ -37,7 +38,39 @@ func unknownFenceProp(name string) error {
 	return &UnknownNameError{What: "围栏属性 fence property", Name: name, Valid: fencePropNames}
 }
 
+// FeatureError is what is wrong with one feature of an imported file
+// (a GeoJSON feature, counted from 1, or a KML Placemark, counted from 1
+// in document order), named when it has a name.
+type FeatureError struct {
+	Index int
+	Name  string
+	Err   error
+}
+
+func (e *FeatureError) Error() string {
+	if e.Name != "" {
+		return fmt.Sprintf("feature %d (%q): %v", e.Index, e.Name, e.Err)
+	}
+	return fmt.Sprintf("feature %d: %v", e.Index, e.Err)
+}
+
+func (e *FeatureError) Unwrap() error { return e.Err }
+
+// MaxFenceName is the longest fence name, in characters.
+const MaxFenceName = 64
+
+// CheckFenceName refuses an empty name or one longer than MaxFenceName.
+func CheckFenceName(name string) error {
+	if n := utf8.RuneCountInString(name); n == 0 || n > MaxFenceName || strings.TrimSpace(name) != name {
+		return fmt.Errorf("name: want 1 to %d characters, no leading or trailing space", MaxFenceName)
+	}
+	return nil
+}
+
 func (p fenceProps) fence(o Owner, s Shape) (Fence, error) {
+	if err := CheckFenceName(p.Name); err != nil {
+		return Fence{}, err
+	}
 	f := Fence{Name: p.Name, Kind: FenceKind(p.Kind), Category: PlaceCategory(p.Category),
 		DwellMin: p.DwellMin, SpeedLimitKmh: p.SpeedLimitKmh, UnitID: o.UnitID, VehicleID: o.VehicleID, Shape: s}
 	switch s.Type {
@@ -46,16 +79,47 @@ func (p fenceProps) fence(o Owner, s Shape) (Fence, error) {
 	case ShapeCorridor:
 		f.Shape.WidthM = p.WidthM
 	}
-	_, err := compileFence(f)
-	return f, err
+	return f, CheckFence(f)
 }
 
-// ImportGeoJSON reads a GeoJSON (RFC 7946) Feature or FeatureCollection.
+// ImportGeoJSON reads a GeoJSON (RFC 7946) Feature or FeatureCollection:
+// all of it or nothing, every bad feature a *FeatureError of the joined
+// error.
 // Geometry: Polygon, MultiPolygon, Point (a circle: needs radius_m) or
 // LineString (a corridor: needs width_m). Properties: name, kind,
 // category, radius_m, width_m, and optionally dwell_min and
 // speed_limit_kmh. Fences come back with ID 0, for the store to number.
 func ImportGeoJSON(b []byte, o Owner) ([]Fence, error) {
+	raws, err := geoJSONFeatures(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Fence, 0, len(raws))
+	var errs []error
+	for i, raw := range raws {
+		f, err := geoJSONFeature(raw, o)
+		if err != nil {
+			var named struct {
+				Properties struct {
+					Name any `json:"name"`
+				} `json:"properties"`
+			}
+			_ = json.Unmarshal(raw, &named) // the name only labels the error
+			name, _ := named.Properties.Name.(string)
+			errs = append(errs, &FeatureError{Index: i + 1, Name: name, Err: err})
+			continue
+		}
+		out = append(out, f)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// geoJSONFeatures splits a GeoJSON Feature or FeatureCollection into
+// its features.
+func geoJSONFeatures(b []byte) ([]json.RawMessage, error) {
 	var doc struct {
 		Type     string            `json:"type"`
 		Features []json.RawMessage `json:"features"`
@@ -63,23 +127,13 @@ func ImportGeoJSON(b []byte, o Owner) ([]Fence, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("alerts: geojson: %w", err)
 	}
-	raws := doc.Features
 	switch doc.Type {
 	case "FeatureCollection":
+		return doc.Features, nil
 	case "Feature":
-		raws = []json.RawMessage{b}
-	default:
-		return nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
+		return []json.RawMessage{b}, nil
 	}
-	out := make([]Fence, 0, len(raws))
-	for i, raw := range raws {
-		f, err := geoJSONFeature(raw, o)
-		if err != nil {
-			return nil, fmt.Errorf("alerts: geojson feature %d: %w", i, err)
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	return nil, fmt.Errorf("alerts: geojson: type %q, want Feature or FeatureCollection", doc.Type)
 }
 
 func geoJSONFeature(raw json.RawMessage, o Owner) (Fence, error) {
@@ -225,9 +279,11 @@ type kmlCoords struct {
 // Folders or Documents): Polygon or MultiGeometry of Polygons, LineString
 // (a corridor: needs width_m) or Point (a circle: needs radius_m). The
 // properties of ImportGeoJSON come from ExtendedData <Data name="...">.
+// Like ImportGeoJSON, it answers every bad Placemark at once.
 func ImportKML(r io.Reader, o Owner) ([]Fence, error) {
 	dec := xml.NewDecoder(r)
 	var out []Fence
+	var errs []error
 	n := 0
 	for {
 		tok, err := dec.Token()
@@ -244,16 +300,20 @@ func ImportKML(r io.Reader, o Owner) ([]Fence, error) {
 		n++
 		var pm kmlPlacemark
 		if err := dec.DecodeElement(&pm, &se); err != nil {
-			return nil, fmt.Errorf("alerts: kml placemark %d: %w", n, err)
+			return nil, fmt.Errorf("alerts: kml: %w", err)
 		}
 		f, err := pm.fence(o)
 		if err != nil {
-			return nil, fmt.Errorf("alerts: kml placemark %d (%q): %w", n, pm.Name, err)
+			errs = append(errs, &FeatureError{Index: n, Name: strings.TrimSpace(pm.Name), Err: err})
+			continue
 		}
 		out = append(out, f)
 	}
 	if n == 0 {
 		return nil, errors.New("alerts: kml: no Placemark")
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

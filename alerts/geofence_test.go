@@ -288,3 +288,35 @@ func BenchmarkContaining(b *testing.B) {
 		dst = set.Containing(dst[:0], p[0], p[1])
 	}
 }
+
+// TestImportReportsEveryBadFeature: a file with several bad features is
+// refused whole, and the error names each of them (index and name), so
+// that it is mended in one go.
+func TestImportReportsEveryBadFeature(t *testing.T) {
+	doc := `{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"name":"好","kind":"parking"},"geometry":{"type":"Polygon","coordinates":[[[1,1],[2,1],[2,2],[1,1]]]}},
+ {"type":"Feature","properties":{"name":"短环","kind":"parking"},"geometry":{"type":"Polygon","coordinates":[[[1,1],[2,2],[1,1]]]}},
+ {"type":"Feature","properties":{"kind":"parking"},"geometry":{"type":"Polygon","coordinates":[[[1,1],[2,1],[2,2],[1,1]]]}},
+ {"type":"Feature","properties":{"name":"宾馆","kind":"sensitive"},"geometry":{"type":"Polygon","coordinates":[[[1,1],[2,1],[2,2],[1,1]]]}}]}`
+	fs, err := ImportGeoJSON([]byte(doc), Owner{UnitID: 1})
+	if err == nil || fs != nil {
+		t.Fatalf("bad file: %v %v", fs, err)
+	}
+	var fe []*FeatureError
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		fe = append(fe, e.(*FeatureError))
+	}
+	if len(fe) != 3 || fe[0].Index != 2 || fe[0].Name != "短环" || fe[1].Index != 3 || fe[1].Name != "" ||
+		fe[2].Index != 4 || !strings.Contains(fe[2].Error(), `feature 4 ("宾馆"): `) {
+		t.Errorf("errors: %v", err)
+	}
+	kml := `<kml><Document>
+ <Placemark><name>甲</name><ExtendedData><Data name="kind"><value>parking</value></Data></ExtendedData><Polygon><outerBoundaryIs><LinearRing><coordinates>1,1 2,1 2,2 1,1</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+ <Placemark><name>乙</name><ExtendedData><Data name="kind"><value>nope</value></Data></ExtendedData><Polygon><outerBoundaryIs><LinearRing><coordinates>1,1 2,1 2,2 1,1</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+ <Placemark><name>丙</name><ExtendedData><Data name="kind"><value>parking</value></Data></ExtendedData><Polygon><outerBoundaryIs><LinearRing><coordinates>1,1 200,1 2,2 1,1</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+</Document></kml>`
+	if fs, err := ImportKML(strings.NewReader(kml), Owner{UnitID: 1}); fs != nil ||
+		err == nil || !strings.Contains(err.Error(), `feature 2 ("乙")`) || !strings.Contains(err.Error(), `feature 3 ("丙"): coordinate 200,1 out of range`) {
+		t.Errorf("bad kml: %v %v", fs, err)
+	}
+}

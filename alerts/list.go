@@ -131,6 +131,9 @@ func (s *Store) TransitionVerification(ctx context.Context, id string, from []Ve
 type ApprovalQuery struct {
 	Scope     track.Scope
 	VehicleID int64
+	// UnitID, if not 0, keeps the approvals of the vehicles of this unit
+	// and the units below it.
+	UnitID int64
 	// Approvals overlapping [From, To).
 	From, To      time.Time
 	Limit, Offset int
@@ -171,9 +174,10 @@ func (s *Store) ListApprovals(ctx context.Context, q ApprovalQuery) ([]ListedApp
 			a.driver, a.purpose, a.approver, a.source, COALESCE(a.external_ref, ''), a.created_at, v.plate, `+sealedDuring+`, count(*) OVER ()
 		FROM alert_approvals a JOIN vehicles v ON v.id = a.vehicle_id
 		WHERE v.unit_id IN (SELECT unit_subtree($1)) AND ($2::bigint = 0 OR a.vehicle_id = $2)
+			AND ($7::bigint = 0 OR v.unit_id IN (SELECT unit_subtree($7)))
 			AND a.period && tstzrange($3::timestamptz, $4::timestamptz, '[)')
 		ORDER BY lower(a.period) DESC, a.id DESC LIMIT $5 OFFSET $6`,
-		q.Scope.SQLArg(), q.VehicleID, nullTime(q.From), nullTime(q.To), limit, q.Offset)
+		q.Scope.SQLArg(), q.VehicleID, nullTime(q.From), nullTime(q.To), limit, q.Offset, q.UnitID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list approvals: %w", err)
 	}

@@ -259,9 +259,12 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/audit", s.listAudit)
 	p.HandleFunc("GET /api/v1/live", s.live)
 	s.alertRoutes(p)
+	s.calendarRoutes(p)
 	s.reportRoutes(p)
 	s.historyRoutes(p)
+	s.notifyRoutes(p)
 	s.uiRoutes(p)
+	s.geofenceRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.

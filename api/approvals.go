@@ -47,6 +47,9 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
 	if aq.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
 		return
 	}
+	if aq.UnitID, ok = queryID(w, r, "unit_id"); !ok {
+		return
+	}
 	as, total, err := s.alerts.ListApprovals(r.Context(), aq)
 	if err != nil {
 		s.fail(w, r, err)
@@ -173,7 +176,7 @@ func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
 	if !s.allow(w, r, RoleAdmin, RoleSupervisor) {
 		return
 	}
-	rows, errs, ok := s.readCSV(w, r)
+	rows, bad, ok := s.readCSV(w, r)
 	if !ok {
 		return
 	}
@@ -186,7 +189,7 @@ func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if len(rec) != 6 {
-			errs = append(errs, fmt.Sprintf("line %d: want 6 fields vehicle_plate,driver,purpose,from,to,approver", line))
+			bad = append(bad, lineError{line, "want 6 fields vehicle_plate,driver,purpose,from,to,approver"})
 			continue
 		}
 		plate := strings.TrimSpace(rec[0])
@@ -203,25 +206,25 @@ func (s *Server) importApprovals(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if !ok {
-			errs = append(errs, fmt.Sprintf("line %d: no vehicle %q in your jurisdiction", line, plate))
+			bad = append(bad, lineError{line, fmt.Sprintf("no vehicle %q in your jurisdiction", plate)})
 			continue
 		}
 		from, err1 := parseApprovalTime(rec[3])
 		to, err2 := parseApprovalTime(rec[4])
 		if err := errors.Join(err1, err2); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %s", line, strings.ReplaceAll(err.Error(), "\n", "; ")))
+			bad = append(bad, lineError{line, strings.ReplaceAll(err.Error(), "\n", "; ")})
 			continue
 		}
 		a := alerts.ApprovalRecord{Approval: alerts.Approval{VehicleID: v.ID, Start: from, End: to},
 			Driver: strings.TrimSpace(rec[1]), Purpose: strings.TrimSpace(rec[2]), Approver: strings.TrimSpace(rec[5]), Source: "import"}
 		if err := checkApproval(&a); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %v", line, err))
+			bad = append(bad, lineError{line, err.Error()})
 			continue
 		}
 		recs = append(recs, a)
 	}
-	if len(errs) > 0 {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+strings.Join(errs, "; "))
+	if len(bad) > 0 {
+		writeLineErrors(w, r, bad)
 		return
 	}
 	ids := make([]int64, 0, len(recs))

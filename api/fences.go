@@ -106,6 +106,9 @@ func (s *Server) createFences(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(fences) == 0 {
 		err = errors.New("no feature")
 	}
+	if err != nil && writeFeatureErrors(w, r, err) {
+		return
+	}
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+err.Error())
 		return

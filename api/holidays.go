@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
+	"errors"
 	"net/http"
 	"strconv"
-
-	"fleetmon/alerts"
 )
 
 // getHolidays serves GET /api/v1/holidays: the calendar the rules judge
@@ -26,7 +24,10 @@ func (s *Server) getHolidays(w http.ResponseWriter, r *http.Request) {
 
 // putHolidays serves PUT /api/v1/holidays (administrators at the top): the
 // body is the holidays-cn.json shape or an iCalendar file of whole-day
-// events; each year it holds replaces the stored one.
+// events (?year= takes one year of it); each year it holds replaces the
+// stored one. All or nothing: a file with a bad entry imports nothing and
+// every bad entry is answered. A year given again with the same days is
+// left alone, and a file that changes nothing is not audited.
 func (s *Server) putHolidays(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	if !s.allow(w, r, RoleAdmin) {
@@ -36,45 +37,36 @@ func (s *Server) putHolidays(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusForbidden, "forbidden", "only an administrator at the top imports the holiday calendar")
 		return
 	}
-	body, ok := s.readBody(w, r)
+	h, source, ok := s.parseHolidayFile(w, r)
 	if !ok {
 		return
 	}
-	var h *alerts.HolidaySet
-	var err error
-	source := "import"
-	switch t := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\ufeff"))); {
-	case len(t) > 0 && t[0] == '{':
-		h, err = alerts.ParseHolidaysJSON(t)
-	case bytes.HasPrefix(t, []byte("BEGIN:VCALENDAR")):
-		source = "ics import"
-		h, err = alerts.ParseHolidaysICS(t)
-	default:
-		writeError(w, r, http.StatusBadRequest, "bad_request", "send the holidays-cn.json shape or an iCalendar file")
-		return
-	}
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+err.Error())
-		return
-	}
-	years := h.Years()
-	if len(years) == 0 {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: no year")
-		return
-	}
-	f := h.File()
-	err = s.change(r, func(c changeTx) (Entry, error) {
+	years, f := h.Years(), h.File()
+	var changed []int
+	err := s.change(r, func(c changeTx) (Entry, error) {
 		for _, y := range years {
-			if err := c.alerts.PutHolidayYear(r.Context(), y, f.Years[strconv.Itoa(y)], source); err != nil {
+			ch, err := c.alerts.PutHolidayYearIfChanged(r.Context(), y, f.Years[strconv.Itoa(y)], source)
+			if err != nil {
 				return Entry{}, err
 			}
+			if ch {
+				changed = append(changed, y)
+			}
 		}
-		return Entry{Action: "holidays.import", Detail: map[string]any{"years": years, "source": source}}, nil
+		if len(changed) == 0 {
+			return Entry{}, errUnchanged
+		}
+		return Entry{Action: "holidays.import", Detail: map[string]any{"years": changed, "source": source}}, nil
 	})
-	if err != nil {
-		s.fail(w, r, err)
+	if err != nil && !errors.Is(err, errUnchanged) {
+		s.failCalendar(w, r, err)
 		return
 	}
-	s.reload(r)
-	writeJSON(w, http.StatusOK, map[string]any{"years": years})
+	if len(changed) > 0 {
+		s.reload(r)
+	}
+	if changed == nil {
+		changed = []int{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"years": years, "changed": changed})
 }

@@ -88,9 +88,10 @@ func cmpOr(err, def error) error {
 
 // readCSV reads a CSV body whole (through readBody): its records, the
 // byte order mark dropped from the first, up to the first line that is
-// not CSV, which is reported in errs. It answers the client itself, and
-// returns false, when the body is too large or not text.
-func (s *Server) readCSV(w http.ResponseWriter, r *http.Request) (recs [][]string, errs []string, ok bool) {
+// not CSV, which is reported in bad with its line number. It answers the
+// client itself, and returns false, when the body is too large or not
+// text.
+func (s *Server) readCSV(w http.ResponseWriter, r *http.Request) (recs [][]string, bad []lineError, ok bool) {
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return nil, nil, false
@@ -102,8 +103,12 @@ func (s *Server) readCSV(w http.ResponseWriter, r *http.Request) (recs [][]strin
 		if err == io.EOF {
 			return recs, nil, true
 		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return recs, []lineError{{Line: pe.Line, Message: pe.Err.Error()}}, true
+		}
 		if err != nil {
-			return recs, []string{err.Error()}, true
+			return recs, []lineError{{Message: err.Error()}}, true
 		}
 		recs = append(recs, rec)
 	}

@@ -110,7 +110,7 @@ func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusForbidden, "forbidden", "only an administrator at the top imports units")
 		return
 	}
-	recs, errs, ok := s.readCSV(w, r)
+	recs, bad, ok := s.readCSV(w, r)
 	if !ok {
 		return
 	}
@@ -125,7 +125,7 @@ func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
 		for _, n := range strings.Split(p, "/") {
 			n = strings.TrimSpace(n)
 			if n == "" || !utf8.ValidString(n) {
-				errs = append(errs, fmt.Sprintf("line %d: %q is not a path of unit names such as 湖北省/黄石市", line, p))
+				bad = append(bad, lineError{line, fmt.Sprintf("%q is not a path of unit names such as 湖北省/黄石市", p)})
 				names = nil
 				break
 			}
@@ -135,8 +135,8 @@ func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
 			paths = append(paths, names)
 		}
 	}
-	if len(errs) > 0 {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "nothing imported: "+strings.Join(errs, "; "))
+	if len(bad) > 0 {
+		writeLineErrors(w, r, bad)
 		return
 	}
 	var n int

@@ -51,6 +51,15 @@ func lineErrors(err error) []lineError {
 	return out
 }
 
+// badLinesJSON is the answer to an import refused for its bad lines.
+type badLinesJSON struct {
+	Error struct {
+		Code    string      `json:"code"`
+		Message string      `json:"message"`
+		Lines   []lineError `json:"lines"`
+	} `json:"error"`
+}
+
 // writeLineErrors answers 400 bad_lines: nothing imported, every bad line
 // in the message and one by one in lines, in the client's language.
 func writeLineErrors(w http.ResponseWriter, r *http.Request, lines []lineError) {
@@ -62,13 +71,7 @@ func writeLineErrors(w http.ResponseWriter, r *http.Request, lines []lineError) 
 			msgs[i] = fmt.Sprintf("line %d: %s", l.Line, l.Message)
 		}
 	}
-	var b struct {
-		Error struct {
-			Code    string      `json:"code"`
-			Message string      `json:"message"`
-			Lines   []lineError `json:"lines"`
-		} `json:"error"`
-	}
+	var b badLinesJSON
 	b.Error.Code, b.Error.Message, b.Error.Lines = "bad_lines", forClient(r, "nothing imported: "+strings.Join(msgs, "; ")), lines
 	writeJSON(w, http.StatusBadRequest, b)
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make run: fleetd with its private PostgreSQL+PostGIS in ./data, demo
-# vehicles imported, and simulated terminals driving around 黄石市. The
-# start-up ends with a framed note of where to look and, on the first start,
-# the administrator's one-time password. fleetd's and fleetsim's logs go to
+# vehicles imported, the demo set up through fleetd's API (fleetsim setup:
+# calendars, fences, a seal) and simulated terminals driving around 黄石市,
+# some of them misusing their car so that each kind of alert shows within
+# minutes. The start-up ends with a framed note of where to look, which plates
+# do what and, on the first start, the administrator's one-time password. fleetd's and fleetsim's logs go to
 # files in the data directory, so nothing scrolls the note away. Ctrl-C stops
 # everything and ends with status 0.
 set -euo pipefail
@@ -80,6 +82,17 @@ until grep -q '^http ' "$out"; do
 done
 otp=$(sed -n 's/^created the administrator admin; .*: \([^ ]*\)$/\1/p' "$out")
 
+# The demo's misuse needs demo calendars, a permitted area, a speed limit and a
+# sealed car: fleetsim setup puts them in through fleetd's API, as an
+# administrator would, with a token made for it and revoked straight after.
+setuplog=$DATA/setup.log
+plan=$DATA/demo-plan.txt
+tokline=$(bin/fleetd token create --user admin --label "make run: demo set-up" 2> "$setuplog") || died "fleetd token create" "$setuplog"
+tokid=$(echo "$tokline" | sed -n 's/^token \([0-9]*\) .*/\1/p')
+FLEETSIM_TOKEN=${tokline##* } bin/fleetsim setup --url "http://$HTTP_ADDR" --count "$COUNT" > "$plan" 2>> "$setuplog" ||
+	died "fleetsim setup" "$setuplog"
+bin/fleetd token revoke "$tokid" > /dev/null 2>> "$setuplog" || died "fleetd token revoke" "$setuplog"
+
 bin/fleetsim demo --addr "$JT808_ADDR" --count "$COUNT" > "$simlog" 2>&1 &
 sim=$!
 # Wait (a minute at most) for the simulated terminals to come online.
@@ -101,6 +114,9 @@ echo "  terminals   $online of $COUNT simulated terminals online, on $JT808_ADDR
 echo "  metrics     http://$HTTP_ADDR/metrics"
 echo "  logs        $log"
 echo "              $simlog"
+echo
+echo "  What the demo shows (its alerts come in the next five or six minutes):"
+cat "$plan"
 echo
 if [ -n "$otp" ]; then
 	echo "  Log in as admin with this one-time password (shown once; you choose"

@@ -25,6 +25,7 @@ export default defineConfig({
         alerts: page("alerts.html"),
         audit: page("audit.html"),
         dispatch: page("dispatch.html"),
+        geofences: page("geofences.html"),
       },
     },
   },

@@ -121,25 +121,8 @@ func testFenceDrawing(t *testing.T, gcj bool) {
 	if want := map[bool]int{false: 0, true: 1}[gcj]; len(cfg.BaseMaps) != want || gcj && cfg.BaseMaps[0].CRS != "gcj02" {
 		t.Fatalf("ui config %+v, want %d base maps (gcj02)", cfg, want)
 	}
-	var units struct {
-		Items []struct {
-			ID   int64  `json:"id"`
-			Path string `json:"path"`
-		} `json:"items"`
-	}
-	apiGet(t, base, admin, "/api/v1/units", &units)
-	unitID := map[string]int64{}
-	for _, u := range units.Items {
-		unitID[u.Path] = u.ID
-	}
-	fences := func() []fenceJSON {
-		t.Helper()
-		var l struct {
-			Items []fenceJSON `json:"items"`
-		}
-		apiGet(t, base, admin, "/api/v1/geofences", &l)
-		return l.Items
-	}
+	unitID := apiUnitIDs(t, base, admin)
+	fences := func() []fenceJSON { t.Helper(); return apiFences(t, base, admin) }
 	byName := func(name string) fenceJSON {
 		t.Helper()
 		for _, f := range fences() {

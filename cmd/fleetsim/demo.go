@@ -66,6 +66,11 @@ and --phone-base; import them first), registers and authenticates them, and driv
 黄石市 until SIGINT or SIGTERM: parked at their unit's depot, driving at 20-60 km/h, stopping at
 destinations, returning. Terminals reconnect with back-off when the server goes away.
 
+A few cars misuse their vehicle, so that the rules have something to show within minutes (run
+"fleetsim setup" first: it gives the server the calendars, fences and seal they need): the
+off-duty unit's cars drive now, one sealed car drives, one speeds, one leaves the permitted
+area, and one uploads, on connecting, last night's positions outside its compound.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -97,8 +102,9 @@ Flags:
 	log.Info("demo starting", "addr", cfg.addr, "vehicles", len(vs), "v2019_share", cfg.v2019Share, "interval", cfg.interval)
 
 	var wg sync.WaitGroup
+	pl := newPlan(vs)
 	for _, v := range vs {
-		wg.Go(func() { demoVehicle(ctx, cfg, v, metrics, log) })
+		wg.Go(func() { demoVehicle(ctx, cfg, pl, v, metrics, log) })
 	}
 	// Progress every minute, and once at the end.
 	tick := time.NewTicker(time.Minute)
@@ -125,7 +131,7 @@ Flags:
 
 // demoVehicle runs one terminal until ctx ends: connect, log in, drive; on failure wait with
 // exponential back-off (1 s doubling to 1 min, with jitter) and start again.
-func demoVehicle(ctx context.Context, cfg demoConfig, v sim.Vehicle, metrics *sim.Metrics, log *slog.Logger) {
+func demoVehicle(ctx context.Context, cfg demoConfig, pl plan, v sim.Vehicle, metrics *sim.Metrics, log *slog.Logger) {
 	version := versionOf(cfg.seed, v.Index, cfg.v2019Share)
 	term, err := sim.NewTerminal(sim.Config{
 		Phone: v.Phone, Version: version, Plate: v.Plate, PlateColor: v.PlateColor,
@@ -136,7 +142,14 @@ func demoVehicle(ctx context.Context, cfg demoConfig, v sim.Vehicle, metrics *si
 		log.Error("bad terminal", "err", err)
 		return
 	}
-	drv := sim.NewDriver(sim.DriverConfig{Seed: driverSeed(cfg.seed, v.Index), Depot: v.UnitIndex})
+	drv := pl.source(v.Index, sim.NewDriver(sim.DriverConfig{Seed: driverSeed(cfg.seed, v.Index), Depot: v.UnitIndex}))
+	if pl.roles[v.Index] == roleOvernight {
+		// Last night's positions, stored out of coverage: the first connection uploads them.
+		_ = term.SetCoverage(false) // only buffers: cannot fail
+		for _, p := range pl.nightPositions(time.Now()) {
+			_ = term.Report(p) // out of coverage: stored, cannot fail
+		}
+	}
 	rng := rand.New(rand.NewPCG(cfg.seed, uint64(v.Index)))
 	const minBackoff, maxBackoff = time.Second, time.Minute
 	backoff := minBackoff
@@ -187,7 +200,7 @@ func demoVehicle(ctx context.Context, cfg demoConfig, v sim.Vehicle, metrics *si
 // offline lets the vehicle drive on for d while the terminal has no connection: like a real
 // terminal it stores the positions, and uploads them as blind-zone back-fill (0x0704 type 1)
 // once it is online again. It reports whether the full time passed.
-func offline(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv *sim.Driver, d time.Duration) bool {
+func offline(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv sim.Source, d time.Duration) bool {
 	_ = term.SetCoverage(false) // only buffers: cannot fail
 	deadline := time.Now().Add(d)
 	for {
@@ -205,7 +218,7 @@ func offline(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv *sim.D
 
 // demoDrive uploads what the terminal stored while offline, then reports the driver's positions
 // until ctx ends or the connection fails.
-func demoDrive(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv *sim.Driver) error {
+func demoDrive(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv sim.Source) error {
 	if err := term.SetCoverage(true); err != nil {
 		return err
 	}

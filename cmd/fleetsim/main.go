@@ -1,6 +1,7 @@
 // Command fleetsim simulates the JT/T 808 terminals of official vehicles.
 //
 //	fleetsim csv  --count N [--seed S] [--phone-base B] [--unit PATH]...   vehicles for `fleetd vehicles import`
+//	fleetsim setup --url URL --count N [--seed S] [--phone-base B]   (FLEETSIM_TOKEN: an administrator's token)
 //	fleetsim demo --addr HOST:PORT --count N [--v2019-share F] [--interval D] [--seed S] [--phone-base B]
 //	fleetsim load --addr HOST:PORT --terminals N --rate R --duration D [--batch N] [--gap-share F] [--json] ...
 //	fleetsim watch --url URL --token T [--clients N] [--duration D] [--json]
@@ -36,6 +37,7 @@ const usage = `usage: fleetsim <command> [flags]
 
 commands:
   csv    print the simulated vehicles as CSV for "fleetd vehicles import FILE.csv"
+  setup  give a server what the demo's misuse needs (calendars, fences, a seal) through its API
   demo   drive simulated vehicles around 黄石市 against a server, until interrupted
   load   load-test a server and report acknowledgements, throughput and latency
   watch  connect websocket clients to the live stream and report its latency
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "csv":
 		err = runCSV(args[1:], stdout, stderr)
+	case "setup":
+		err = runSetup(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args[1:], stderr)
 	case "load":

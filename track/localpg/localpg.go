@@ -1,6 +1,7 @@
 package localpg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -465,15 +466,37 @@ func (s *Server) startPostmaster(ctx context.Context) error {
 	}
 	s.log.Info("starting postgresql", "dir", s.pgdata, "port", s.port)
 	began := time.Now()
-	out, err := s.run.output(ctx, s.bin.path("pg_ctl"), "start",
-		"-D", s.pgdata, "-l", s.logPath, "-w", "-t", waitSeconds(ctx, defaultStartWait), "-s")
-	if err != nil {
+	for {
+		from := logSize(s.logPath)
+		out, err := s.run.output(ctx, s.bin.path("pg_ctl"), "start",
+			"-D", s.pgdata, "-l", s.logPath, "-w", "-t", waitSeconds(ctx, defaultStartWait), "-s")
+		if err == nil {
+			break
+		}
+		// A postmaster that was killed (SIGKILL, the OOM killer) leaves its backends behind for
+		// a moment, attached to its shared memory, and PostgreSQL refuses to start until they
+		// have noticed and exited: on a loaded machine that takes seconds. Wait for them.
+		if bytes.Contains(readFrom(s.logPath, from), []byte(shmInUse)) && time.Since(began) < orphanWait && ctx.Err() == nil {
+			s.log.Warn("the killed postmaster's processes still hold its shared memory; waiting for them to exit", "dir", s.pgdata)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
 		return fmt.Errorf("localpg: pg_ctl start: %w: %s\n%s: %s", err, lastLines(out, 5),
 			s.logPath, lastLines(readTail(s.logPath), 15))
 	}
 	s.log.Info("postgresql started", "port", s.port, "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
+
+// shmInUse is what PostgreSQL logs when it will not start because processes of a killed
+// postmaster still use its shared memory, and orphanWait how long Start waits for them.
+const (
+	shmInUse   = "pre-existing shared memory block"
+	orphanWait = time.Minute
+)
 
 // stop runs pg_ctl stop in mode ("fast" or "immediate") if a postmaster runs in the cluster.
 func (s *Server) stop(ctx context.Context, mode string) error {

@@ -257,6 +257,46 @@ func TestPostmasterKilled(t *testing.T) {
 	}
 }
 
+// TestStartWaitsForKilledPostmastersBackends: after the postmaster is SIGKILLed its backends
+// stay attached to its shared memory until they notice, and PostgreSQL will not start until
+// they have gone. On a loaded machine that takes seconds; here a backend is stopped (SIGSTOP)
+// so that it cannot notice until it is continued, and Start must wait for it, not fail.
+func TestStartWaitsForKilledPostmastersBackends(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, testDir(t))
+	s := startServer(t, cfg)
+	conn := connect(t, s.ConnString())
+	var backend int
+	if err := conn.QueryRow(t.Context(), "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	pid, running, err := s.postmaster()
+	if err != nil || !running {
+		t.Fatalf("postmaster() = %d, %v, %v; want running", pid, running, err)
+	}
+	if err := syscall.Kill(backend, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	continued := make(chan struct{})
+	defer func() { <-continued }()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		close(continued)
+		t.Fatal(err)
+	}
+	for isPostmaster(pid, s.pgdata, s.run.uid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	go func() {
+		defer close(continued)
+		time.Sleep(3 * time.Second) // Start meanwhile finds the shared memory in use
+		_ = syscall.Kill(backend, syscall.SIGCONT)
+	}()
+	s2 := startServer(t, cfg)
+	if n := count(t, s2.ConnString(), "pg_database WHERE datname = 'fleetmon'"); n != 1 {
+		t.Errorf("databases named fleetmon = %d, want 1", n)
+	}
+}
+
 func TestStartAdoptsRunning(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, testDir(t))

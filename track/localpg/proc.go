@@ -442,6 +442,33 @@ func readTail(path string) []byte {
 	return b
 }
 
+// logSize returns the size of the file at path, 0 when there is none.
+func logSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readFrom returns the file at path from offset on (at most its last 64 KiB), nil when it
+// cannot be read.
+func readFrom(path string, offset int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size()-offset > 64<<10 {
+		offset = fi.Size() - 64<<10
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(f)
+	return b
+}
+
 // lastLines returns the last n non-empty lines of b, joined by newlines.
 func lastLines(b []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

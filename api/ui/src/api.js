@@ -7,12 +7,14 @@
 import { lang } from "./i18n.js";
 
 export class ApiError extends Error {
-  // lines are the bad lines of an import ({line, message}), if any.
-  constructor(status, code, message, lines) {
+  // lines are the bad lines of an import ({line, message}), features its
+  // bad features ({index, name, message}), if any.
+  constructor(status, code, message, lines, features) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
     this.lines = lines || [];
+    this.features = features || [];
   }
 }
 
@@ -37,7 +39,8 @@ export async function request(method, path, body, contentType = "application/jso
   if (!resp.ok) {
     const code = data.error && data.error.code;
     if (resp.status === 401 || code === "password_change_required") toLogin();
-    throw new ApiError(resp.status, code, data.error && data.error.message, data.error && data.error.lines);
+    throw new ApiError(resp.status, code, data.error && data.error.message, data.error && data.error.lines,
+      data.error && data.error.features);
   }
   return data;
 }
@@ -46,6 +49,7 @@ export const get = (path) => request("GET", path);
 export const post = (path, body, contentType) => request("POST", path, body, contentType);
 export const patch = (path, body) => request("PATCH", path, body);
 export const put = (path, body) => request("PUT", path, body);
+export const del = (path) => request("DELETE", path);
 
 // me returns the logged-in user and refreshes the CSRF token.
 export async function me() {

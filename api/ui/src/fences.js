@@ -4,7 +4,7 @@
 // POST /api/v1/geofences as GeoJSON in WGS-84.
 
 import { get, post } from "./api.js";
-import { textTip } from "./dom.js";
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
 export const FENCE_COLORS = {
@@ -23,10 +23,22 @@ function corridorWeight(map, lat, widthM) {
   return Math.max(2, widthM / mPerPx);
 }
 
+// labelsByZoom hides the names of places (fences, landmarks) on a map
+// zoomed out too far to read them (a province at once).
+export function labelsByZoom(map) {
+  const set = () => map.getContainer().classList.toggle("labels-hidden", map.getZoom() < LABEL_MIN_ZOOM);
+  map.on("zoomend", set);
+  map.whenReady(set);
+}
+
+// LABEL_MIN_ZOOM is the least zoom at which place names are shown.
+export const LABEL_MIN_ZOOM = 10;
+
 // createFences draws fences on map. project(lat, lon) and unproject(lat,
 // lon) convert between WGS-84 and the map's datum.
 export function createFences(L, map, { project, unproject }) {
   const group = L.featureGroup([], { pmIgnore: true }).addTo(map);
+  labelsByZoom(map);
   let fences = [];
   const corridors = [];
 
@@ -52,7 +64,11 @@ export function createFences(L, map, { project, unproject }) {
       } else {
         continue;
       }
-      layer.bindTooltip(textTip(`${f.name} · ${t(`fence.kind.${f.kind}`)}`));
+      // The name stays on the map as a label (the kind in its title), so
+      // that a place is found by reading the map, not by hovering it.
+      layer.bindTooltip(el("span", { title: t(`fence.kind.${f.kind}`), dataset: { fenceId: f.id } }, f.name),
+        { permanent: true, direction: "center", className: "map-label fence-label" });
+      layer.fence = f;
       group.addLayer(layer);
     }
   }
@@ -66,7 +82,9 @@ export function createFences(L, map, { project, unproject }) {
     render();
   }
 
-  return { load, render, count: () => fences.length, list: () => fences };
+  // byId returns the layer drawn for fence id, if any.
+  const byId = (id) => group.getLayers().find((l) => l.fence && l.fence.id === id);
+  return { load, render, count: () => fences.length, list: () => fences, byId, group };
 }
 
 // loadFenceDrawing loads leaflet-geoman (only for those who may draw). It

@@ -14,6 +14,7 @@ export const PAGES = [
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
   { id: "audit", href: "/ui/audit.html", key: "nav.audit", roles: ["admin", "inspector"] },
+  { id: "geofences", href: "/ui/geofences.html", key: "nav.geofences", roles: ["admin", "supervisor"] },
   { id: "admin", href: "/ui/admin.html", key: "nav.admin", roles: ["admin", "supervisor"] },
 ];
 

@@ -64,7 +64,7 @@ function fakeLeaflet() {
     divIcon: (o) => ({ divIcon: o }),
     latLngBounds: () => null,
   };
-  const map = { on() {}, getZoom: () => 12 };
+  const map = { on() {}, whenReady() {}, getZoom: () => 12 };
   return { L, map, layers };
 }
 

@@ -9,8 +9,9 @@
 //     (0x0704, sub-packaged above SinglePackageBatch positions, with the platform's 0x8003
 //     answered), logout (0x0003), matching of the platform's replies (0x8001/0x8100), resends of
 //     unacknowledged reports and their metrics.
-//   - Driver and Script: where a vehicle is. Driver produces plausible movement through a small
-//     built-in road network around 黄石市 (Huangshi, Hubei), deterministic for a seed; Script
+//   - Driver, Tour and Script: where a vehicle is. Driver produces plausible movement through a
+//     small built-in road network around 黄石市 (Huangshi, Hubei), deterministic for a seed; Tour
+//     drives a fixed route by the clock (the demo's misused cars) and then hands over; Script
 //     replays positions a caller wrote down (for tests, e.g. in the southern or western
 //     hemisphere).
 //   - Fleet: the simulated vehicles (plate, plate colour, phone, unit, category), and their CSV
@@ -19,7 +20,7 @@
 // Concurrency: a Terminal's methods are called from one goroutine, its owner. Each connected
 // Terminal also runs one reader goroutine that matches replies; the two share only the table of
 // pending messages (behind a mutex) and the Metrics (atomics). Metrics may be shared by many
-// Terminals. Driver and Script are not safe for concurrent use.
+// Terminals. Driver, Tour and Script are not safe for concurrent use.
 //
 // Imports: the codec fleetmon/ingest/jt808 and the standard library only; never the server's
 // packages (ingest, track, alerts, api), so that it tests them from the outside.

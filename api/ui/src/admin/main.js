@@ -1,14 +1,20 @@
-// The administration page (管理): tabs for vehicles and terminals
-// (supervisors and administrators) and for users and units
-// (administrators), each within the user's jurisdiction. Every change goes
+// The administration page (管理): tabs for vehicles, terminals, trip
+// approvals, rule parameters and alert notifications (supervisors and
+// administrators) and for users and units (administrators), each within
+// the user's jurisdiction. Every change goes
 // through the API, which audits it; refusals show the server's reason.
 import "../style.css";
 import "./admin.css";
 import "./messages.js";
+import "./messages-workbench.js";
 import { get, logout } from "../api.js";
 import { el } from "../dom.js";
 import { t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
+import { calendarsTab } from "./calendars.js";
+import { approvalsTab } from "./approvals.js";
+import { ruleParamsTab } from "./ruleparams.js";
+import { notifyTab } from "./notify.js";
 import { terminalsTab } from "./terminals.js";
 import { unitsTab } from "./units.js";
 import { usersTab } from "./users.js";
@@ -17,8 +23,12 @@ import { vehiclesTab } from "./vehicles.js";
 const TABS = [
   { id: "vehicles", key: "admin.tab.vehicles", open: vehiclesTab },
   { id: "terminals", key: "admin.tab.terminals", open: terminalsTab },
+  { id: "approvals", key: "admin.tab.approvals", open: approvalsTab },
+  { id: "rules", key: "admin.tab.rules", open: ruleParamsTab },
   { id: "users", key: "admin.tab.users", open: usersTab, roles: ["admin"] },
   { id: "units", key: "admin.tab.units", open: unitsTab, roles: ["admin"] },
+  { id: "notify", key: "admin.tab.notify", open: notifyTab },
+  { id: "calendars", key: "admin.tab.calendars", open: calendarsTab },
 ];
 
 const $ = (id) => document.getElementById(id);

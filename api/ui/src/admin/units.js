@@ -1,15 +1,36 @@
 // The units tab (administrators): the tree of the jurisdiction; create a
-// unit under another, rename one, move one under another parent.
+// unit under another, rename one, move one under another parent within
+// the jurisdiction; at the top, import a CSV file of unit paths, whose
+// bad lines are all shown and of which nothing is imported then.
 import { get, patch, post } from "../api.js";
 import { el } from "../dom.js";
 import { t } from "../i18n.js";
 import { toast } from "../toast.js";
 import { button, errorText, field, openDialog, select, unitItems } from "./common.js";
+import { csvImport } from "./csvimport.js";
 
 export function unitsTab(pane, ctx) {
   const tree = el("div", { id: "unit-tree", className: "unit-tree" });
   const msg = el("p", { className: "msg", role: "alert" });
-  pane.replaceChildren(el("div", { className: "toolbar" }, button("admin.n.new", "new", () => create(null), "primary")), msg, tree);
+  // Only the top creates units by import (the server says so too).
+  const imp = ctx.user.unit_id
+    ? { tools: [], result: "" }
+    : csvImport({
+        prefix: "n",
+        path: "/api/v1/units/import",
+        header: "path",
+        template: "units.csv",
+        done: (r) => {
+          reload();
+          return t("admin.n.imported", r);
+        },
+      });
+  pane.replaceChildren(
+    el("div", { className: "toolbar" }, button("admin.n.new", "new", () => create(null), "primary"), ...imp.tools),
+    imp.result,
+    msg,
+    tree,
+  );
 
   async function reload() {
     try {

@@ -1,12 +1,15 @@
 // The vehicles tab: search and page through the vehicles of the user's
 // jurisdiction (server-side pages), create and edit one, bind or move its
-// terminal, and import a CSV file, whose bad lines are all shown and of
-// which nothing is imported then.
+// terminal, seal or unseal it from a time with a reason (its seal history
+// shown beside), and import a CSV file, whose bad lines are all shown and
+// of which nothing is imported then.
 import { patch, post, put } from "../api.js";
 import { el } from "../dom.js";
 import { t } from "../i18n.js";
 import { toast } from "../toast.js";
-import { button, errorText, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
+import { button, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
+import { csvImport } from "./csvimport.js";
+import { sealDialog } from "./seal.js";
 
 const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
 const COLORS = [1, 2, 3, 4, 5, 9];
@@ -15,8 +18,16 @@ export function vehiclesTab(pane, { units }) {
   const search = el("input", { id: "v-search", type: "search", placeholder: t("admin.v.search"), autocomplete: "off" });
   const unit = select("unit", [{ value: "", label: t("filter.unit") }, ...unitItems(units)], "");
   unit.id = "v-unit";
-  const file = el("input", { id: "v-file", type: "file", accept: ".csv,text/csv", hidden: true });
-  const result = el("div", { id: "v-import-result", className: "import-result", hidden: true });
+  const imp = csvImport({
+    prefix: "v",
+    path: "/api/v1/vehicles/import",
+    header: "plate,plate_color,terminal_phone,unit,category",
+    template: "vehicles.csv",
+    done: (r) => {
+      first();
+      return t("admin.v.imported", r);
+    },
+  });
   const list = el("div", { id: "v-list" });
   const msg = el("p", { id: "v-msg", className: "msg", role: "alert" });
   pane.replaceChildren(
@@ -26,11 +37,9 @@ export function vehiclesTab(pane, { units }) {
       search,
       unit,
       button("admin.v.new", "new", () => edit(null), "primary"),
-      button("admin.v.import", "import", () => file.click()),
-      el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent("plate,plate_color,terminal_phone,unit,category\n"), download: "vehicles.csv" }, t("admin.v.template")),
-      file,
+      ...imp.tools,
     ),
-    result,
+    imp.result,
     msg,
     list,
   );
@@ -53,7 +62,13 @@ export function vehiclesTab(pane, { units }) {
       v.unit,
       v.terminal_phone || "—",
       v.sealed ? t("state.sealed") : "",
-      el("span", { className: "actions" }, button("admin.edit", "edit", () => edit(v)), button("admin.v.bind", "bind", () => bind(v))),
+      el(
+        "span",
+        { className: "actions" },
+        button("admin.edit", "edit", () => edit(v)),
+        button("admin.v.bind", "bind", () => bind(v)),
+        button(v.sealed ? "admin.s.unseal" : "admin.s.seal", "seal", () => sealDialog(v, load)),
+      ),
     ],
     props: (v) => ({ dataset: { plate: v.plate, id: v.id } }),
   });
@@ -97,34 +112,6 @@ export function vehiclesTab(pane, { units }) {
       "bind-dialog",
     );
   }
-
-  file.addEventListener("change", async () => {
-    const f = file.files[0];
-    file.value = "";
-    if (!f) return;
-    result.hidden = false;
-    result.className = "import-result";
-    result.replaceChildren(t("admin.v.importing"));
-    try {
-      const r = await post("/api/v1/vehicles/import", await f.text(), "text/csv");
-      result.classList.add("ok");
-      result.replaceChildren(t("admin.v.imported", r));
-      first();
-    } catch (e) {
-      result.classList.add("bad");
-      const lines = e.lines || [];
-      result.replaceChildren(
-        el("div", { className: "import-title" }, lines.length ? t("admin.v.nothingImported", { n: lines.length }) : errorText(e)),
-        el(
-          "ul",
-          { id: "v-bad-lines" },
-          ...lines.map((l) =>
-            el("li", { dataset: { line: l.line } }, l.line ? t("admin.v.line", { line: l.line, message: l.message }) : l.message),
-          ),
-        ),
-      );
-    }
-  });
 
   load();
 }

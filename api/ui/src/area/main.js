@@ -18,6 +18,8 @@ import { toast } from "../toast.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
 import { createFences, loadFenceDrawing } from "../fences.js";
+import { createLandmarks } from "../landmarks.js";
+import { setupPlaceFinder } from "./places.js";
 import { yesterday } from "../replay/period.js";
 import { setupPeriodPicker } from "../replay/picker.js";
 
@@ -62,6 +64,8 @@ function geometry() {
   if (area instanceof L.Circle) {
     return { area: { type: "Point", coordinates: wgs(area.getLatLng()) }, radius_m: Math.round(area.getRadius()) };
   }
+  // A landmark's area is searched as stored, not as redrawn.
+  if (area.geojson) return { area: area.geojson };
   const ring = area.getLatLngs()[0].map(wgs);
   ring.push(ring[0]);
   return { area: { type: "Polygon", coordinates: [ring] } };
@@ -180,10 +184,12 @@ async function main() {
   map = L.map("map", { zoomControl: true }).setView([30.2, 115.04], 12);
   map.attributionControl.setPrefix("");
   const fences = createFences(L, map, { project: (a, b) => project(a, b), unproject: (a, b) => unproject(a, b) });
+  const landmarks = createLandmarks(L, map, { project: (a, b) => project(a, b) });
   setupBaseMaps(L, map, config.base_maps, (datum) => {
     project = projector(datum);
     unproject = datum === "gcj02" ? gcj02ToWgs84 : (lat, lon) => [lat, lon];
     fences.render();
+    landmarks.render();
   }, toast);
   map.pm.setLang(document.documentElement.lang === "en" ? "en" : "zh");
   map.pm.addControls({
@@ -196,6 +202,12 @@ async function main() {
   setupControls(user);
   apply();
   fromURL();
+  setupPlaceFinder(L, map, { fences, project: (a, b) => project(a, b), setArea,
+    pickFence: (id) => {
+      $("fence").value = String(id);
+      $("fence").dispatchEvent(new Event("change"));
+    } });
+  landmarks.load().catch((e) => toast(t("error", { msg: e.message })));
   try {
     await fences.load();
     $("fence").append(...fences.list().map((f) => new Option(f.name, f.id)));

@@ -12,6 +12,7 @@ import { formatTime, toRFC3339 } from "../time.js";
 import { gcj02ToWgs84 } from "../gcj02.js";
 import { projector, setupBaseMaps } from "../basemap.js";
 import { createFences, enableFenceDrawing, loadFenceDrawing } from "../fences.js";
+import { createLandmarks } from "../landmarks.js";
 import { STATES, accOn, fixed, stateOf } from "./state.js";
 import { createVehicleLayer } from "./layer.js";
 import { createAlertFeed } from "./alerts.js";
@@ -59,6 +60,7 @@ function points() {
 let map;
 let layer;
 let fences;
+let landmarks;
 let feed;
 
 function reproject(v) {
@@ -372,11 +374,13 @@ async function main() {
   map.attributionControl.setPrefix("");
   layer = createVehicleLayer(L, { points, onSelect: (id) => select(id), selected: () => selectedId });
   fences = createFences(L, map, { project: (lat, lon) => project(lat, lon), unproject: (lat, lon) => unproject(lat, lon) });
+  landmarks = createLandmarks(L, map, { project: (lat, lon) => project(lat, lon) });
   setupBaseMaps(L, map, config.base_maps, (datum) => {
     project = projector(datum);
     unproject = datum === "gcj02" ? gcj02ToWgs84 : (lat, lon) => [lat, lon];
     for (const v of vehicles.values()) reproject(v);
     if (fences) fences.render();
+    if (landmarks) landmarks.render();
     pointsCache = null;
     layer.changed();
   }, toast);
@@ -389,6 +393,7 @@ async function main() {
   apply();
   renderList();
   fences.load().catch((e) => toast(t("error", { msg: e.message })));
+  landmarks.load().catch((e) => toast(t("error", { msg: e.message })));
   if (canDraw) {
     enableFenceDrawing(L, map, { unproject: (lat, lon) => unproject(lat, lon), dialog: $("fence-dialog"), units,
       onSaved: () => fences.load(), notify: toast });

@@ -16,6 +16,8 @@ import { startPage } from "../page.js";
 import { formatDuration, formatTime } from "../time.js";
 import { toast } from "../toast.js";
 import { projector, setupBaseMaps } from "../basemap.js";
+import { createFences } from "../fences.js";
+import { createPlaceLayers } from "../landmarks.js";
 import { yesterday } from "./period.js";
 import { setupPeriodPicker } from "./picker.js";
 import { SPEEDS, createPlayer, locate } from "./player.js";
@@ -472,8 +474,11 @@ async function main() {
   const config = await get("/api/v1/ui/config");
   map = L.map("map", { zoomControl: true }).setView([30.2, 115.04], 11);
   map.attributionControl.setPrefix("");
+  // Geofences and landmarks, named, under the tracks.
+  const places = createPlaceLayers(L, map, createFences, { project: (a, b) => project(a, b), unproject: (a, b) => [a, b] });
   setupBaseMaps(L, map, config.base_maps, (datum) => {
     project = projector(datum);
+    places.render();
     for (const l of layers) l.redraw();
     onTime(player.time());
   }, toast);
@@ -482,6 +487,7 @@ async function main() {
   renderLegend();
   onState();
   apply();
+  places.load().catch((e) => toast(t("error", { msg: e.message })));
   await fromURL();
 }
 

@@ -1,0 +1,46 @@
+package api
+
+// The Chinese of the geofence and landmark messages (editing, imports),
+// added to the catalogue in messages.go. They are matched after its own
+// rules, none of which matches these.
+var fenceZhRules = []zhRule{
+	zh(`feature (\d+) \("(.*)"\): (.*)`, "第 {1} 个要素“{2}”：{t3}"),
+	zh(`feature (\d+): (.*)`, "第 {1} 个要素：{t2}"),
+	zh(`name: want 1 to (\d+) characters, no leading or trailing space`, "名称：应为 1 到 {1} 个字符，首尾不能有空格"),
+	zh(`name already used by feature (\d+)`, "名称与第 {1} 个要素重复"),
+	zh(`ring with (\d+) points`, "多边形的边界只有 {1} 个点（至少 3 个）"),
+	zh(`ring with (\d+) points: want a closed ring of 4 or more`, "多边形的边界只有 {1} 个点（应为首尾相同的至少 4 个点）"),
+	zh(`coordinate (.*),(.*) out of range`, "坐标 {1},{2} 超出经纬度范围"),
+	zh(`geometry "(.*)" not supported`, "不支持的几何类型“{1}”"),
+	zh(`geometry: want a GeoJSON Point, Polygon or MultiPolygon`, "几何：应为 GeoJSON 的 Point、Polygon 或 MultiPolygon"),
+	zh(`geometry is not valid \((.*)\): a ring must not cross itself`, "几何图形无效（{1}）：边界不能自相交"),
+	zh(`not a Feature with a geometry`, "不是带几何图形的 Feature"),
+	zh(`speed zone needs speed_limit_kmh > 0`, "限速区须有大于 0 的限速"),
+	zh(`circle needs radius_m > 0`, "圆形须有大于 0 的半径"),
+	zh(`corridor needs 2 or more points and width_m > 0`, "路线须有 2 个以上的点和大于 0 的宽度"),
+	zh(`polygon without rings`, "多边形没有边界"),
+	zh(`(polygon|multipolygon) with (\d+) polygons`, "多边形个数为 {2}，不正确"),
+	zh(`unknown shape "(.*)"`, "未知的形状“{1}”"),
+	zh(`exactly one of unit and vehicle must own it`, "围栏须属于一个单位或一辆车（只能二选一）"),
+	zh(`未知(.*) "(.*)" \(unknown .*\)；可用 \(valid\)：(.*)`, "未知{1}“{2}”；可用：{3}"),
+	zh(`敏感区域须有类别 \(a sensitive place needs a category\): (.*)`, "敏感区域须有类别：{t1}"),
+	zh(`dwell_min: want 0 \(the category's threshold\) to 10080 minutes`, "停留时长阈值：应为 0（沿用类别的阈值）到 10080 分钟"),
+	zh(`speed_limit_kmh: want 0 \(none\) to 250`, "限速：应为 0（不限速）到 250 km/h"),
+	zh(`the fence was changed meanwhile \(now version (\d+)\): reload it and edit again`, "围栏已被他人修改（当前版本 {1}），请刷新后再编辑"),
+	zh(`the landmark was changed meanwhile: reload it and edit again`, "地标已被他人修改，请刷新后再编辑"),
+	zh(`a landmark of that name already exists in the unit`, "本单位已有同名地标"),
+	zh(`name, category, unit_id and geometry are required`, "请填写名称、类别、所属单位和几何图形"),
+	zh(`name the unit: \?unit=ID`, "请指定单位（?unit=ID）"),
+	zh(`name the owner: \?unit=ID or \?vehicle=ID, not both`, "请指定所属单位或车辆（二选一）"),
+	zh(`send GeoJSON \(a Feature or FeatureCollection\) or KML`, "请上传 GeoJSON（Feature 或 FeatureCollection）或 KML 文件"),
+	zh(`alerts: geojson: type "(.*)", want Feature or FeatureCollection`, "GeoJSON 类型为“{1}”，应为 Feature 或 FeatureCollection"),
+	zh(`alerts: geojson: (.*)`, "GeoJSON 无法解析：{1}"),
+	zh(`alerts: kml: no Placemark`, "KML 中没有 Placemark"),
+	zh(`alerts: kml: (.*)`, "KML 无法解析：{1}"),
+	zh(`no feature`, "文件中没有要素"),
+	zh(`want exactly one of Polygon\(s\), one LineString or one Point`, "每个 Placemark 只能有一种几何：多边形、一条线或一个点"),
+	zh(`coordinates: (.*)`, "坐标有误：{1}"),
+	zh(`a trip approval names this fence`, "有用车审批引用了此围栏，不能删除"),
+}
+
+func init() { zhRules = append(zhRules, fenceZhRules...) }
