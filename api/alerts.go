@@ -77,6 +77,7 @@ func (s *Server) alertRoutes(p routeRecorder) {
 	p.HandleFunc("POST /api/v1/alerts/{id}/verification", s.verifyAlert)
 	p.HandleFunc("POST /api/v1/alerts/reevaluate", s.reevaluate)
 	p.HandleFunc("GET /api/v1/rules/status", s.getRulesStatus)
+	s.alertWorkbenchRoutes(p)
 
 	p.HandleFunc("GET /api/v1/geofences", s.listFences)
 	p.HandleFunc("POST /api/v1/geofences", s.createFences)
@@ -140,6 +141,15 @@ type alertJSON struct {
 	Verification string                 `json:"verification,omitempty"`
 	History      []verificationStepJSON `json:"history,omitempty"`
 	UpdatedAt    string                 `json:"updated_at,omitempty"`
+	// What the alert was judged against, and the explanations recorded
+	// (alert_workbench.go); left out likewise.
+	DurationS float64 `json:"duration_s,omitempty"`
+	FenceName string  `json:"fence_name,omitempty"`
+	// SpeedLimitKmh is the limit a speeding alert broke.
+	SpeedLimitKmh float32           `json:"speed_limit_kmh,omitempty"`
+	Approval      *approvalRefJSON  `json:"approval,omitempty"`
+	Calendar      *calendarRefJSON  `json:"calendar,omitempty"`
+	Explanations  []explanationJSON `json:"explanations,omitempty"`
 }
 
 func toAlertJSON(e *alerts.Episode, plate string) alertJSON {
@@ -208,7 +218,7 @@ func (s *Server) alertsJSON(ctx context.Context, eps []alerts.ListedEpisode) ([]
 	if err != nil {
 		return nil, fmt.Errorf("verification history: %w", err)
 	}
-	return out, nil
+	return out, s.judgedAgainst(ctx, out)
 }
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
@@ -216,36 +226,11 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	from, to, ok := period(w, r, false)
+	eq, ok := s.alertQuery(w, r)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	eq := alerts.EpisodeQuery{Scope: principal(r).Scope(), From: from, To: to, Limit: limit, Offset: offset}
-	if eq.VehicleID, ok = queryID(w, r, "vehicle"); !ok {
-		return
-	}
-	if v := q.Get("rule"); v != "" {
-		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
-			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: "+(&alerts.UnknownNameError{What: "规则 rule", Name: v, Valid: ruleIDs()}).Error())
-			return
-		}
-		eq.Rule = alerts.RuleID(v)
-	}
-	switch v := alerts.EpisodeStatus(q.Get("state")); v {
-	case "", alerts.EpisodeOpen, alerts.EpisodeClosed, alerts.EpisodeRetracted:
-		eq.Status = v
-	default:
-		writeError(w, r, http.StatusBadRequest, "bad_request", "state: want open, closed or retracted")
-		return
-	}
-	switch v := alerts.Verification(q.Get("verification")); v {
-	case "", alerts.VerificationOpen, alerts.VerificationExplanationRequested, alerts.VerificationConfirmed, alerts.VerificationDismissed:
-		eq.Verification = v
-	default:
-		writeError(w, r, http.StatusBadRequest, "bad_request", "verification: want open, explanation_requested, confirmed or dismissed")
-		return
-	}
+	eq.Limit, eq.Offset = limit, offset
 	eps, total, err := s.alerts.ListEpisodes(r.Context(), eq)
 	if err != nil {
 		s.fail(w, r, err)
@@ -256,7 +241,12 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	list(w, items, total, limit, offset)
+	counts, err := s.verificationCounts(r.Context(), eq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total, "limit": limit, "offset": offset, "counts": counts})
 }
 
 // alertIn returns the alert with id if it is in the caller's jurisdiction
@@ -324,24 +314,18 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("reason: at most %d characters", maxVerificationReason))
 		return
 	}
-	p := principal(r)
-	e, err := s.alertIn(r.Context(), p.Scope(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
+	e, ok := s.verifiableAlert(w, r)
+	if !ok {
 		return
 	}
-	if e.Status == alerts.EpisodeRetracted {
-		writeError(w, r, http.StatusConflict, "conflict", "the alert was retracted by a re-evaluation: there is nothing to verify")
-		return
-	}
-	err = s.change(r, func(c changeTx) (Entry, error) {
+	err := s.change(r, func(c changeTx) (Entry, error) {
 		prev, err := c.alerts.TransitionVerification(r.Context(), e.ID, step.from, step.to, nil)
 		return Entry{Action: auditVerification, VehicleID: e.VehicleID, SubjectUnitID: e.UnitID, Reason: req.Reason,
 			Detail: map[string]any{"alert_id": e.ID, "rule": string(e.Rule), "action": req.Action,
 				"from": string(prev), "to": string(step.to)}}, err
 	})
 	if errors.Is(err, alerts.ErrVerificationState) {
-		writeError(w, r, http.StatusConflict, "conflict", fmt.Sprintf("%s is not allowed once an alert is %s", req.Action, e.Verification))
+		s.refuseStep(w, r, req.Action, e.ID)
 		return
 	}
 	if err != nil {

@@ -27,7 +27,7 @@ func jsQuote(s string) string {
 // then every page carries the same navigation, the pages that exist and
 // no more, and the password page changes the password again.
 func TestLoginAndNavigationInBrowser(t *testing.T) {
-	ctx := uitest.Browser(t, 6*time.Minute)
+	ctx := uitest.Browser(t, 10*time.Minute)
 	shots := uitest.ArtifactDir(t)
 	db, otp, _ := seedFleet(t, "plate,plate_color,terminal_phone,unit,category\n"+
 		"鄂B10001,1,13800000011,湖北省/黄石市,general\n", "hs_super", "supervisor", "湖北省/黄石市")
@@ -67,8 +67,8 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 
 	// Every page: the same navigation, the current page marked.
-	want := "实时监控|轨迹回放|区域查车|证据核验|围栏与地标|管理|修改密码"
-	for _, pg := range []string{"live", "replay", "area", "verify", "geofences", "admin"} {
+	want := "实时监控|轨迹回放|告警|派车核对|区域查车|证据核验|围栏与地标|管理|修改密码"
+	for _, pg := range []string{"live", "replay", "alerts", "dispatch", "area", "verify", "geofences", "admin"} {
 		p.Do(chromedp.Navigate(base + "/ui/" + pg + ".html"))
 		p.Poll(pg+": the navigation", jsText("#nav a")+` === '`+want+`'`)
 		p.Poll(pg+": marked current", `document.querySelector('#nav a.current').dataset.page === '`+pg+`'`)
@@ -89,7 +89,9 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#change button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 
-	// In English, the server answers in English.
+	// In English, the server answers in English. The page shows its user
+	// when its logout button works: a click before that does nothing.
+	p.Poll("the live map's user", `document.querySelector('#user').textContent !== ''`)
 	p.Do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#name")),
 		chromedp.Click(chromedp.CSS("#lang")),
 		chromedp.SetValue(chromedp.CSS("#name"), "hs_super"),
@@ -99,5 +101,5 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 	p.Do(chromedp.SetValue(chromedp.CSS("#password"), "Huangshi-Fleet-2028!"),
 		chromedp.Click(chromedp.CSS("#login button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
-	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Replay|Area search|Verify evidence|Fences & landmarks|Administration|Change password'`)
+	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Replay|Alerts|Dispatch check|Area search|Verify evidence|Fences & landmarks|Administration|Change password'`)
 }

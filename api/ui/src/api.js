@@ -28,9 +28,11 @@ export async function request(method, path, body, contentType = "application/jso
   const headers = { "Accept-Language": lang() === "en" ? "en" : "zh-CN,zh;q=0.9" };
   if (method !== "GET" && method !== "HEAD") {
     if (csrf) headers["X-CSRF-Token"] = csrf;
-    if (body !== undefined) headers["Content-Type"] = contentType;
+    // A FormData body brings its own multipart type (with its boundary).
+    if (body !== undefined && contentType) headers["Content-Type"] = contentType;
   }
-  const payload = body === undefined || typeof body === "string" || body instanceof Blob ? body : JSON.stringify(body);
+  const raw = body === undefined || typeof body === "string" || body instanceof Blob || body instanceof FormData;
+  const payload = raw ? body : JSON.stringify(body);
   const resp = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   if (resp.status === 204) return null;
   const data = await resp.json().catch(() => ({}));
@@ -88,3 +90,6 @@ export function liveSocket() {
 // postRaw sends a file or any Blob as the request body (an upload the
 // server reads whole, such as an evidence export to verify).
 export const postRaw = (path, blob) => request("POST", path, blob, "application/octet-stream");
+
+// postForm sends a FormData (text fields and files) as multipart/form-data.
+export const postForm = (path, form) => request("POST", path, form, "");

@@ -1,0 +1,48 @@
+// The dispatch report page's messages.
+import { addMessages } from "../i18n.js";
+
+addMessages("zh-CN", {
+  "dp.title": "派车核对",
+  "dp.f.unit": "全部单位",
+  "dp.f.reason": "查看原因（检查员必填）",
+  "dp.f.go": "生成日报",
+  "dp.f.needDate": "请选择日期",
+  "dp.summary": "{date}：{vehicles} 辆车，出车 {drives} 次，派车单 {approvals} 张；无单出车 {noOrder} 次，超出派车单 {overrun} 次，有单无车 {undriven} 张",
+  "dp.h.kind": "类别",
+  "dp.h.plate": "车牌",
+  "dp.h.start": "开始",
+  "dp.h.end": "结束",
+  "dp.h.distance": "里程",
+  "dp.h.speed": "最高速度",
+  "dp.h.outside": "单外时长",
+  "dp.h.approval": "派车单",
+  "dp.h.replay": "轨迹",
+  "dp.kind.no_order": "无单出车",
+  "dp.kind.overrun": "超出派车单",
+  "dp.kind.undriven": "有单无车",
+  "dp.ongoing": "（进行中）",
+  "dp.replay": "回放",
+});
+
+addMessages("en", {
+  "dp.title": "Dispatch check",
+  "dp.f.unit": "All units",
+  "dp.f.reason": "Reason (inspectors must give one)",
+  "dp.f.go": "Run the report",
+  "dp.f.needDate": "Choose a day",
+  "dp.summary": "{date}: {vehicles} vehicles, {drives} drives, {approvals} approvals; {noOrder} drives without an order, {overrun} beyond their order, {undriven} orders never driven",
+  "dp.h.kind": "Kind",
+  "dp.h.plate": "Plate",
+  "dp.h.start": "Start",
+  "dp.h.end": "End",
+  "dp.h.distance": "Distance",
+  "dp.h.speed": "Max speed",
+  "dp.h.outside": "Outside the order",
+  "dp.h.approval": "Approval",
+  "dp.h.replay": "Track",
+  "dp.kind.no_order": "Drive without an order",
+  "dp.kind.overrun": "Beyond its order",
+  "dp.kind.undriven": "Order never driven",
+  "dp.ongoing": " (ongoing)",
+  "dp.replay": "Replay",
+});
