@@ -214,7 +214,7 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 	n := 0
 	switch format {
 	case "csv":
-		w.WriteString("\ufeffdevice_time,received_at,lat,lon,speed_kmh,heading,altitude_m,alarm,status,acc,mileage_km,backfill\n")
+		w.WriteString("\ufeff" + csvHeader + "\n")
 	case "geojson":
 		head, _ := json.Marshal(map[string]any{"vehicle_id": v.ID, "plate": v.Plate, "from": formatTime(from), "to": formatTime(to)})
 		fmt.Fprintf(w, `{"type":"FeatureCollection","properties":%s,"features":[`+"\n", head)
