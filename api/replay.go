@@ -102,14 +102,14 @@ type replayJSON struct {
 	// SpeedSeries is what the speed chart draws: the slowest and fastest
 	// report of each of about budget/2 spans of the period (the display
 	// track, simplified for the map, drops peaks on a straight road).
-	SpeedSeries speedSeriesJSON `json:"speed_series"`
-	Trips          []replayTrip  `json:"trips"`
-	Stops          []replayStop  `json:"stops"`
-	Gaps           []replayGap   `json:"gaps"`
-	Alerts         []alertJSON   `json:"alerts"`
-	DistanceM      float64       `json:"distance_m"`
-	GapDistanceM   float64       `json:"gap_distance_m"`
-	OdometerKm     *float64      `json:"odometer_km"`
+	SpeedSeries  speedSeriesJSON `json:"speed_series"`
+	Trips        []replayTrip    `json:"trips"`
+	Stops        []replayStop    `json:"stops"`
+	Gaps         []replayGap     `json:"gaps"`
+	Alerts       []alertJSON     `json:"alerts"`
+	DistanceM    float64         `json:"distance_m"`
+	GapDistanceM float64         `json:"gap_distance_m"`
+	OdometerKm   *float64        `json:"odometer_km"`
 }
 
 // periodHistory is a vehicle's period as the replay and the evidence report
