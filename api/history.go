@@ -214,7 +214,7 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 	n := 0
 	switch format {
 	case "csv":
-		w.WriteString("\ufeffdevice_time,received_at,lat,lon,speed_kmh,heading,altitude_m,alarm,status,acc,mileage_km,backfill\n")
+		w.WriteString("\ufeff" + csvHeader + "\n")
 	case "geojson":
 		head, _ := json.Marshal(map[string]any{"vehicle_id": v.ID, "plate": v.Plate, "from": formatTime(from), "to": formatTime(to)})
 		fmt.Fprintf(w, `{"type":"FeatureCollection","properties":%s,"features":[`+"\n", head)
@@ -380,7 +380,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	},
 	"tt":  func(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") },
 	"km":  func(m float64) string { return strconv.FormatFloat(m/1000, 'f', 2, 64) },
-	"dur": func(s float64) string { return (time.Duration(s) * time.Second).Round(time.Minute).String() },
+	"dur": durationZh,
 	"approved": func(s string) string {
 		return map[string]string{"full": "有 covered", "partial": "部分 partly", "none": "无 none"}[s]
 	},
@@ -406,6 +406,8 @@ svg{border:1px solid #999;background:#fafafa}@media print{body{margin:0}}</style
 <table><tr><th>开始 Start</th><th>结束 End</th><th>里程 km</th><th>时长</th><th>最高 km/h</th><th>平均 km/h</th><th>派车单 Approval</th></tr>
 {{range .H.Trips}}<tr><td>{{t .Start}}</td><td>{{t .End}}</td><td>{{km .DistanceM}}</td><td>{{dur .DurationS}}</td><td>{{.MaxSpeedKmh}}</td><td>{{printf "%.1f" .AvgSpeedKmh}}</td><td>{{approved .Approved}}{{range .Approvals}} #{{.ID}} {{.Driver}} {{.Purpose}}{{end}}</td></tr>
 {{else}}<tr><td colspan="7">无 none</td></tr>{{end}}</table>
+<p>里程自停车处起沿定位点计；平均速度为里程除以所用时间（自起步至行程结束）；最高速度为定位点上报的最高值。
+Distance is along the positions from where the vehicle stood; the average speed is that distance over the time it took (from setting off to the trip's end); the maximum is the highest speed a position reported.</p>
 <h2>停留 Stops</h2>
 <table><tr><th>开始 From</th><th>结束 To</th><th>时长</th><th>位置 Position</th><th>所在围栏 Geofences</th></tr>
 {{range .H.Stops}}<tr><td>{{t .From}}</td><td>{{t .To}}</td><td>{{dur .DurationS}}</td><td>{{printf "%.6f, %.6f" .Lat .Lon}}</td><td>{{range .Fences}}{{.Name}} ({{.Kind}}) {{end}}</td></tr>

@@ -84,6 +84,13 @@ type replayGap struct {
 	DistanceM float64 `json:"distance_m"`
 }
 
+// speedSeriesJSON is a speed curve as parallel arrays: Unix milliseconds
+// and km/h as reported.
+type speedSeriesJSON struct {
+	T   []int64   `json:"t"`
+	Kmh []float32 `json:"kmh"`
+}
+
 type replayJSON struct {
 	VehicleID      int64         `json:"vehicle_id"`
 	Plate          string        `json:"plate"`
@@ -92,13 +99,17 @@ type replayJSON struct {
 	TotalPoints    int           `json:"total_points"`
 	BackfillPoints int           `json:"backfill_points"`
 	Points         []replayPoint `json:"points"`
-	Trips          []replayTrip  `json:"trips"`
-	Stops          []replayStop  `json:"stops"`
-	Gaps           []replayGap   `json:"gaps"`
-	Alerts         []alertJSON   `json:"alerts"`
-	DistanceM      float64       `json:"distance_m"`
-	GapDistanceM   float64       `json:"gap_distance_m"`
-	OdometerKm     *float64      `json:"odometer_km"`
+	// SpeedSeries is what the speed chart draws: the slowest and fastest
+	// report of each of about budget/2 spans of the period (the display
+	// track, simplified for the map, drops peaks on a straight road).
+	SpeedSeries  speedSeriesJSON `json:"speed_series"`
+	Trips        []replayTrip    `json:"trips"`
+	Stops        []replayStop    `json:"stops"`
+	Gaps         []replayGap     `json:"gaps"`
+	Alerts       []alertJSON     `json:"alerts"`
+	DistanceM    float64         `json:"distance_m"`
+	GapDistanceM float64         `json:"gap_distance_m"`
+	OdometerKm   *float64        `json:"odometer_km"`
 }
 
 // periodHistory is a vehicle's period as the replay and the evidence report
@@ -213,6 +224,12 @@ func (h *periodHistory) json(budget int) replayJSON {
 		p := &h.Pts[i]
 		out.Points = append(out.Points, replayPoint{Time: formatTime(p.Time), Lat: p.Lat, Lon: p.Lon, SpeedKmh: p.SpeedKmh,
 			Heading: p.Heading, Acc: p.Acc(), Alarm: p.Alarm, Backfill: p.Backfill})
+	}
+	sidx := track.SpeedExtrema(h.Pts, budget/2)
+	out.SpeedSeries = speedSeriesJSON{T: make([]int64, 0, len(sidx)), Kmh: make([]float32, 0, len(sidx))}
+	for _, i := range sidx {
+		out.SpeedSeries.T = append(out.SpeedSeries.T, h.Pts[i].Time.UnixMilli())
+		out.SpeedSeries.Kmh = append(out.SpeedSeries.Kmh, h.Pts[i].SpeedKmh)
 	}
 	for i, t := range a.Trips {
 		rt := replayTrip{Start: formatTime(t.Start), End: formatTime(t.End), StartPlace: placeJSON{Lat: t.StartLat, Lon: t.StartLon},

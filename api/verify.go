@@ -15,35 +15,57 @@ import (
 
 // Verifying an evidence export (POST /api/v1/evidence/verify, and fleetd
 // verify FILE): the manifest the file carries is checked against the rows
-// stored now (track.Store.VerifyWith: altered, missing or added records),
-// and, for the row formats, every position line of the file against the line
-// the stored row renders to, so that a file edited by hand (a time or a
-// coordinate changed, its manifest left alone) is caught too.
+// stored now (track.Store.VerifyWith: altered, missing or added records,
+// and apart from them the rows stored after the export was read), and, for
+// the row formats, every position line of the file against the line the
+// stored row renders to, so that a file edited by hand (a time or a
+// coordinate changed, its manifest left alone) is caught too, each
+// difference with the values stored and in the file.
 
 // ExportCheck is the outcome of verifying an export file.
 type ExportCheck struct {
 	Manifest *track.Manifest
-	// Format is the export's format as recognised: csv, geojson, gpx, kml,
-	// html, or "" for a file in none of these layouts that carries a
-	// manifest (only the manifest is checked).
+	// Format is the export's format as recognised by its content: csv,
+	// geojson, gpx, kml, html, or "" for a file in none of these layouts
+	// that carries a manifest (only the manifest is checked).
 	Format string
+	// Encoding and LineEnding say how the file was found (a spreadsheet
+	// that saved a CSV again changes both): see exportFile.
+	Encoding, LineEnding string
 	track.Verification
 	// FileChecked is true for the row formats, whose lines were compared
 	// with the stored rows (html carries the manifest only).
 	FileChecked bool
+	// FileUnchecked says why the file's lines were not compared, when
+	// they were not.
+	FileUnchecked string
 	// FileRows is the number of position lines found in the file.
 	FileRows int
 	// FileAltered lists the manifest's rows whose line in the file differs
 	// from what the stored row renders to (only for rows still stored
 	// unchanged: the others are in Differences already).
 	FileAltered []track.Difference
+	// Fields holds, for the rows altered in the database or in the file,
+	// the values that differ between the stored row and the file's line.
+	Fields map[rowKey][]FieldDiff
 	// SealProblems names the days whose signed seal the export recorded
 	// and the database no longer matches (rebuilt, gone, a signature that
 	// does not hold), and, as warnings, seals that were unsigned.
 	SealProblems []track.SealProblem
 }
 
-// Intact reports whether the file and the database still agree entirely.
+// rowKey names a position: its device time (Unix microseconds) and fix
+// hash.
+type rowKey struct{ t, f int64 }
+
+// FieldsOf returns the values of d's row that differ between the database
+// and the file (none known: nil).
+func (c *ExportCheck) FieldsOf(d track.Difference) []FieldDiff {
+	return c.Fields[rowKey{d.DeviceTime.UnixMicro(), d.FixHash}]
+}
+
+// Intact reports whether the file and the database still agree entirely
+// (rows stored after the export are no disagreement).
 func (c *ExportCheck) Intact() bool {
 	for _, p := range c.SealProblems {
 		if !p.Warning {
@@ -51,66 +73,6 @@ func (c *ExportCheck) Intact() bool {
 		}
 	}
 	return c.Verification.Intact && len(c.FileAltered) == 0 && (!c.FileChecked || c.FileRows == c.Manifest.Rows)
-}
-
-// exportFormat recognises an export's format by its first bytes.
-func exportFormat(file []byte) string {
-	head := file[:min(len(file), 512)]
-	switch {
-	case bytes.HasPrefix(head, []byte("\ufeffdevice_time,")):
-		return "csv"
-	case bytes.HasPrefix(head, []byte(`{"type":"FeatureCollection"`)):
-		return "geojson"
-	case bytes.Contains(head, []byte("<gpx ")):
-		return "gpx"
-	case bytes.Contains(head, []byte("<kml ")):
-		return "kml"
-	case bytes.HasPrefix(head, []byte("<!DOCTYPE html>")):
-		return "html"
-	}
-	return ""
-}
-
-// exportRowLines returns the position lines of a row-format export, each
-// with its newline, in file order.
-func exportRowLines(file []byte, format string) [][]byte {
-	var out [][]byte
-	inCoords := false
-	for len(file) > 0 {
-		i := bytes.IndexByte(file, '\n')
-		var line []byte
-		if i < 0 {
-			line, file = file, nil
-		} else {
-			line, file = file[:i+1], file[i+1:]
-		}
-		switch format {
-		case "csv":
-			// Comments start with # (quoted, "#, where they hold a comma).
-			if !bytes.HasPrefix(line, []byte("#")) && !bytes.HasPrefix(line, []byte(`"#`)) && !bytes.HasPrefix(line, []byte("\ufeff")) &&
-				len(bytes.TrimSpace(line)) > 0 {
-				out = append(out, line)
-			}
-		case "geojson":
-			if bytes.HasPrefix(bytes.TrimPrefix(line, []byte(",")), []byte(`{"type":"Feature",`)) {
-				out = append(out, line)
-			}
-		case "gpx":
-			if bytes.HasPrefix(line, []byte("<trkpt ")) {
-				out = append(out, line)
-			}
-		case "kml":
-			switch {
-			case bytes.Contains(line, []byte("<LineString>")):
-				inCoords = true
-			case bytes.HasPrefix(line, []byte("</coordinates>")):
-				inCoords = false
-			case inCoords:
-				out = append(out, line)
-			}
-		}
-	}
-	return out
 }
 
 // VerifyExport checks an export file against the database. scope, when not
@@ -121,26 +83,33 @@ func VerifyExport(ctx context.Context, st *track.Store, file []byte, scope func(
 	if err != nil {
 		return nil, err
 	}
-	c := &ExportCheck{Manifest: m, Format: exportFormat(file)}
+	ef := readExportFile(file)
+	c := &ExportCheck{Manifest: m, Format: ef.Format, Encoding: ef.Encoding, LineEnding: ef.LineEnding, Fields: map[rowKey][]FieldDiff{}}
 	if scope != nil {
 		if err := scope(m); err != nil {
 			return nil, err
 		}
 	}
-	type key struct{ t, f int64 }
-	rendered := map[key][]byte{}
-	digests := map[key]track.RowDigest{}
-	c.FileChecked = c.Format != "html" && c.Format != ""
+	rendered := map[rowKey][]byte{}
+	digests := map[rowKey]track.RowDigest{}
+	switch c.Format {
+	case "html":
+		c.FileUnchecked = "the HTML report holds no position lines: its manifest only was checked"
+	case "":
+		c.FileUnchecked = "the file is in none of the export layouts (CSV, GeoJSON, GPX, KML, HTML): its manifest only was checked"
+	default:
+		c.FileChecked = true
+	}
 	var buf []byte
 	var fn func(*track.ExportRow) error
 	if c.FileChecked {
 		n := 0
 		fn = func(e *track.ExportRow) error {
-			k := key{e.DeviceTime.UnixMicro(), e.FixHash}
+			k := rowKey{e.DeviceTime.UnixMicro(), e.FixHash}
 			// The row's place in the manifest decides GeoJSON's leading
 			// comma; rows added since are not in the file anyway.
 			buf = appendExportRow(buf[:0], c.Format, e, n == 0)
-			rendered[k] = bytes.Clone(buf)
+			rendered[k] = bytes.TrimRight(bytes.Clone(buf), "\n")
 			digests[k] = e.Digest
 			n++
 			return nil
@@ -157,24 +126,28 @@ func VerifyExport(ctx context.Context, st *track.Store, file []byte, scope func(
 	if !c.FileChecked {
 		return c, nil
 	}
-	lines := exportRowLines(file, c.Format)
+	lines := ef.rowLines()
 	c.FileRows = len(lines)
 	for i, r := range m.RowDigests {
 		if i >= len(lines) {
 			break
 		}
-		k := key{r.Time.UnixMicro(), r.FixHash}
+		k := rowKey{r.Time.UnixMicro(), r.FixHash}
 		want, ok := rendered[k]
-		d := digests[k]
-		if !ok || hex.EncodeToString(d[:]) != r.Digest {
-			continue // missing or altered in the database: already a difference
+		if !ok {
+			continue // missing in the database: already a difference
 		}
 		got := lines[i]
 		if c.Format == "geojson" {
 			// Only the first feature goes without a comma.
 			got, want = bytes.TrimPrefix(got, []byte(",")), bytes.TrimPrefix(want, []byte(","))
 		}
-		if !bytes.Equal(bytes.TrimRight(got, "\r\n"), bytes.TrimRight(want, "\r\n")) {
+		d := digests[k]
+		if bytes.Equal(got, want) {
+			continue
+		}
+		c.Fields[k] = fieldDiffs(c.Format, want, got)
+		if hex.EncodeToString(d[:]) == r.Digest {
 			c.FileAltered = append(c.FileAltered, track.Difference{VehicleID: m.VehicleID, DeviceTime: r.Time, FixHash: r.FixHash, What: "file_altered"})
 		}
 	}
@@ -193,8 +166,12 @@ type differenceJSON struct {
 	Time    string `json:"time"`
 	FixHash int64  `json:"fix_hash"`
 	// What is altered, missing or added (the database changed since the
-	// export), or file_altered (the file's line was edited).
+	// export), file_altered (the file's line was edited), or, in the list
+	// of rows stored after the export, received_after.
 	What string `json:"what"`
+	// Fields are the values that differ, stored against file, when the
+	// file's line for the row was compared.
+	Fields []FieldDiff `json:"fields,omitempty"`
 }
 
 // sealProblemJSON is one day whose seal no longer matches the export's.
@@ -258,27 +235,43 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	m := c.Manifest
 	out := struct {
-		Intact             bool              `json:"intact"`
-		ManifestConsistent bool              `json:"manifest_consistent"`
-		FileChecked        bool              `json:"file_checked"`
-		Format             string            `json:"format"`
-		VehicleID          int64             `json:"vehicle_id"`
-		Plate              string            `json:"plate"`
-		From               string            `json:"from"`
-		To                 string            `json:"to"`
-		Rows               int               `json:"rows"`
-		FileRows           *int              `json:"file_rows"`
-		ExportedAt         string            `json:"exported_at"`
-		ExportedBy         string            `json:"exported_by"`
-		Reason             string            `json:"reason"`
-		Digest             string            `json:"digest"`
+		Intact             bool   `json:"intact"`
+		ManifestConsistent bool   `json:"manifest_consistent"`
+		FileChecked        bool   `json:"file_checked"`
+		FileUnchecked      string `json:"file_unchecked,omitempty"`
+		Format             string `json:"format"`
+		Encoding           string `json:"encoding"`
+		LineEnding         string `json:"line_ending"`
+		VehicleID          int64  `json:"vehicle_id"`
+		Plate              string `json:"plate"`
+		From               string `json:"from"`
+		To                 string `json:"to"`
+		Rows               int    `json:"rows"`
+		FileRows           *int   `json:"file_rows"`
+		ExportedAt         string `json:"exported_at"`
+		ExportedBy         string `json:"exported_by"`
+		Reason             string `json:"reason"`
+		Digest             string `json:"digest"`
+		// CutoffRecorded is false for an export made before manifests
+		// said which rows they could see: rows stored since in its period
+		// are then differences ("added"), as they always were.
+		CutoffRecorded bool `json:"cutoff_recorded"`
+		// ReceivedThrough is the latest reception time among the rows the
+		// export holds.
+		ReceivedThrough    string            `json:"received_through,omitempty"`
 		DifferencesTotal   int               `json:"differences_total"`
 		Differences        []differenceJSON  `json:"differences"`
+		ReceivedAfterTotal int               `json:"received_after_total"`
+		ReceivedAfter      []differenceJSON  `json:"received_after"`
 		SealProblems       []sealProblemJSON `json:"seal_problems"`
-	}{Intact: c.Intact(), ManifestConsistent: c.ManifestConsistent, FileChecked: c.FileChecked, Format: c.Format,
+	}{Intact: c.Intact(), ManifestConsistent: c.ManifestConsistent, FileChecked: c.FileChecked, FileUnchecked: c.FileUnchecked,
+		Format: c.Format, Encoding: c.Encoding, LineEnding: c.LineEnding,
 		VehicleID: m.VehicleID, Plate: v.Plate, From: formatTime(m.From), To: formatTime(m.To), Rows: m.Rows,
 		ExportedAt: formatTime(m.ExportedAt), ExportedBy: m.ExportedBy, Reason: m.Reason, Digest: m.Digest,
-		Differences: []differenceJSON{}, SealProblems: []sealProblemJSON{}}
+		CutoffRecorded: c.CutoffRecorded, Differences: []differenceJSON{}, ReceivedAfter: []differenceJSON{}, SealProblems: []sealProblemJSON{}}
+	if m.Cutoff != nil && m.Cutoff.ReceivedThrough != nil {
+		out.ReceivedThrough = formatTime(*m.Cutoff.ReceivedThrough)
+	}
 	for _, p := range c.SealProblems {
 		out.SealProblems = append(out.SealProblems, sealProblemJSON{Day: p.Day.Format(time.DateOnly), Table: p.Kind, What: p.What, Warning: p.Warning})
 	}
@@ -288,7 +281,13 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 	for _, d := range append(c.Differences, c.FileAltered...) {
 		out.DifferencesTotal++
 		if len(out.Differences) < verifyDifferencesShown {
-			out.Differences = append(out.Differences, differenceJSON{Time: formatTime(d.DeviceTime), FixHash: d.FixHash, What: d.What})
+			out.Differences = append(out.Differences, differenceJSON{Time: formatTime(d.DeviceTime), FixHash: d.FixHash, What: d.What, Fields: c.FieldsOf(d)})
+		}
+	}
+	for _, d := range c.ReceivedAfter {
+		out.ReceivedAfterTotal++
+		if len(out.ReceivedAfter) < verifyDifferencesShown {
+			out.ReceivedAfter = append(out.ReceivedAfter, differenceJSON{Time: formatTime(d.DeviceTime), FixHash: d.FixHash, What: d.What})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Manifest says what an evidence export covers, so that it can be checked
@@ -42,6 +44,26 @@ type Manifest struct {
 	// (seal.go), so that a seal rebuilt after the export no longer
 	// matches it; a day not sealed yet has no digest.
 	SealDays []ManifestSealDay `json:"seal_days,omitempty"`
+
+	// days are the reception days of the rows (Beijing), while exporting.
+	days map[string]bool
+	// Cutoff says which stored rows the export could see, so that rows
+	// stored after it (a period exported while it was still running, a
+	// terminal's back-fill) are told apart from rows slipped in later.
+	// Manifests written before it was recorded have none.
+	Cutoff *ManifestCutoff `json:"cutoff,omitempty"`
+}
+
+// ManifestCutoff is the point in the database's history an export was
+// read at.
+type ManifestCutoff struct {
+	// Snapshot is the PostgreSQL snapshot (pg_snapshot text, xmin:xmax:xip)
+	// the rows were read in: a row stored by a transaction not visible in
+	// it was committed after the export.
+	Snapshot string `json:"snapshot"`
+	// ReceivedThrough is the latest reception time among the rows, for
+	// people (the snapshot decides).
+	ReceivedThrough *time.Time `json:"received_through,omitempty"`
 }
 
 // ManifestSealDay is one day's seal as an export records it.
@@ -81,14 +103,37 @@ type ExportRow struct {
 // Export streams a vehicle's positions in [from, to) to fn, in time order,
 // and returns the manifest of exactly those rows: it is computed in the
 // same pass, so rows stored meanwhile (a back-fill) cannot make the export
-// and its manifest disagree. fn's argument is reused for the next row.
+// and its manifest disagree, and it records the snapshot they were read in
+// (Manifest.Cutoff). fn's argument is reused for the next row.
 func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time, fn func(*ExportRow) error) (*Manifest, error) {
+	var m *Manifest
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		m, err = exportIn(ctx, tx, vehicleID, plate, from, to, by, reason, at, fn)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
+	}
+	if err := s.manifestSeals(ctx, m); err != nil {
+		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
+	}
+	return m, nil
+}
+
+// exportIn is Export's reading, in tx (repeatable read: the snapshot it
+// records is the one every row was read in).
+func exportIn(ctx context.Context, tx pgx.Tx, vehicleID int64, plate string, from, to time.Time, by, reason string, at time.Time, fn func(*ExportRow) error) (*Manifest, error) {
 	m := &Manifest{Format: 1, VehicleID: vehicleID, Plate: plate, From: from, To: to, ExportedAt: at,
-		ExportedBy: by, Reason: reason, RowDigests: []ManifestRow{}}
+		ExportedBy: by, Reason: reason, RowDigests: []ManifestRow{}, Cutoff: &ManifestCutoff{}}
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&m.Cutoff.Snapshot); err != nil {
+		return nil, fmt.Errorf("read the snapshot: %w", err)
+	}
 	h := sha256.New()
 	var row ExportRow
-	days := map[string]bool{}
-	err := digestRows(ctx, s.pool, `SELECT `+positionsCanonical+` FROM positions
+	m.days = map[string]bool{}
+	var through time.Time
+	err := digestRows(ctx, tx, `SELECT `+positionsCanonical+` FROM positions
 		WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3 ORDER BY device_time, fix_hash`,
 		[]any{vehicleID, from, to}, func(d RowDigest, v []any) error {
 			h.Write(d[:])
@@ -98,24 +143,29 @@ func (s *Store) Export(ctx context.Context, vehicleID int64, plate string, from,
 			if km, ok := v[12].(float64); ok {
 				row.MileageKm = &km
 			}
-			days[row.ReceivedAt.In(Beijing).Format(time.DateOnly)] = true
+			if row.ReceivedAt.After(through) {
+				through = row.ReceivedAt
+			}
+			m.days[row.ReceivedAt.In(Beijing).Format(time.DateOnly)] = true
 			m.RowDigests = append(m.RowDigests, ManifestRow{Time: row.DeviceTime, FixHash: row.FixHash, Digest: hex.EncodeToString(d[:])})
 			return fn(&row)
 		})
 	if err != nil {
-		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
+		return nil, err
+	}
+	if !through.IsZero() {
+		through = through.UTC()
+		m.Cutoff.ReceivedThrough = &through
 	}
 	m.Rows = len(m.RowDigests)
 	m.Digest = hex.EncodeToString(h.Sum(nil))
-	if err := s.manifestSeals(ctx, m, days); err != nil {
-		return nil, fmt.Errorf("export vehicle %d: %w", vehicleID, err)
-	}
 	return m, nil
 }
 
 // manifestSeals records in m the server's seal key and the day records of
-// days.
-func (s *Store) manifestSeals(ctx context.Context, m *Manifest, days map[string]bool) error {
+// the days its rows were received on.
+func (s *Store) manifestSeals(ctx context.Context, m *Manifest) error {
+	days := m.days
 	if s.sealPub != nil {
 		m.SealPublicKey = hex.EncodeToString(s.sealPub)
 	}
@@ -270,12 +320,20 @@ func decodeManifest(b []byte) (*Manifest, error) {
 // Verification is the outcome of checking a manifest against the database.
 type Verification struct {
 	// Intact is true when every row still matches, none is missing and none
-	// was added to the period.
+	// was added to what the export covered.
 	Intact bool
 	// ManifestConsistent is false when the manifest's own digest does not
 	// match its row list (the file itself was edited).
 	ManifestConsistent bool
 	Differences        []Difference
+	// CutoffRecorded is true when the manifest says which rows the export
+	// could see (Manifest.Cutoff). Without it every row stored in the
+	// period since the export counts as "added", as it always did.
+	CutoffRecorded bool
+	// ReceivedAfter lists the rows in the period stored after the export
+	// was read (What "received_after"): no difference, the export could
+	// not hold them.
+	ReceivedAfter []Difference
 }
 
 // Verify recomputes the manifest's rows from the database and compares.
@@ -288,7 +346,7 @@ func (s *Store) Verify(ctx context.Context, m *Manifest) (*Verification, error) 
 // can compare an export file's own lines with what the rows render to. fn's
 // argument is reused for the next row.
 func (s *Store) VerifyWith(ctx context.Context, m *Manifest, fn func(*ExportRow) error) (*Verification, error) {
-	v := &Verification{ManifestConsistent: true}
+	v := &Verification{ManifestConsistent: true, CutoffRecorded: m.Cutoff != nil && m.Cutoff.Snapshot != ""}
 	h := sha256.New()
 	exported := make([]PositionRow, 0, len(m.RowDigests))
 	for _, r := range m.RowDigests {
@@ -302,18 +360,55 @@ func (s *Store) VerifyWith(ctx context.Context, m *Manifest, fn func(*ExportRow)
 	if hex.EncodeToString(h.Sum(nil)) != m.Digest {
 		v.ManifestConsistent = false
 	}
+	type key struct{ t, f int64 }
+	late := map[key]bool{}
 	var stored []PositionRow
-	_, err := s.Export(ctx, m.VehicleID, m.Plate, m.From, m.To, "", "", time.Time{}, func(e *ExportRow) error {
-		stored = append(stored, PositionRow{VehicleID: m.VehicleID, DeviceTime: e.DeviceTime, FixHash: e.FixHash, Digest: e.Digest})
-		if fn != nil {
-			return fn(e)
+	// The rows and which of them were stored after the export are read in
+	// one snapshot: a row arriving in between is then either in both
+	// answers or in neither.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if v.CutoffRecorded {
+			// A row committed by a transaction the export's snapshot did
+			// not see was stored after it. Rows from before commit_xid
+			// was recorded (NULL) were there long before any export that
+			// records a cut-off.
+			rows, err := tx.Query(ctx, `SELECT device_time, fix_hash FROM positions
+				WHERE vehicle_id = $1 AND device_time >= $2 AND device_time < $3 AND commit_xid IS NOT NULL
+				AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, $4::text::pg_snapshot)`,
+				m.VehicleID, m.From, m.To, m.Cutoff.Snapshot)
+			if err != nil {
+				return fmt.Errorf("rows stored after the export: %w", err)
+			}
+			var t time.Time
+			var f int64
+			_, err = pgx.ForEachRow(rows, []any{&t, &f}, func() error {
+				late[key{t.UnixMicro(), f}] = true
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("rows stored after the export: %w", err)
+			}
 		}
-		return nil
+		_, err := exportIn(ctx, tx, m.VehicleID, m.Plate, m.From, m.To, "", "", time.Time{}, func(e *ExportRow) error {
+			stored = append(stored, PositionRow{VehicleID: m.VehicleID, DeviceTime: e.DeviceTime, FixHash: e.FixHash, Digest: e.Digest})
+			if fn != nil {
+				return fn(e)
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("verify the export of vehicle %d: %w", m.VehicleID, err)
 	}
-	v.Differences = CompareDigests(exported, stored)
+	for _, d := range CompareDigests(exported, stored) {
+		if d.What == "added" && late[key{d.DeviceTime.UnixMicro(), d.FixHash}] {
+			d.What = "received_after"
+			v.ReceivedAfter = append(v.ReceivedAfter, d)
+			continue
+		}
+		v.Differences = append(v.Differences, d)
+	}
 	v.Intact = v.ManifestConsistent && len(v.Differences) == 0
 	return v, nil
 }

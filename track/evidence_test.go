@@ -70,9 +70,25 @@ func TestManifestVerify(t *testing.T) {
 	for _, d := range v.Differences {
 		got[d.What] = d.DeviceTime
 	}
-	if v.Intact || len(v.Differences) != 3 || !got["altered"].Equal(altered) || !got["missing"].Equal(deleted) ||
-		!got["added"].Equal(extra.Time) {
+	// The row written after the export is no difference: the export
+	// could not hold it, and says so.
+	if v.Intact || len(v.Differences) != 2 || !got["altered"].Equal(altered) || !got["missing"].Equal(deleted) ||
+		len(v.ReceivedAfter) != 1 || !v.ReceivedAfter[0].DeviceTime.Equal(extra.Time) || !v.CutoffRecorded {
 		t.Fatalf("verification = %+v", v)
+	}
+	// A manifest from before cut-offs were recorded counts it as added.
+	old := *m
+	old.Cutoff = nil
+	v, err = st.Verify(ctx, &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]time.Time{}
+	for _, d := range v.Differences {
+		got[d.What] = d.DeviceTime
+	}
+	if v.Intact || len(v.Differences) != 3 || !got["added"].Equal(extra.Time) || v.CutoffRecorded || len(v.ReceivedAfter) != 0 {
+		t.Fatalf("verification without a cut-off = %+v", v)
 	}
 	// A manifest edited by hand no longer matches its own digest.
 	m.RowDigests[0].Digest = strings.Repeat("0", 64)

@@ -92,12 +92,22 @@ type Trip struct {
 	Start, End           time.Time
 	StartLat, StartLon   float64
 	EndLat, EndLon       float64
-	// DistanceM is along the reports; OdometerKm from the odometer item
-	// when every report of the trip carries it (else NaN).
-	DistanceM   float64
-	OdometerKm  float64
+	// Departed is when the drive began, as near as the reports tell: the
+	// first moving report's distance from where the vehicle stood, covered
+	// at that report's speed, before Start; never before the last
+	// standing report (terminals report seldom while standing, so the two
+	// can be a minute apart).
+	Departed time.Time
+	// DistanceM is along the reports from where the vehicle stood (the
+	// report before Start) to End; OdometerKm from the odometer item when every
+	// report of the trip carries it (else NaN).
+	DistanceM  float64
+	OdometerKm float64
+	// MaxSpeedKmh is the highest speed a report of the trip gave.
 	MaxSpeedKmh float32
-	// AvgSpeedKmh is distance over duration.
+	// AvgSpeedKmh is DistanceM over the time it took, Departed to End.
+	// Over Start to End it would leave out the drive to the first moving
+	// report, which DistanceM includes, and could exceed MaxSpeedKmh.
 	AvgSpeedKmh float64
 	// HasGap is true when the data of the trip has a gap; the trip is then
 	// cut at the gap.
@@ -169,7 +179,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 	endTrip := func(end int) {
 		trip.EndIndex = end
 		trip.End, trip.EndLat, trip.EndLon = pts[end].Time, pts[end].Lat, pts[end].Lon
-		if d := trip.Duration().Hours(); d > 0 {
+		if d := trip.End.Sub(trip.Departed).Hours(); d > 0 {
 			trip.AvgSpeedKmh = trip.DistanceM / 1000 / d
 		}
 		trip.OdometerKm = math.NaN()
@@ -203,7 +213,7 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 				odoOK = true
 				// The trip starts with the first report that moves, from where
 				// the vehicle stood (the report before).
-				trip = Trip{StartIndex: i, Start: p.Time, StartLat: prev.Lat, StartLon: prev.Lon}
+				trip = Trip{StartIndex: i, Start: p.Time, Departed: departed(prev, p, step, float64(params.MovingKmh)), StartLat: prev.Lat, StartLon: prev.Lon}
 				trip.DistanceM = step
 				trip.MaxSpeedKmh = max(prev.SpeedKmh, p.SpeedKmh)
 				stillSince = -1
@@ -271,6 +281,20 @@ func Analyze(pts []TrackPoint, params AnalysisParams) Analysis {
 	}
 	cut(prevEnd, len(pts)-1, false)
 	return a
+}
+
+// departed estimates when a vehicle standing at prev left, p being its
+// first moving report stepM away: the time that distance takes at p's
+// speed before p, but not before prev.
+func departed(prev, p *TrackPoint, stepM, movingKmh float64) time.Time {
+	if float64(p.SpeedKmh) < movingKmh {
+		return prev.Time
+	}
+	d := p.Time.Add(-time.Duration(stepM / (float64(p.SpeedKmh) / 3.6) * float64(time.Second)))
+	if d.Before(prev.Time) {
+		return prev.Time
+	}
+	return d
 }
 
 func distanceAlong(pts []TrackPoint, from, to int) float64 {

@@ -126,6 +126,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "%s export of %s (vehicle %d), %s to %s, %d positions; exported %s by %s, reason: %s\n",
 		format, m.Plate, m.VehicleID, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339), m.Rows,
 		m.ExportedAt.Format(time.RFC3339), m.ExportedBy, m.Reason)
+	printFileNotes(stdout, ck)
 	printSealProblems(stdout, ck.SealProblems)
 	if ck.Intact() {
 		if ck.FileChecked {
@@ -146,11 +147,37 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, d := range diffs {
 		fmt.Fprintf(stdout, "ALTERED: vehicle %d, position at %s (fix %d): %s\n", d.VehicleID,
 			d.DeviceTime.In(cst).Format("2006-01-02 15:04:05 MST"), d.FixHash, d.What)
+		for _, f := range ck.FieldsOf(d) {
+			fmt.Fprintf(stdout, "  %s: stored %s, file %s\n", f.Field, f.Stored, f.File)
+		}
 	}
 	if n := countAltered(ck.SealProblems); n > 0 {
 		return errTampered{fmt.Sprintf("%d positions differ from the export, %d seals differ from those it recorded", len(diffs), n)}
 	}
 	return errTampered{fmt.Sprintf("%d positions differ from the export", len(diffs))}
+}
+
+// printFileNotes says how the file was read, which of its checks could not
+// be made, and which rows of its period were stored after it: none of
+// these is a difference, and none goes unsaid.
+func printFileNotes(w io.Writer, ck *api.ExportCheck) {
+	if ck.Format != "" {
+		fmt.Fprintf(w, "file: %s, %s line ends\n", ck.Encoding, ck.LineEnding)
+	}
+	if !ck.FileChecked {
+		fmt.Fprintln(w, "NOTE: the file's lines were not checked:", ck.FileUnchecked)
+	}
+	if !ck.CutoffRecorded {
+		fmt.Fprintln(w, "NOTE: the export's manifest records no cut-off (made before fleetmon recorded one): every position stored in its period since counts as added")
+		return
+	}
+	if m := ck.Manifest; m.Cutoff.ReceivedThrough != nil {
+		fmt.Fprintf(w, "the export holds positions received up to %s\n", m.Cutoff.ReceivedThrough.In(track.Beijing).Format("2006-01-02 15:04:05 MST"))
+	}
+	for _, d := range ck.ReceivedAfter {
+		fmt.Fprintf(w, "RECEIVED AFTER THE EXPORT (not in it, no difference): position at %s (fix %d)\n",
+			d.DeviceTime.In(track.Beijing).Format("2006-01-02 15:04:05 MST"), d.FixHash)
+	}
 }
 
 // printSealProblems prints each seal problem, ALTERED or WARNING, and

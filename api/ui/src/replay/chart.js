@@ -1,6 +1,8 @@
 // The speed/time chart under the map: one line per vehicle on the shared
-// time axis (Beijing time), broken at every gap in the data, with the
-// playback time as a vertical line; a click seeks there. Drawn by uPlot:
+// time axis (Beijing time), broken at every gap in the data, drawn from the
+// server's speed series (every span's slowest and fastest report, so no
+// peak is lost), with the playback time as a vertical line; a click seeks
+// there. Drawn by uPlot:
 // tens of thousands of points redraw within a frame on a canvas, which
 // the playhead needs 60 times a second.
 
@@ -8,26 +10,15 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { t } from "../i18n.js";
 import { formatTime } from "../time.js";
+import { minMaxPerBucket, speedTable } from "./series.js";
 
 // createChart draws replays (points with ms, gapsMs) in el, coloured
 // colors[i]; now() is the playback time (ms); onSeek(ms) on a click.
 export function createChart(el, replays, colors, { now, onSeek }) {
-  const tables = replays.map((r) => {
-    const xs = [];
-    const ys = [];
-    let g = 0;
-    for (const p of r.points) {
-      // A null just after each gap's start breaks the line there.
-      while (g < r.gapsMs.length && r.gapsMs[g].fromMs < p.ms) {
-        xs.push((r.gapsMs[g].fromMs + 1000) / 1000);
-        ys.push(null);
-        g++;
-      }
-      xs.push(p.ms / 1000);
-      ys.push(p.speed_kmh);
-    }
-    return [xs, ys];
-  });
+  // At most two points per pixel column, the slowest and the fastest:
+  // every peak drawn where it was.
+  const columns = Math.max(200, el.clientWidth || 800);
+  const tables = replays.map((r) => minMaxPerBucket(speedTable(r), columns));
   const data = tables.length === 1 ? tables[0] : uPlot.join(tables, tables.map(() => [0, 1]));
   const opts = {
     width: el.clientWidth || 800,
@@ -40,7 +31,7 @@ export function createChart(el, replays, colors, { now, onSeek }) {
     axes: [{ space: 110, values: (u, splits) => splits.map((s) => formatTime(new Date(s * 1000)).slice(5, 16)) },
       { label: t("replay.speedAxis"), size: 50 }],
     series: [{}, ...replays.map((r, i) => ({ label: r.plate, stroke: colors[i], width: 1.5, spanGaps: false,
-      value: (u, v) => (v == null ? "—" : `${v.toFixed(0)} km/h`) }))],
+      value: (u, v) => (v == null ? "—" : `${v} km/h`) }))],
     hooks: {
       draw: [(u) => {
         const x = u.valToPos(now() / 1000, "x", true);

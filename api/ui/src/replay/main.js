@@ -21,7 +21,7 @@ import { createPlaceLayers } from "../landmarks.js";
 import { yesterday } from "./period.js";
 import { setupPeriodPicker } from "./picker.js";
 import { SPEEDS, createPlayer, locate } from "./player.js";
-import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, ruleName } from "./track.js";
+import { SPEED_CLASSES, VEHICLE_COLORS, createTrackLayer, ruleName, vehicleClass } from "./track.js";
 import { createChart } from "./chart.js";
 
 const MAX_VEHICLES = 8;
@@ -88,7 +88,7 @@ function renderChosen() {
   $("v-chosen").replaceChildren(...chosen.map((v, i) => {
     const li = document.createElement("li");
     li.dataset.vehicleId = v.id;
-    li.style.setProperty("--c", VEHICLE_COLORS[i % VEHICLE_COLORS.length]);
+    li.className = vehicleClass(i);
     li.textContent = v.plate;
     const x = document.createElement("button");
     x.type = "button";
@@ -249,16 +249,24 @@ function table(id, heads, items, row) {
 function renderTables() {
   const r = replays[active] || { trips: [], stops: [], alerts: [], gaps: [] };
   const clock = (s) => formatTime(s).slice(5, 16);
+  // Speeds to the tenth, as terminals report them: a 46.9 maximum is not
+  // shown as 47, nor a 46.6 average beside it as 47.
+  const kmh = (v) => v.toFixed(1);
   table("trips", ["", "replay.start", "replay.end", "replay.distance", "replay.maxSpeed", "replay.avgSpeed", "replay.approval"], r.trips, (tr) => {
     const who = tr.approvals.map((a) => [a.driver, a.purpose].filter(Boolean).join(" ")).join("；");
     return {
       at: tr.start,
       data: { start: tr.start, end: tr.end, distanceM: tr.distance_m.toFixed(0), approved: tr.approved },
       cells: [clock(tr.start), `${clock(tr.end)}${tr.has_gap ? " ⚠" : ""}`, (tr.distance_m / 1000).toFixed(2),
-        tr.max_speed_kmh.toFixed(0), tr.avg_speed_kmh.toFixed(0),
+        kmh(tr.max_speed_kmh), kmh(tr.avg_speed_kmh),
         [`${t(`replay.approved.${tr.approved}`)}${who ? ` (${who})` : ""}`, `approved-${tr.approved}`]],
     };
   });
+  // How the figures are reckoned, on their headings.
+  const th = $("trips").querySelectorAll("th");
+  th[3].title = t("replay.distanceTip");
+  th[4].title = t("replay.maxSpeedTip");
+  th[5].title = t("replay.avgSpeedTip");
   table("stops", ["", "replay.start", "replay.end", "replay.duration", "replay.fences", ""], r.stops, (s) => ({
     at: s.from,
     data: { from: s.from, to: s.to, lat: s.lat.toFixed(6), lon: s.lon.toFixed(6), durationS: Math.round(s.duration_s) },
@@ -324,6 +332,13 @@ function onTime(ms) {
   replays.forEach((r, i) => layers[i].moveTo(locate(r.points, r.gapsMs, ms)));
   const scrub = $("scrub");
   scrub.value = ms;
+  if (replays.length === 0) {
+    // Nothing loaded: no time to show (the player's 0 would read
+    // 1970-01-01).
+    $("clock").textContent = "—";
+    delete $("clock").dataset.ms;
+    return;
+  }
   const pos = replays[active] && locate(replays[active].points, replays[active].gapsMs, ms);
   $("clock").textContent = `${formatTime(new Date(ms))}${pos?.inGap ? ` ${t("replay.inGap")}` : pos ? ` · ${pos.speed.toFixed(0)} km/h` : ""}`;
   $("clock").dataset.ms = Math.round(ms);
@@ -446,8 +461,10 @@ function setupControls(user) {
 
 function renderLegend() {
   let lo = 0;
-  $("legend-speed").replaceChildren(...SPEED_CLASSES.map(([hi, col]) => {
-    const s = el("span", {}, el("i", { style: { background: col } }), `${hi === Infinity ? `≥${lo}` : `${lo}–${hi}`} km/h`);
+  // The swatches are coloured by class (replay.css): the page's CSP
+  // allows no inline style.
+  $("legend-speed").replaceChildren(...SPEED_CLASSES.map(([hi], i) => {
+    const s = el("span", {}, el("i", { className: `sw-${i}` }), `${hi === Infinity ? `≥${lo}` : `${lo}–${hi}`} km/h`);
     lo = hi;
     return s;
   }));

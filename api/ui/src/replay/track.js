@@ -20,6 +20,13 @@ export const SPEED_CLASSES = [
 
 export const VEHICLE_COLORS = ["#16365f", "#8e44ad", "#c0392b", "#16a085", "#d35400", "#2c3e50", "#7f8c8d", "#b7950b"];
 
+// vehicleClass is the class that colours the i-th vehicle's marker, plate
+// label, stops and chip (replay.css: veh-0 to veh-7, each with a plate
+// text colour legible on it), as VEHICLE_COLORS[i] colours its lines.
+export function vehicleClass(i) {
+  return `veh-${i % VEHICLE_COLORS.length}`;
+}
+
 export function speedClass(kmh) {
   return SPEED_CLASSES.findIndex(([hi]) => kmh < hi);
 }
@@ -56,6 +63,8 @@ export function createTrackLayer(L, map, r, color, { project, onStop, onAlert })
     return project(lat, lon);
   }
 
+  const vc = vehicleClass(Math.max(0, VEHICLE_COLORS.indexOf(color)));
+
   function draw() {
     group.clearLayers();
     for (const s of segments(r.points, r.gapsMs)) {
@@ -83,7 +92,7 @@ export function createTrackLayer(L, map, r, color, { project, onStop, onAlert })
     });
     r.stops.forEach((s, i) => {
       const fences = s.fences.map((f) => f.name).join("、");
-      const icon = L.divIcon({ className: "rp-stop-icon", html: el("div", { className: "rp-stop", style: { "border-color": color } }, i + 1),
+      const icon = L.divIcon({ className: "rp-stop-icon", html: el("div", { className: `rp-stop ${vc}` }, i + 1),
         iconSize: [22, 22], iconAnchor: [11, 11] });
       L.marker(ll(s.lat, s.lon), { icon, title: `${t("replay.stop")} ${i + 1}` })
         .bindTooltip(textTip(`${t("replay.stop")} ${i + 1}: ${formatTime(s.from)} – ${formatTime(s.to)} (${formatDuration(s.duration_s)})${fences ? ` · ${fences}` : ""}`))
@@ -96,7 +105,7 @@ export function createTrackLayer(L, map, r, color, { project, onStop, onAlert })
         .bindTooltip(textTip(`${ruleName(a)} · ${formatTime(a.start)}`)).on("click", () => onAlert(i)).addTo(group);
     });
     const icon = L.divIcon({ className: "rp-vehicle-icon", iconSize: [0, 0],
-      html: el("div", { className: "rp-vehicle", style: { "--c": color } },
+      html: el("div", { className: `rp-vehicle ${vc}` },
         el("span", { className: "rp-arrow" }, "➤"), el("span", { className: "rp-plate" }, r.plate)) });
     marker = L.marker([0, 0], { icon, zIndexOffset: 1000, interactive: false });
     if (r.points.length > 0) marker.setLatLng(ll(r.points[0].lat, r.points[0].lon)).addTo(group);
