@@ -53,28 +53,7 @@ func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error
 	if err != nil {
 		return nil, err
 	}
-	specs, err := s.Calendars(ctx)
-	if err != nil {
-		return nil, err
-	}
-	def := &CalendarSpec{Week: StandardWeek()}
-	var own []*Calendar
-	for i := range specs {
-		if specs[i].UnitID == 0 {
-			def = &specs[i]
-			continue
-		}
-		c, err := NewCalendar(specs[i], hol)
-		if err != nil {
-			return nil, err
-		}
-		own = append(own, c)
-	}
-	defCal, err := NewCalendar(*def, hol)
-	if err != nil {
-		return nil, err
-	}
-	cals, err := NewCalendars(tree, defCal, own...)
+	cals, err := s.calendars(ctx, tree, hol)
 	if err != nil {
 		return nil, err
 	}
@@ -374,4 +353,30 @@ func (s *Store) Approvals(ctx context.Context, vehicleID int64, from, to time.Ti
 		return nil, fmt.Errorf("load approvals: %w", err)
 	}
 	return out, nil
+}
+
+// calendars builds the units' calendars from the stored specs.
+func (s *Store) calendars(ctx context.Context, tree OrgTree, hol *HolidaySet) (*Calendars, error) {
+	specs, err := s.Calendars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := &CalendarSpec{Week: StandardWeek()}
+	var own []*Calendar
+	for i := range specs {
+		if specs[i].UnitID == 0 {
+			def = &specs[i]
+			continue
+		}
+		c, err := NewCalendar(specs[i], hol)
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, c)
+	}
+	defCal, err := NewCalendar(*def, hol)
+	if err != nil {
+		return nil, err
+	}
+	return NewCalendars(tree, defCal, own...)
 }
