@@ -260,6 +260,7 @@ func (s *Server) routes() {
 	p.HandleFunc("GET /api/v1/live", s.live)
 	s.alertRoutes(p)
 	s.reportRoutes(p)
+	s.statsRoutes(p)
 	s.historyRoutes(p)
 	s.uiRoutes(p)
 }
