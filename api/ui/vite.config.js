@@ -22,6 +22,7 @@ export default defineConfig({
         verify: page("verify.html"),
         area: page("area.html"),
         admin: page("admin.html"),
+        reports: page("reports.html"),
       },
     },
   },

@@ -11,6 +11,7 @@ export const PAGES = [
   { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
+  { id: "reports", href: "/ui/reports.html", key: "nav.reports" },
   { id: "admin", href: "/ui/admin.html", key: "nav.admin", roles: ["admin", "supervisor"] },
 ];
 
