@@ -67,8 +67,8 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 
 	// Every page: the same navigation, the current page marked.
-	want := "实时监控|轨迹回放|区域查车|证据核验|管理|修改密码"
-	for _, pg := range []string{"live", "replay", "area", "verify", "admin"} {
+	want := "实时监控|轨迹回放|区域查车|证据核验|报表|管理|修改密码"
+	for _, pg := range []string{"live", "replay", "area", "verify", "reports", "admin"} {
 		p.Do(chromedp.Navigate(base + "/ui/" + pg + ".html"))
 		p.Poll(pg+": the navigation", jsText("#nav a")+` === '`+want+`'`)
 		p.Poll(pg+": marked current", `document.querySelector('#nav a.current').dataset.page === '`+pg+`'`)
@@ -99,5 +99,5 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 	p.Do(chromedp.SetValue(chromedp.CSS("#password"), "Huangshi-Fleet-2028!"),
 		chromedp.Click(chromedp.CSS("#login button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
-	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Replay|Area search|Verify evidence|Administration|Change password'`)
+	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Replay|Area search|Verify evidence|Reports|Administration|Change password'`)
 }
