@@ -61,7 +61,7 @@ func (l *logBuffer) String() string {
 // fixture is a server on its own schema with an org tree, vehicles,
 // positions and users of every role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgtest.Schema
 	srv    *Server
 	ts     *httptest.Server
@@ -84,7 +84,7 @@ const fixtureCSV = `plate,plate_color,terminal_phone,unit,category
 
 var trackDay = time.Date(2026, 11, 20, 0, 0, 0, 0, cst)
 
-func newFixture(t *testing.T, mut func(*Config)) *fixture {
+func newFixture(t testing.TB, mut func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, db: pgtest.New(t), clock: &fakeClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, cst)}, logs: &logBuffer{},
 		units: map[string]int64{}, veh: map[string]int64{}, users: map[string]*client{}}
