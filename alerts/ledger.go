@@ -182,16 +182,6 @@ func (s *Store) EpisodeCounts(ctx context.Context, vehicleIDs []int64, from, to 
 // missing), the unit tree and the calendars, and builds the units'
 // calendars.
 func (s *Store) LoadCalendars(ctx context.Context) (*Calendars, error) {
-	if err := s.EnsureHolidays(ctx); err != nil {
-		return nil, err
-	}
-	hol, err := s.Holidays(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := s.tree(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.calendars(ctx, tree, hol)
+	_, _, cals, err := s.loadCalendars(ctx)
+	return cals, err
 }
