@@ -21,7 +21,7 @@ build: ui
 	$(GO) build -o $(BIN)/ ./cmd/fleetd ./cmd/fleetsim
 
 deps:
-	scripts/deps.sh pg mqtt browser ui race ha backup
+	scripts/deps.sh pg mqtt mail browser ui race ha backup
 
 # make run needs no browser: only the database it manages itself.
 run: build

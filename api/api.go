@@ -262,6 +262,7 @@ func (s *Server) routes() {
 	s.reportRoutes(p)
 	s.statsRoutes(p)
 	s.historyRoutes(p)
+	s.notifyRoutes(p)
 	s.uiRoutes(p)
 }
 

@@ -2,10 +2,11 @@
 # deps.sh installs the Debian packages that fleetmon's default mode and test suites need, on a
 # fresh Debian 12 machine. Run it as root, or as a user with sudo.
 #
-#   scripts/deps.sh [pg|mqtt|browser|ui|race|ha|backup|all]...     (no argument means all)
+#   scripts/deps.sh [pg|mqtt|mail|browser|ui|race|ha|backup|all]...     (no argument means all)
 #
 #   pg       PostgreSQL server + PostGIS 3, for track/localpg (fleetd without --db, make test)
 #   mqtt     the Mosquitto broker, for ingest's MQTT tests
+#   mail     an SMTP server (python3-aiosmtpd, run by /usr/bin/python3), for the notification tests
 #   browser  Chromium, for the headless UI tests
 #   ui       Node.js and npm, to build the web UI and run its tests (Debian 12's own 18.x does)
 #   race     a C compiler: go test -race needs cgo, which Go turns off when there is no gcc
@@ -97,6 +98,10 @@ want_mqtt() {
 	installed mosquitto || missing+=(mosquitto)
 }
 
+want_mail() {
+	installed python3-aiosmtpd || missing+=(python3-aiosmtpd)
+}
+
 want_browser() {
 	local pkg
 	# fonts-liberation: without recommended packages Chromium has no fonts to render text with;
@@ -175,17 +180,18 @@ restore_service_starts() {
 main() {
 	local groups=("$@")
 	[ ${#groups[@]} -gt 0 ] || groups=(all)
-	local pg=0 mqtt=0 browser=0 ui=0 race=0 ha=0 backup=0 g
+	local pg=0 mqtt=0 mail=0 browser=0 ui=0 race=0 ha=0 backup=0 g
 	for g in "${groups[@]}"; do
 		case "$g" in
 		pg) pg=1 ;;
 		mqtt) mqtt=1 ;;
+		mail) mail=1 ;;
 		browser) browser=1 ;;
 		ui) ui=1 ;;
 		race) race=1 ;;
 		ha) ha=1 ;;
 		backup) backup=1 ;;
-		all) pg=1 mqtt=1 browser=1 ui=1 race=1 ha=1 backup=1 ;;
+		all) pg=1 mqtt=1 mail=1 browser=1 ui=1 race=1 ha=1 backup=1 ;;
 		-h | --help | help) usage ;;
 		*) say "unknown group: $g"; usage ;;
 		esac
@@ -201,6 +207,7 @@ main() {
 
 	[ "$pg" -eq 0 ] || want_pg
 	[ "$mqtt" -eq 0 ] || want_mqtt
+	[ "$mail" -eq 0 ] || want_mail
 	[ "$browser" -eq 0 ] || want_browser
 	[ "$ui" -eq 0 ] || want_ui
 	[ "$race" -eq 0 ] || want_race
@@ -232,6 +239,11 @@ main() {
 		command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] ||
 			die "mosquitto installed but not found"
 		say "mqtt ok: /usr/sbin/mosquitto"
+	fi
+	if [ "$mail" -eq 1 ]; then
+		/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
+			die "python3-aiosmtpd installed but /usr/bin/python3 cannot import aiosmtpd"
+		say "mail ok: /usr/bin/python3 -m aiosmtpd"
 	fi
 	if [ "$browser" -eq 1 ]; then
 		command -v chromium >/dev/null 2>&1 || die "chromium installed but not in PATH"

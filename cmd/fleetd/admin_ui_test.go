@@ -68,8 +68,8 @@ func TestVehicleAdministrationInBrowser(t *testing.T) {
 	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=admin]`)), chromedp.WaitVisible(chromedp.CSS("#tabs a")))
 	p.Poll("the vehicles tab", `document.querySelector('#tabs a.current') && document.querySelector('#tabs a.current').dataset.tab === 'vehicles'`)
 	p.Poll("the first page", `document.querySelector('.pager-text') && document.querySelector('.pager-text').textContent === '第 1–50 条，共 121 条'`)
-	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端" {
-		t.Errorf("a supervisor's tabs: %q, want 车辆|终端", tabs)
+	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|告警通知" {
+		t.Errorf("a supervisor's tabs: %q, want 车辆|终端|告警通知", tabs)
 	}
 	if strings.Contains(p.String(`document.body.innerText`), "鄂A") {
 		t.Fatal("a 武汉市 vehicle on a 黄石市 supervisor's page")
@@ -217,7 +217,7 @@ func TestUserAndUnitAdministrationInBrowser(t *testing.T) {
 
 	// Units: create 阳新县 under 黄石市, rename it, move it under 武汉市.
 	adminPage(p, base, "units", `!!document.querySelector('li[data-unit="湖北省/黄石市"]')`)
-	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|用户|单位" {
+	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|用户|单位|告警通知" {
 		t.Errorf("an administrator's tabs: %q", tabs)
 	}
 	p.Do(chromedp.Click(chromedp.CSS(`li[data-unit="湖北省/黄石市"] > .unit-row [data-act=add]`)), chromedp.WaitVisible(chromedp.CSS("#n-dialog")),

@@ -49,9 +49,16 @@ type nodeProc struct {
 
 func startNode(t *testing.T, id, db, broker string) *nodeProc {
 	t.Helper()
+	return startServeProcess(t, id, "--db", db, "--mqtt-broker", broker, "--node-id", id)
+}
+
+// startServeProcess runs fleetd serve with args as a process of its own,
+// named id in failures, on free loopback ports.
+func startServeProcess(t *testing.T, id string, args ...string) *nodeProc {
+	t.Helper()
 	n := &nodeProc{t: t, id: id, stderr: &syncBuffer{}, done: make(chan struct{})}
-	n.cmd = exec.Command(os.Args[0], "serve", "--db", db, "--data-dir", t.TempDir(),
-		"--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mqtt-broker", broker, "--node-id", id)
+	n.cmd = exec.Command(os.Args[0], append([]string{"serve", "--data-dir", t.TempDir(),
+		"--jt808-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
 	n.cmd.Env = append(os.Environ(), asMainEnv+"=1")
 	n.cmd.Stderr = n.stderr
 	out, err := n.cmd.StdoutPipe()

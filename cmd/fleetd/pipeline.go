@@ -11,6 +11,7 @@ import (
 
 	"fleetmon/alerts"
 	"fleetmon/api"
+	"fleetmon/notify"
 	"fleetmon/track"
 	"fleetmon/track/relay"
 )
@@ -32,8 +33,11 @@ import (
 //     its shard);
 //  4. the rules store the episodes they decide and tell each of their
 //     listeners (alerts.EpisodeListener): live, which hands them to the
-//     API's live stream on a goroutine of its own, and on a cluster the
-//     relay, which tells the other nodes;
+//     API's live stream on a goroutine of its own; notify, which wakes its
+//     scan of the stored episodes (it enqueues notifications from the
+//     database and sends them to the subscribed webhooks and mailboxes,
+//     whichever node decided the alert); and on a cluster the relay,
+//     which tells the other nodes;
 //  5. the hub and live feed the browsers' websockets (GET /api/v1/live).
 //
 // Nothing after the commit can hold a terminal up for long: the hub and
@@ -44,6 +48,7 @@ type pipeline struct {
 	hub    *track.Hub
 	writer *track.Writer
 	live   *api.LiveAlerts
+	notify *notify.Notifier
 	// rules is what the API changes and asks of the rules, and runs them.
 	rules interface {
 		api.Rules
@@ -68,11 +73,16 @@ func newPipeline(ctx context.Context, cfg *serveConfig, pool *pgxpool.Pool, stor
 	}
 	p.hub.Seed(seeds)
 	p.live = api.NewLiveAlerts(0, log.With("component", "live"), reg)
+	ncfg, err := cfg.notify.config()
+	if err != nil {
+		return nil, err
+	}
+	p.notify = notify.New(pool, ncfg, log.With("component", "notify"), reg)
 
 	alertStore, alertLog := alerts.NewStore(pool), log.With("component", "alerts")
 	var committed track.CommitListener
 	if cfg.cluster.nodeID == "" {
-		runner := alerts.NewRunner(alertStore, alerts.RunnerConfig{}, alertLog, reg, p.live)
+		runner := alerts.NewRunner(alertStore, alerts.RunnerConfig{}, alertLog, reg, p.live, p.notify)
 		p.rules, committed = runner, runner
 	} else {
 		rel, err := relay.New(relay.Config{Broker: cfg.mqtt.Broker, Username: cfg.mqtt.Username, Password: cfg.mqtt.Password,
@@ -81,7 +91,7 @@ func newPipeline(ctx context.Context, cfg *serveConfig, pool *pgxpool.Pool, stor
 			return nil, usageError{err.Error()}
 		}
 		cl, err := alerts.NewCluster(alertStore, alerts.ClusterConfig{NodeID: cfg.cluster.nodeID}, alertLog, reg,
-			p.live, alertsToPeers{rel})
+			p.live, p.notify, alertsToPeers{rel})
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +113,8 @@ func newPipeline(ctx context.Context, cfg *serveConfig, pool *pgxpool.Pool, stor
 // data-flow order: the writer first (its drain still hands its last
 // commits on), then the rules (which judge what they were handed, store
 // it and save their state: nothing committed is left unjudged, and a
-// restart replays what came after the saved state), the relay, live and
+// restart replays what came after the saved state), notify (a send cut
+// short is recorded and left due for the next start), the relay, live and
 // the hub.
 func (p *pipeline) start(pub api.AlertPublisher) (stop func()) {
 	var stops []func()
@@ -123,6 +134,7 @@ func (p *pipeline) start(pub api.AlertPublisher) (stop func()) {
 	if p.relay != nil {
 		goStop("relay", func(ctx context.Context) error { return p.relay.Run(ctx, p.peers) })
 	}
+	goStop("notify", p.notify.Run)
 	goStop("rules engine", p.rules.Run)
 	goStop("writer", func(ctx context.Context) error { return p.writer.Run(ctx, 10*time.Second) })
 	var once sync.Once

@@ -46,6 +46,7 @@ type serveConfig struct {
 	tlsKey       string
 	offlineAfter time.Duration
 	backup       backupFlags
+	notify       notifyFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -54,6 +55,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.SetOutput(stderr)
 	c.db.registerServe(fs)
 	c.read.register(fs)
+	c.notify.register(fs)
 	fs.StringVar(&c.jt808Addr, "jt808-addr", envOr("FLEETMON_JT808_ADDR", ":6808"), "TCP address for JT/T 808 terminals (env FLEETMON_JT808_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr("FLEETMON_HTTP_ADDR", ":8080"), "HTTP address for the API, login page, /metrics and /healthz (env FLEETMON_HTTP_ADDR)")
 	fs.BoolVar(&c.open, "open-registration", envOr("FLEETMON_OPEN_REGISTRATION", "") == "true",

@@ -1,5 +1,5 @@
-// The administration page (管理): tabs for vehicles and terminals
-// (supervisors and administrators) and for users and units
+// The administration page (管理): tabs for vehicles, terminals and alert
+// notifications (supervisors and administrators) and for users and units
 // (administrators), each within the user's jurisdiction. Every change goes
 // through the API, which audits it; refusals show the server's reason.
 import "../style.css";
@@ -9,6 +9,7 @@ import { get, logout } from "../api.js";
 import { el } from "../dom.js";
 import { t, toggle } from "../i18n.js";
 import { startPage } from "../page.js";
+import { notifyTab } from "./notify.js";
 import { terminalsTab } from "./terminals.js";
 import { unitsTab } from "./units.js";
 import { usersTab } from "./users.js";
@@ -19,6 +20,7 @@ const TABS = [
   { id: "terminals", key: "admin.tab.terminals", open: terminalsTab },
   { id: "users", key: "admin.tab.users", open: usersTab, roles: ["admin"] },
   { id: "units", key: "admin.tab.units", open: unitsTab, roles: ["admin"] },
+  { id: "notify", key: "admin.tab.notify", open: notifyTab },
 ];
 
 const $ = (id) => document.getElementById(id);
