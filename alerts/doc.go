@@ -50,7 +50,9 @@
 //
 // The engine also reports the drives it sees (RecordDrives, DrivesOf), so
 // that the daily dispatch report (dispatch.go: 无单出车, 有单无车) uses the
-// rules' own idea of a drive.
+// rules' own idea of a drive. ledger.go judges the statistics' per
+// vehicle-day figures (track's) against the units' calendars: working
+// days, after-hours and holiday trips, alerts by rule and verification.
 //
 // Around the core, Store keeps the configuration (store_config.go,
 // store_calendars.go), the episodes (store_episodes.go, and list.go for

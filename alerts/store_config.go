@@ -42,39 +42,7 @@ type LoadOptions struct {
 // vehicles and their seal history, and builds the engine's Config from
 // them.
 func (s *Store) LoadConfig(ctx context.Context, opt LoadOptions) (*Loaded, error) {
-	if err := s.EnsureHolidays(ctx); err != nil {
-		return nil, err
-	}
-	hol, err := s.Holidays(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := s.tree(ctx)
-	if err != nil {
-		return nil, err
-	}
-	specs, err := s.Calendars(ctx)
-	if err != nil {
-		return nil, err
-	}
-	def := &CalendarSpec{Week: StandardWeek()}
-	var own []*Calendar
-	for i := range specs {
-		if specs[i].UnitID == 0 {
-			def = &specs[i]
-			continue
-		}
-		c, err := NewCalendar(specs[i], hol)
-		if err != nil {
-			return nil, err
-		}
-		own = append(own, c)
-	}
-	defCal, err := NewCalendar(*def, hol)
-	if err != nil {
-		return nil, err
-	}
-	cals, err := NewCalendars(tree, defCal, own...)
+	hol, tree, cals, err := s.loadCalendars(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -374,4 +342,49 @@ func (s *Store) Approvals(ctx context.Context, vehicleID int64, from, to time.Ti
 		return nil, fmt.Errorf("load approvals: %w", err)
 	}
 	return out, nil
+}
+
+// loadCalendars reads the holidays (seeding the embedded years that are
+// missing), the unit tree and the calendars, and builds the units'
+// calendars.
+func (s *Store) loadCalendars(ctx context.Context) (*HolidaySet, Parents, *Calendars, error) {
+	if err := s.EnsureHolidays(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	hol, err := s.Holidays(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tree, err := s.tree(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cals, err := s.calendars(ctx, tree, hol)
+	return hol, tree, cals, err
+}
+
+// calendars builds the units' calendars from the stored specs.
+func (s *Store) calendars(ctx context.Context, tree OrgTree, hol *HolidaySet) (*Calendars, error) {
+	specs, err := s.Calendars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := &CalendarSpec{Week: StandardWeek()}
+	var own []*Calendar
+	for i := range specs {
+		if specs[i].UnitID == 0 {
+			def = &specs[i]
+			continue
+		}
+		c, err := NewCalendar(specs[i], hol)
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, c)
+	}
+	defCal, err := NewCalendar(*def, hol)
+	if err != nil {
+		return nil, err
+	}
+	return NewCalendars(tree, defCal, own...)
 }

@@ -119,9 +119,25 @@ var alertColumns = [][2]string{
 	{"核查状态", "Verification"}, {"派车单", "Approval"}, {"工作日历", "Calendar"}, {"说明", "Detail"},
 }
 
-var verificationNames = map[string][2]string{
-	"open": {"待核查", "open"}, "explanation_requested": {"待说明", "explanation requested"},
-	"confirmed": {"已认定违规", "confirmed"}, "dismissed": {"已排除", "dismissed"},
+// verificationStates are the verification outcomes in the order reports list
+// them, with their Chinese and English names (those of the alerts page).
+var verificationStates = []struct{ ID, Zh, En string }{
+	{"open", "待核查", "open"}, {"explanation_requested", "待说明", "explanation requested"},
+	{"confirmed", "已认定违规", "confirmed"}, {"dismissed", "已排除", "dismissed"},
+}
+
+// verificationName is state's name in Chinese (zh) or English; an unknown
+// state is shown as it is.
+func verificationName(state string, zh bool) string {
+	for _, v := range verificationStates {
+		if v.ID == state {
+			if zh {
+				return v.Zh
+			}
+			return v.En
+		}
+	}
+	return state
 }
 
 // alertsWorkbook lays rows out on one sheet.
@@ -167,7 +183,7 @@ func alertsWorkbook(rows []alertJSON, zh bool) (*excelize.File, error) {
 		text := func(s string) string { return csvCell(s) }
 		row := []any{text(a.ID), text(a.Vehicle.Plate), text(ruleLabel(a, zh)), localTime(a.Start), localTime(a.End),
 			humanDuration(a.DurationS, zh), text(alertPlace(a)), math.Round(a.DistanceM/100) / 10, float64(a.MaxSpeedKmh), limit,
-			verificationNames[a.Verification][lang], text(approval), text(calendarLabel(a, zh)), text(detail)}
+			verificationName(a.Verification, zh), text(approval), text(calendarLabel(a, zh)), text(detail)}
 		cell, _ := excelize.CoordinatesToCellName(1, i+2)
 		if err := sw.SetRow(cell, row); err != nil {
 			return nil, fmt.Errorf("alert export: row %d: %w", i+2, err)

@@ -261,6 +261,7 @@ func (s *Server) routes() {
 	s.alertRoutes(p)
 	s.calendarRoutes(p)
 	s.reportRoutes(p)
+	s.statsRoutes(p)
 	s.historyRoutes(p)
 	s.notifyRoutes(p)
 	s.uiRoutes(p)

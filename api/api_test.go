@@ -20,6 +20,7 @@ import (
 
 	"fleetmon/track"
 	"fleetmon/track/pgtest"
+	"go.yaml.in/yaml/v3"
 )
 
 // fakeClock is the injected clock: time moves only when a test says so.
@@ -61,7 +62,7 @@ func (l *logBuffer) String() string {
 // fixture is a server on its own schema with an org tree, vehicles,
 // positions and users of every role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgtest.Schema
 	srv    *Server
 	ts     *httptest.Server
@@ -84,7 +85,7 @@ const fixtureCSV = `plate,plate_color,terminal_phone,unit,category
 
 var trackDay = time.Date(2026, 11, 20, 0, 0, 0, 0, cst)
 
-func newFixture(t *testing.T, mut func(*Config)) *fixture {
+func newFixture(t testing.TB, mut func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, db: pgtest.New(t), clock: &fakeClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, cst)}, logs: &logBuffer{},
 		units: map[string]int64{}, veh: map[string]int64{}, users: map[string]*client{}}
@@ -963,6 +964,19 @@ func TestCrossSiteForm(t *testing.T) {
 func TestOpenAPICoversRoutes(t *testing.T) {
 	s := New(Config{}, track.NewStore(nil), nil, nil, slog.New(slog.DiscardHandler))
 	doc := string(openAPI)
+	// A description with braces or quotes left bare in a flow mapping makes
+	// the whole file unreadable to every OpenAPI tool, while every path is
+	// still found below by its text: parse it as a tool would.
+	var parsed struct {
+		OpenAPI string         `yaml:"openapi"`
+		Paths   map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(openAPI, &parsed); err != nil {
+		t.Fatalf("openapi.yaml is not valid YAML: %v", err)
+	}
+	if parsed.OpenAPI == "" || len(parsed.Paths) == 0 {
+		t.Fatalf("openapi.yaml parsed without its version or paths: %q, %d paths", parsed.OpenAPI, len(parsed.Paths))
+	}
 	for _, p := range s.patterns {
 		method, path, _ := strings.Cut(p, " ")
 		if !strings.Contains(doc, "\n  "+path+":\n") {

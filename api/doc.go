@@ -4,7 +4,8 @@
 // verification: alerts.go; what the rules judge with: fences.go,
 // calendars.go, ruleparams.go, approvals.go, holidays.go; replay,
 // evidence exports, their verification and area search: replay.go,
-// history.go, verify.go, area.go; reports.go), the helpers every
+// history.go, verify.go, area.go; reports.go; the statistics (台账):
+// stats.go, stats_export.go), the helpers every
 // resource reads requests and writes answers with (request.go, text.go,
 // csv.go), authentication (argon2id passwords hashed through a small
 // pool: hashing.go; server-side sessions with CSRF tokens, bearer API

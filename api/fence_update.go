@@ -168,7 +168,6 @@ func (s *Server) updateFence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, after)
 }
 
-
 // badRequest carries a refusal out of a change's transaction.
 type badRequest struct{ err error }
 

@@ -156,6 +156,12 @@ var zhRules = []zhRule{
 	zh(`main power cut \(alarm bit 8\)`, "终端主电源断电（报警位 8）"),
 	zh(`GNSS antenna cut \(alarm bit 5\)`, "GNSS 天线未接或被剪断（报警位 5）"),
 	zh(`GNSS antenna short \(alarm bit 6\)`, "GNSS 天线短路（报警位 6）"),
+
+	// Statistics (stats.go).
+	zh(`period: want YYYY-MM, YYYY-Qn or YYYY`, "统计周期：应为 YYYY-MM（月）、YYYY-Qn（季度）或 YYYY（年）"),
+	zh(`by: want unit or vehicle`, "汇总方式：应为 unit（按单位）或 vehicle（按车辆）"),
+	zh(`format: want json, xlsx or html`, "格式：应为 json、xlsx 或 html"),
+	zh(`more than (\d+) vehicles: choose a unit`, "车辆超过 {1} 辆：请选择单位"),
 }
 
 var groupRef = regexp.MustCompile(`\{(t?)(\d)\}`)

@@ -7,8 +7,9 @@
 // (Track, TrackPoints: tracks.go), their analysis into trips,
 // stops and gaps (history.go), evidence exports, manifests and daily seals
 // (evidence.go, integrity.go), area search over per vehicle-hour footprints
-// kept by SummariseFootprints (area.go), and the compaction of finished
-// months for replay (compact.go).
+// kept by SummariseFootprints (area.go), the per vehicle-day figures of
+// the statistics kept by SummariseDays (days.go), and the compaction of
+// finished months for replay (compact.go).
 //
 // The Writer (writer.go) tells what it does to listeners given to
 // NewWriter: a QueueListener the positions it is about to queue, a

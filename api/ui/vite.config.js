@@ -26,6 +26,7 @@ export default defineConfig({
         audit: page("audit.html"),
         dispatch: page("dispatch.html"),
         geofences: page("geofences.html"),
+        reports: page("reports.html"),
       },
     },
   },

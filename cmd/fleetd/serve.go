@@ -254,6 +254,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go maint.seal(ctx, store)
 	go maint.footprints(ctx, store)
+	go maint.days(ctx, store)
 	watchBackups(ctx, maint, reg, db.pool, cfg.backup, log)
 	log.Info("fleetd serving", "jt808", ln.Addr().String(), "http", httpLn.Addr().String(),
 		"open_registration", cfg.open)
@@ -356,6 +357,23 @@ func (j *jobs) footprints(ctx context.Context, store *track.Store) {
 		n, err := store.SummariseFootprints(ctx, time.Now())
 		if err == nil && n > 0 {
 			j.log.Debug("summarised footprints", "footprints", n)
+		}
+		return err
+	})
+}
+
+// days keeps the statistics' per vehicle-day figures up to date
+// (track.SummariseDays) every minute. It lives beside the footprints, in
+// track's jobs and not in the rules' runner: the figures are what the
+// stored positions say (track.Analyze, as replay shows them), found by
+// commit like the footprints, with no verdict in them; the calendars are
+// applied when a report is asked for (alerts.Ledger), so nothing flows
+// back from alerts to track.
+func (j *jobs) days(ctx context.Context, store *track.Store) {
+	j.every(ctx, "vehicle_days", time.Minute, func(ctx context.Context) error {
+		n, err := store.SummariseDays(ctx, time.Now())
+		if err == nil && n > 0 {
+			j.log.Debug("summarised vehicle days", "days", n)
 		}
 		return err
 	})

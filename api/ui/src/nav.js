@@ -8,10 +8,11 @@ import { t } from "./i18n.js";
 // those roles (none: every role).
 export const PAGES = [
   { id: "live", href: "/ui/live.html", key: "nav.live" },
-  { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
   { id: "alerts", href: "/ui/alerts.html", key: "nav.alerts" },
-  { id: "dispatch", href: "/ui/dispatch.html", key: "nav.dispatch" },
+  { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
   { id: "area", href: "/ui/area.html", key: "nav.area" },
+  { id: "reports", href: "/ui/reports.html", key: "nav.reports" },
+  { id: "dispatch", href: "/ui/dispatch.html", key: "nav.dispatch" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
   { id: "audit", href: "/ui/audit.html", key: "nav.audit", roles: ["admin", "inspector"] },
   { id: "geofences", href: "/ui/geofences.html", key: "nav.geofences", roles: ["admin", "supervisor"] },
