@@ -22,3 +22,25 @@ const (
 	RuleSilent         RuleID = "silent"           // 离线 while in use
 	RuleSpeeding       RuleID = "speeding"         // 超速
 )
+
+// ruleNames are the names people know the rules by, as pages, exports and
+// notifications show them (the web UI keeps the same in src/rules.js).
+var ruleNames = map[RuleID]string{
+	RuleAfterHours:     "非工作时间用车",
+	RuleHolidayUse:     "节假日用车",
+	RuleOutOfArea:      "越界",
+	RuleProhibited:     "禁入区域",
+	RuleSensitiveDwell: "敏感区域停留",
+	RuleNightParking:   "夜间未入库",
+	RuleSealedMove:     "封存车辆移动",
+	RulePowerCut:       "断电",
+	RuleAntenna:        "天线断开/短路",
+	RuleSilent:         "离线",
+	RuleSpeeding:       "超速",
+}
+
+// Name is the rule's Chinese name; "" for an id that is not a rule.
+func (r RuleID) Name() string { return ruleNames[r] }
+
+// Known says whether r is one of the engine's rules.
+func (r RuleID) Known() bool { _, ok := ruleNames[r]; return ok }

@@ -220,6 +220,14 @@ func (s *Server) explanationFile(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = fmt.Sprintf("explanation-%d", eid)
 	}
+	// A unit's scanned explanation is evidence about a person's use of a
+	// car: who read it is recorded, as for a vehicle's history, before a
+	// byte of it is sent.
+	if err := s.auditFirst(r, Entry{Action: "alert.explanation_file", VehicleID: e.VehicleID, SubjectUnitID: e.UnitID,
+		Detail: map[string]any{"alert_id": e.ID, "explanation_id": eid, "sha256": hex.EncodeToString(digest)}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.Itoa(len(content)))

@@ -15,7 +15,7 @@ func init() {
 		zh(`confirmed`, "已认定违规"),
 		zh(`dismissed`, "已排除"),
 		zh(`changed`, "已变更"),
-		zh(`reason: required to dismiss an alert`, "原因：排除告警须填写原因"),
+		zh(`reason: required to confirm or dismiss an alert`, "原因：认定违规或排除告警须填写原因"),
 		zh(`reason: at most (\d+) characters`, "原因：最多 {1} 个字符"),
 		zh(`text: at most (\d+) characters`, "说明：最多 {1} 个字符"),
 		zh(`text or file: an explanation needs one of them`, "情况说明须有文字或附件"),

@@ -60,7 +60,7 @@ func (s *Server) alertQuery(w http.ResponseWriter, r *http.Request) (alerts.Epis
 		return eq, false
 	}
 	if v := q.Get("rule"); v != "" {
-		if _, ok := ruleNames[alerts.RuleID(v)]; !ok {
+		if !alerts.RuleID(v).Known() {
 			writeError(w, r, http.StatusBadRequest, "bad_request", "rule: "+(&alerts.UnknownNameError{What: "规则 rule", Name: v, Valid: ruleIDs()}).Error())
 			return eq, false
 		}

@@ -138,6 +138,12 @@ func TestAlertExplanations(t *testing.T) {
 	if resp, _ := hsi.get(fmt.Sprintf("/api/v1/alerts/%s/explanations/%d/file", ep.ID, x.ID+100)); resp.StatusCode != 404 {
 		t.Errorf("an unknown explanation: %d", resp.StatusCode)
 	}
+	// Who read the scan is audited, once per download, the refused ones not.
+	var reads int
+	if err := f.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
+		WHERE action = 'alert.explanation_file' AND actor_name = 'hs_inspector' AND (detail->>'explanation_id')::bigint = $1`, x.ID).Scan(&reads); err != nil || reads != 1 {
+		t.Errorf("%d audited reads of the scan, want 1 (%v)", reads, err)
+	}
 	// The digest is the stored content's, and the table keeps it.
 	var stored []byte
 	if err := f.db.Pool.QueryRow(context.Background(), "SELECT sha256(content) FROM alert_explanations WHERE id = $1", x.ID).Scan(&stored); err != nil ||

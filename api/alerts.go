@@ -46,21 +46,6 @@ type Rules interface {
 	Status(ctx context.Context) (alerts.Status, error)
 }
 
-// ruleNames are the names users know the rules by.
-var ruleNames = map[alerts.RuleID]string{
-	alerts.RuleAfterHours:     "非工作时间用车",
-	alerts.RuleHolidayUse:     "节假日用车",
-	alerts.RuleOutOfArea:      "越界",
-	alerts.RuleProhibited:     "禁入区域",
-	alerts.RuleSensitiveDwell: "敏感区域停留",
-	alerts.RuleNightParking:   "夜间未入库",
-	alerts.RuleSealedMove:     "封存车辆移动",
-	alerts.RulePowerCut:       "断电",
-	alerts.RuleAntenna:        "天线断开/短路",
-	alerts.RuleSilent:         "离线",
-	alerts.RuleSpeeding:       "超速",
-}
-
 // auditVerification is the audit action of a verification step; its
 // entries are also the alerts' verification history.
 const auditVerification = "alert.verification"
@@ -156,7 +141,7 @@ func toAlertJSON(e *alerts.Episode, plate string) alertJSON {
 	var a alertJSON
 	a.ID, a.UnitID, a.Status = e.ID, e.UnitID, string(e.Status)
 	a.Vehicle.ID, a.Vehicle.Plate = e.VehicleID, plate
-	a.Rule.ID, a.Rule.Name = string(e.Rule), ruleNames[e.Rule]
+	a.Rule.ID, a.Rule.Name = string(e.Rule), e.Rule.Name()
 	a.Start = formatTime(e.Start)
 	a.StartPlace = placeJSON{Lat: e.StartLat, Lon: e.StartLon}
 	if !e.End.IsZero() {
@@ -306,8 +291,9 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	if req.Action == "dismiss" && req.Reason == "" {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: required to dismiss an alert")
+	// A verdict, either way, is evidence: it says why.
+	if (req.Action == "confirm" || req.Action == "dismiss") && req.Reason == "" {
+		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: required to confirm or dismiss an alert")
 		return
 	}
 	if utf8.RuneCountInString(req.Reason) > maxVerificationReason || !utf8.ValidString(req.Reason) {

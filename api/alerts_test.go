@@ -156,7 +156,7 @@ func TestAlertsJurisdiction(t *testing.T) {
 	if code, _ := wsup.do("GET", "/api/v1/alerts/"+hs.ID, nil); code != 404 {
 		t.Errorf("武汉 supervisor reads a 黄石 alert: %d", code)
 	}
-	if code, _ := wsup.do("POST", "/api/v1/alerts/"+hs.ID+"/verification", map[string]string{"action": "confirm"}); code != 404 {
+	if code, _ := wsup.do("POST", "/api/v1/alerts/"+hs.ID+"/verification", map[string]string{"action": "confirm", "reason": "无派车单"}); code != 404 {
 		t.Errorf("武汉 supervisor confirms a 黄石 alert: %d", code)
 	}
 	if code, _ := ysup.do("GET", "/api/v1/alerts/nope", nil); code != 404 {
@@ -188,7 +188,7 @@ func TestAlertVerification(t *testing.T) {
 	step(ysup, "request_explanation", "again", 409, "")
 	step(hsi, "dismiss", "  ", 400, "")
 	step(hsi, "dismiss", "经核实为应急抢险，已补派车单", 200, "dismissed")
-	step(ysup, "confirm", "", 409, "")
+	step(ysup, "confirm", "超速属实", 409, "")
 
 	code, body := ysup.do("GET", "/api/v1/alerts/"+ep.ID, nil)
 	a := decodeJSON[alertJSON](t, body)
@@ -220,7 +220,12 @@ func TestAlertVerification(t *testing.T) {
 	}
 	// A second alert, confirmed straight from open by an admin.
 	ep2 := f.putEpisode("ep-2", "鄂B00001", alerts.RuleSealedMove, trackDay.Add(21*time.Hour))
-	if code, body := f.users["admin"].do("POST", "/api/v1/alerts/"+ep2.ID+"/verification", map[string]string{"action": "confirm"}); code != 200 ||
+	// A verdict without its reason is refused, and changes nothing.
+	if code, body := f.users["admin"].do("POST", "/api/v1/alerts/"+ep2.ID+"/verification", map[string]string{"action": "confirm"}); code != 400 ||
+		!strings.Contains(body, "reason: required to confirm") {
+		t.Errorf("confirm without a reason: %d %s", code, body)
+	}
+	if code, body := f.users["admin"].do("POST", "/api/v1/alerts/"+ep2.ID+"/verification", map[string]string{"action": "confirm", "reason": "无派车单"}); code != 200 ||
 		decodeJSON[alertJSON](t, body).Verification != "confirmed" {
 		t.Errorf("confirm from open: %d %s", code, body)
 	}
@@ -443,7 +448,7 @@ func TestReevaluatePreview(t *testing.T) {
 	if code, body := f.users["admin"].do("GET", "/api/v1/alerts?state=retracted", nil); code != 200 || !strings.Contains(body, ep.ID) {
 		t.Errorf("retracted list: %d %s", code, body)
 	}
-	if code, _ := f.users["admin"].do("POST", "/api/v1/alerts/"+ep.ID+"/verification", map[string]string{"action": "confirm"}); code != 409 {
+	if code, _ := f.users["admin"].do("POST", "/api/v1/alerts/"+ep.ID+"/verification", map[string]string{"action": "confirm", "reason": "无派车单"}); code != 409 {
 		t.Errorf("confirm a retracted alert: %d", code)
 	}
 	var n int

@@ -73,7 +73,7 @@ func (s *Server) createSubscription(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	sub := notify.Subscription{UnitID: req.UnitID, Rules: req.Rules, Channel: notify.Channel(req.Channel),
 		Target: strings.TrimSpace(req.Target), Secret: req.Secret, Label: strings.TrimSpace(req.Label), CreatedBy: p.ID}
-	if err := sub.Check(func(rule string) bool { _, ok := ruleNames[alerts.RuleID(rule)]; return ok }); err != nil {
+	if err := sub.Check(func(rule string) bool { return alerts.RuleID(rule).Known() }); err != nil {
 		writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}

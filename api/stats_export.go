@@ -48,7 +48,7 @@ func statsColumns(rep *statsReport) []statsColumn {
 		statsColumn{"非工作时间出车", func(r *statsRow) any { return r.AfterHoursTrips }},
 		statsColumn{"节假日出车", func(r *statsRow) any { return r.HolidayTrips }})
 	for _, id := range rep.Rules {
-		cols = append(cols, statsColumn{"告警:" + ruleNames[alerts.RuleID(id)], func(r *statsRow) any { return r.Alerts[id] }})
+		cols = append(cols, statsColumn{"告警:" + alerts.RuleID(id).Name(), func(r *statsRow) any { return r.Alerts[id] }})
 	}
 	for _, v := range verificationStates {
 		cols = append(cols, statsColumn{"核实:" + v.Zh, func(r *statsRow) any { return r.Verification[v.ID] }})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"fleetmon/alerts"
 )
 
 // Payload is what a notification says about its alert, fixed when it is
@@ -26,28 +28,12 @@ type Payload struct {
 	DistanceM   float64    `json:"distance_m"`
 }
 
-// ruleNames are the names people know the rules by, for the subject and
-// text of a notification.
-var ruleNames = map[string]string{
-	"after_hours":      "非工作时间用车",
-	"holiday_use":      "节假日用车",
-	"out_of_area":      "越界",
-	"prohibited_entry": "禁入区域",
-	"sensitive_dwell":  "敏感区域停留",
-	"night_parking":    "夜间未入库",
-	"sealed_move":      "封存车辆移动",
-	"power_cut":        "断电",
-	"antenna":          "天线断开/短路",
-	"silent":           "行驶中离线",
-	"speeding":         "超速",
-}
-
 // local is the time zone notifications are written in: the terminals'
 // and the offices' (GMT+8).
 var local = time.FixedZone("CST", 8*3600)
 
 func ruleName(r string) string {
-	if n, ok := ruleNames[r]; ok {
+	if n := alerts.RuleID(r).Name(); n != "" {
 		return n
 	}
 	return r

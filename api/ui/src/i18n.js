@@ -191,17 +191,6 @@ const messages = {
     "dur.hm": "{h} h {m} min",
     "dur.m": "{m} min",
     // Rule names (Chinese comes from the server).
-    "rule.after_hours": "After-hours use",
-    "rule.holiday_use": "Holiday use",
-    "rule.out_of_area": "Out of area",
-    "rule.prohibited": "Prohibited area",
-    "rule.sensitive_dwell": "Sensitive place dwell",
-    "rule.night_parking": "Not garaged at night",
-    "rule.sealed_move": "Sealed vehicle moving",
-    "rule.power_cut": "Power cut",
-    "rule.antenna": "Antenna cut/short",
-    "rule.silent": "Silent terminal",
-    "rule.speeding": "Speeding",
   },
 };
 

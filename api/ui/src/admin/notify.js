@@ -7,12 +7,9 @@ import { el } from "../dom.js";
 import { addMessages, t } from "../i18n.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
+import { RULE_IDS as RULES } from "../rules.js";
 import { button, errorText, field, openDialog, select, table, unitItems } from "./common.js";
 
-const RULES = [
-  "after_hours", "holiday_use", "out_of_area", "prohibited_entry", "sensitive_dwell", "night_parking",
-  "sealed_move", "power_cut", "antenna", "silent", "speeding",
-];
 
 addMessages("zh-CN", {
   "admin.tab.notify": "告警通知",
@@ -44,17 +41,6 @@ addMessages("zh-CN", {
   "notify.st.sent": "已发送",
   "notify.st.failed": "发送失败",
   "notify.st.cancelled": "已取消",
-  "notify.rule.after_hours": "非工作时间用车",
-  "notify.rule.holiday_use": "节假日用车",
-  "notify.rule.out_of_area": "越界",
-  "notify.rule.prohibited_entry": "禁入区域",
-  "notify.rule.sensitive_dwell": "敏感区域停留",
-  "notify.rule.night_parking": "夜间未入库",
-  "notify.rule.sealed_move": "封存车辆移动",
-  "notify.rule.power_cut": "断电",
-  "notify.rule.antenna": "天线断开/短路",
-  "notify.rule.silent": "行驶中离线",
-  "notify.rule.speeding": "超速",
 });
 addMessages("en", {
   "admin.tab.notify": "Notifications",
@@ -86,20 +72,9 @@ addMessages("en", {
   "notify.st.sent": "sent",
   "notify.st.failed": "failed",
   "notify.st.cancelled": "cancelled",
-  "notify.rule.after_hours": "After-hours use",
-  "notify.rule.holiday_use": "Holiday use",
-  "notify.rule.out_of_area": "Out of area",
-  "notify.rule.prohibited_entry": "Prohibited area",
-  "notify.rule.sensitive_dwell": "Sensitive place dwell",
-  "notify.rule.night_parking": "Not garaged at night",
-  "notify.rule.sealed_move": "Sealed vehicle moving",
-  "notify.rule.power_cut": "Power cut",
-  "notify.rule.antenna": "Antenna cut/short",
-  "notify.rule.silent": "Silent while driving",
-  "notify.rule.speeding": "Speeding",
 });
 
-const ruleName = (r) => t(`notify.rule.${r}`);
+const ruleName = (r) => t(`rule.${r}`);
 
 export function notifyTab(pane, ctx) {
   const msg = el("p", { className: "msg", role: "alert" });

@@ -8,10 +8,10 @@ import { del, get, put } from "../api.js";
 import { el } from "../dom.js";
 import { has, lang, t } from "../i18n.js";
 import { toast } from "../toast.js";
+import { RULE_IDS as RULES } from "../rules.js";
 import { button, errorText, field, openDialog, select, table, unitItems } from "./common.js";
 
 const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
-const RULES = ["after_hours", "holiday_use", "out_of_area", "prohibited", "sensitive_dwell", "night_parking", "sealed_move", "power_cut", "antenna", "silent", "speeding"];
 
 // seconds reads a duration as the server writes it ("5m", "1h30m", "90s").
 export function seconds(d) {

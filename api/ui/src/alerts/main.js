@@ -33,7 +33,7 @@ let page = null; // the last list answer
 let chosen = null; // the alert shown on the right
 
 function ruleName(a) {
-  return lang() === "en" ? t(`al.rule.${a.rule.id}`) : a.rule.name || t(`al.rule.${a.rule.id}`);
+  return lang() === "en" ? t(`rule.${a.rule.id}`) : a.rule.name || t(`rule.${a.rule.id}`);
 }
 
 // place is the fence's name, or the coordinates where the alert began.
@@ -54,7 +54,7 @@ function badge(state) {
 // fillFilters (re)fills the selects in the page's language.
 function fillFilters() {
   fillSelect($("f-unit"), t("al.f.unit"), unitItems(units));
-  fillSelect($("f-rule"), t("al.f.rule"), RULES.map((r) => ({ value: r, label: t(`al.rule.${r}`) })));
+  fillSelect($("f-rule"), t("al.f.rule"), RULES.map((r) => ({ value: r, label: t(`rule.${r}`) })));
   fillSelect($("f-verification"), t("al.f.verification"), STATES.map((s) => ({ value: s, label: t(`al.v.${s}`) })));
 }
 

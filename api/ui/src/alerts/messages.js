@@ -1,24 +1,10 @@
 // The alerts page's messages.
 import { addMessages } from "../i18n.js";
 
-const RULES_ZH = {
-  after_hours: "非工作时间用车", holiday_use: "节假日用车", out_of_area: "越界", prohibited_entry: "禁入区域",
-  sensitive_dwell: "敏感区域停留", night_parking: "夜间未入库", sealed_move: "封存车辆移动", power_cut: "断电",
-  antenna: "天线断开/短路", silent: "离线", speeding: "超速",
-};
-const RULES_EN = {
-  after_hours: "After-hours use", holiday_use: "Holiday use", out_of_area: "Out of area", prohibited_entry: "Prohibited area",
-  sensitive_dwell: "Sensitive place dwell", night_parking: "Not garaged at night", sealed_move: "Sealed vehicle moving",
-  power_cut: "Power cut", antenna: "Antenna cut/short", silent: "Silent terminal", speeding: "Speeding",
-};
-
 // RULES are the rule ids, in the order the filter lists them.
-export const RULES = Object.keys(RULES_ZH);
-
-const prefixed = (m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [`al.rule.${k}`, v]));
+export { RULE_IDS as RULES } from "../rules.js";
 
 addMessages("zh-CN", {
-  ...prefixed(RULES_ZH),
   "al.title": "告警核查",
   "al.f.unit": "全部单位",
   "al.f.plate": "车牌",
@@ -96,7 +82,6 @@ addMessages("zh-CN", {
 });
 
 addMessages("en", {
-  ...prefixed(RULES_EN),
   "al.title": "Alerts",
   "al.f.unit": "All units",
   "al.f.plate": "Plate",

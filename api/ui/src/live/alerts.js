@@ -5,6 +5,7 @@
 
 import { el } from "../dom.js";
 import { t, has, lang } from "../i18n.js";
+import "../rules.js";
 import { formatTime } from "../time.js";
 
 const MAX_ITEMS = 100;

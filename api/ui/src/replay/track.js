@@ -5,6 +5,7 @@
 
 import { el, textTip } from "../dom.js";
 import { has, t } from "../i18n.js";
+import "../rules.js";
 import { formatDuration, formatTime } from "../time.js";
 
 // SPEED_CLASSES: upper bounds (km/h) and colours, slow to fast. The first
