@@ -215,20 +215,21 @@ func TestAlertWorkbenchInBrowser(t *testing.T) {
 		}
 	}
 	wantAudit := "hs_insp:alert.export:<nil>:季度用车核查|hs_insp:alert.verification:dismiss:执行紧急任务，已补审批|" +
-		"hs_insp:alert.verification:confirm:接待不属于公务用车范围，认定违规|hs_insp:alert.verification:explain:当晚接待上级检查组，未办派车单|" +
+		"hs_insp:alert.verification:confirm:接待不属于公务用车范围，认定违规|hs_insp:alert.explanation_file:<nil>:|" +
+		"hs_insp:alert.verification:explain:当晚接待上级检查组，未办派车单|" +
 		"hs_insp:alert.verification:request_explanation:请阳新县说明 11月20日晚用车情况"
 	if strings.Join(got, "|") != wantAudit {
 		b, _ := json.Marshal(got)
 		t.Errorf("the audit log of 鄂B10001:\n%s\nwant\n%s", b, wantAudit)
 	}
 
-	// The audit page: the inspector's own steps and export, by vehicle.
+	// The audit page: the inspector's own steps, the scan read and the export, by vehicle.
 	p.Do(chromedp.Navigate(base+"/ui/audit.html"), chromedp.WaitVisible(chromedp.CSS("#filters")))
 	p.Poll("the audit page ready", `document.body.dataset.ready === 'true'`)
 	p.Do(chromedp.SetValue(chromedp.CSS("#f-plate"), "鄂B10001"), chromedp.SetValue(chromedp.CSS("#f-user"), "hs_insp"),
 		chromedp.Click(chromedp.CSS("#f-go")))
 	auditRows := `[...document.querySelectorAll('#audit tr[data-action]')].map(r => r.dataset.action).join(',')`
-	p.Poll("the vehicle's audit entries", auditRows+` === 'alert.export,alert.verification,alert.verification,alert.verification,alert.verification'`)
+	p.Poll("the vehicle's audit entries", auditRows+` === 'alert.export,alert.verification,alert.verification,alert.explanation_file,alert.verification,alert.verification'`)
 	p.Poll("the export's reason", jsText("#audit tr[data-action='alert.export'] td")+`.includes('季度用车核查')`)
 	uitest.Screenshot(ctx, t, shots, "06-audit")
 
