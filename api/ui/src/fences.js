@@ -5,7 +5,7 @@
 
 import { get, post } from "./api.js";
 import { el } from "./dom.js";
-import { t } from "./i18n.js";
+import { apply, t } from "./i18n.js";
 
 export const FENCE_COLORS = {
   permitted: "#1e9e4a",
@@ -94,11 +94,34 @@ export async function loadFenceDrawing() {
   await import("@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css");
 }
 
+// fenceDialog makes the form that names a drawn fence (#fence-dialog), once
+// for every page that draws fences, and adds it to the page.
+function fenceDialog() {
+  const option = (value, key) => el("option", { value, dataset: { i18n: key } });
+  const field = (key, control) => el("p", {}, el("label", {}, el("span", { dataset: { i18n: key } }), el("br"), control));
+  const d = el("dialog", { id: "fence-dialog" },
+    el("form", { method: "dialog" },
+      el("h2", { dataset: { i18n: "fence.title" } }),
+      field("fence.name", el("input", { name: "name", required: true, maxLength: 64 })),
+      field("fence.kind", el("select", { name: "kind" },
+        ...["permitted", "prohibited", "sensitive", "parking"].map((k) => option(k, `fence.kind.${k}`)))),
+      field("fence.category", el("select", { name: "category" },
+        ...["hotel", "golf", "ktv_sauna", "scenic", "residential"].map((c) => option(c, `place.${c}`)))),
+      field("fence.width", el("input", { name: "width", type: "number", min: "1", max: "10000", value: "100" })),
+      field("fence.unit", el("select", { name: "unit" })),
+      el("p", {},
+        el("button", { value: "save", dataset: { i18n: "fence.save" } }), " ",
+        el("button", { value: "cancel", formNoValidate: true, dataset: { i18n: "fence.cancel" } }))));
+  document.body.append(d);
+  apply(d);
+  return d;
+}
+
 // enableFenceDrawing adds leaflet-geoman's drawing tools (loadFenceDrawing
-// first); each shape drawn opens dialog (a <dialog> with the form fields)
-// and is saved through the API. units are the units the user may give the
-// fence to.
-export function enableFenceDrawing(L, map, { unproject, dialog, units, onSaved, notify }) {
+// first); each shape drawn opens the fence dialog (fenceDialog) and is saved
+// through the API. units are the units the user may give the fence to.
+export function enableFenceDrawing(L, map, { unproject, units, onSaved, notify }) {
+  const dialog = fenceDialog();
   map.pm.setLang(document.documentElement.lang === "en" ? "en" : "zh");
   map.pm.addControls({
     position: "topleft",

@@ -266,7 +266,7 @@ async function main() {
   }, toast);
   setupControls(user);
   apply();
-  enableFenceDrawing(L, map, { unproject: (a, b) => unproject(a, b), dialog: $("fence-dialog"), units,
+  enableFenceDrawing(L, map, { unproject: (a, b) => unproject(a, b), units,
     onSaved: async () => {
       await fences.load();
       renderList();

@@ -395,7 +395,7 @@ async function main() {
   fences.load().catch((e) => toast(t("error", { msg: e.message })));
   landmarks.load().catch((e) => toast(t("error", { msg: e.message })));
   if (canDraw) {
-    enableFenceDrawing(L, map, { unproject: (lat, lon) => unproject(lat, lon), dialog: $("fence-dialog"), units,
+    enableFenceDrawing(L, map, { unproject: (lat, lon) => unproject(lat, lon), units,
       onSaved: () => fences.load(), notify: toast });
   }
   connect();
