@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/alerts"
+	"fleetmon/fuel"
 	"fleetmon/track"
 )
 
@@ -42,6 +43,8 @@ type Config struct {
 	// MaxBodyBytes caps a request body (default 1 MiB; CSV imports get 8
 	// times as much).
 	MaxBodyBytes int64
+	// Fuel tunes the matching of fuel-card fills (zero fields: defaults).
+	Fuel fuel.Config
 	// LockAfter consecutive failed logins for a name from one address lock
 	// it there for LockFor (defaults 5 and 15 min). From the second failure
 	// on, each further attempt must wait 1 s, 2 s, 4 s, ... (see
@@ -159,6 +162,8 @@ type Server struct {
 
 	// alerts reads and writes the rules' configuration and episodes.
 	alerts *alerts.Store
+	// fuel matches fuel-card fills against the tracks and keeps the leads.
+	fuel *fuel.Store
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -191,6 +196,7 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 			Help: "Password hashes running now (at most the hashing concurrency)."}, func() float64 { return float64(s.acct.hash.running.Load()) }))
 	}
 	s.alerts = alerts.NewStore(s.pool)
+	s.fuel = fuel.NewStore(s.pool, store)
 	s.csp = "default-src 'self'; img-src " + imgSources(cfg.BaseMaps) + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	s.routes()
 	return s
@@ -266,6 +272,7 @@ func (s *Server) routes() {
 	s.notifyRoutes(p)
 	s.uiRoutes(p)
 	s.geofenceRoutes(p)
+	s.fuelRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.

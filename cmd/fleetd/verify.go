@@ -62,6 +62,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if file, err = os.ReadFile(fs.Arg(0)); err != nil {
 			return err
 		}
+		if api.IsLeadsExport(file) {
+			return verifyLeads(ctx, c, file, fs.Arg(0), stdout)
+		}
 		if _, err = track.ReadManifest(file); err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
