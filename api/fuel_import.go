@@ -261,4 +261,3 @@ func (s *Server) importFills(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"fills": len(fills), "added": added, "unchanged": len(fills) - added})
 }
-
