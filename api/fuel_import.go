@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -74,22 +73,8 @@ func (s *Server) readStatement(w http.ResponseWriter, r *http.Request) (recs [][
 		writeBadText(w, r, "request body")
 		return nil, nil, false
 	}
-	cr := csv.NewReader(bytes.NewReader(text))
-	cr.FieldsPerRecord = -1
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return recs, nil, true
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return recs, []lineError{{Line: pe.Line, Message: pe.Err.Error()}}, true
-		}
-		if err != nil {
-			return recs, []lineError{{Message: err.Error()}}, true
-		}
-		recs = append(recs, rec)
-	}
+	recs, bad = csvRecords(text)
+	return recs, bad, true
 }
 
 // statementColumns finds the columns of recs' header line (recs[0]); nil
@@ -250,13 +235,7 @@ func (s *Server) importFills(w http.ResponseWriter, r *http.Request) {
 		return Entry{Action: "fuel.import", SubjectUnitID: p.UnitID,
 			Detail: map[string]any{"fills": len(fills), "added": added, "file_sha256": hex.EncodeToString(sum.Sum(nil))}}, nil
 	})
-	var refused *importRefused
-	if errors.As(err, &refused) {
-		writeLineErrors(w, r, refused.lines)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	if s.importFailed(w, r, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"fills": len(fills), "added": added, "unchanged": len(fills) - added})

@@ -125,7 +125,7 @@ func leadList(t *testing.T, c *client, query string) ([]fuelLeadJSON, map[string
 		t.Fatalf("leads ?%s: %d %s", query, code, body)
 	}
 	var r struct {
-		Items  []fuelLeadJSON  `json:"items"`
+		Items  []fuelLeadJSON `json:"items"`
 		Counts map[string]int `json:"verification_counts"`
 	}
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
