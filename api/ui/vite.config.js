@@ -27,6 +27,7 @@ export default defineConfig({
         dispatch: page("dispatch.html"),
         geofences: page("geofences.html"),
         reports: page("reports.html"),
+        fuel: page("fuel.html"),
       },
     },
   },

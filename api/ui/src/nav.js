@@ -13,6 +13,7 @@ export const PAGES = [
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "reports", href: "/ui/reports.html", key: "nav.reports" },
   { id: "dispatch", href: "/ui/dispatch.html", key: "nav.dispatch" },
+  { id: "fuel", href: "/ui/fuel.html", key: "nav.fuel" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
   { id: "audit", href: "/ui/audit.html", key: "nav.audit", roles: ["admin", "inspector"] },
   { id: "geofences", href: "/ui/geofences.html", key: "nav.geofences", roles: ["admin", "supervisor"] },
