@@ -16,7 +16,6 @@ import (
 
 	"fleetmon/fuel"
 	"fleetmon/fuel/fueltest"
-	"fleetmon/track"
 )
 
 // fuelCase is a generated car of the fuel tests: its scenario, card and
@@ -27,39 +26,11 @@ type fuelCase struct {
 	plate string
 }
 
-// insertTrack stores sc's track as vehicle's positions.
-func insertTrack(t *testing.T, f *fixture, vehicle int64, pts []track.TrackPoint) {
-	t.Helper()
-	ctx := context.Background()
-	for _, m := range []time.Time{pts[0].Time, pts[len(pts)-1].Time} {
-		if _, err := f.db.Pool.Exec(ctx, "SELECT ensure_month_partition('positions'::regclass, $1)", m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := make([]time.Time, len(pts))
-	lat, lon := make([]float64, len(pts)), make([]float64, len(pts))
-	speed := make([]float32, len(pts))
-	for i, p := range pts {
-		ts[i], lat[i], lon[i], speed[i] = p.Time, p.Lat, p.Lon, p.SpeedKmh
-	}
-	_, err := f.db.Pool.Exec(ctx, `INSERT INTO positions (vehicle_id, device_time, received_at, terminal_id, geom, speed_kmh,
-			heading, altitude_m, alarm, status, backfill, fix_hash)
-		SELECT $1, u.t, u.t, 1, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326), u.speed, 90, 20, 0, 3, false, 7
-		FROM unnest($2::timestamptz[], $3::float8[], $4::float8[], $5::real[]) AS u(t, lat, lon, speed)`, vehicle, ts, lat, lon, speed)
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// statementCSV writes the fills of the cases as a statement with the
-// headers the oil companies print.
+// statementCSV writes the fills of the cases as one statement.
 func statementCSV(cases ...fuelCase) string {
 	var b strings.Builder
-	b.WriteString("卡号,交易时间,加油站,油品,数量,金额\n")
-	for _, c := range cases {
-		for _, fl := range c.sc.Fills {
-			fmt.Fprintf(&b, "%s,%s,%s,%s,%.2f,%.2f\n", c.card, fl.At.In(cst).Format("2006-01-02 15:04:05"), fl.Station, fl.Product, fl.Litres, fl.Amount)
-		}
+	for i, c := range cases {
+		b.WriteString(c.sc.Statement(i == 0))
 	}
 	return b.String()
 }
@@ -76,10 +47,10 @@ func setupFuel(t *testing.T, f *fixture) []fuelCase {
 	var stations strings.Builder
 	stations.WriteString("名称,纬度,经度\n")
 	for _, c := range cases {
-		insertTrack(t, f, f.veh[c.plate], c.sc.Points)
-		for _, st := range c.sc.Stations {
-			fmt.Fprintf(&stations, "%s,%.6f,%.6f\n", st.Name, st.Lat, st.Lon)
+		if err := fueltest.StoreTrack(context.Background(), f.db.Pool, f.veh[c.plate], c.sc.Points); err != nil {
+			t.Fatal(err)
 		}
+		stations.WriteString(c.sc.StationList(false))
 		if code, body := admin.do("PUT", fmt.Sprintf("/api/v1/fuel/vehicles/%d", f.veh[c.plate]),
 			map[string]any{"tank_l": fueltest.Tank, "norm_l_100km": fueltest.Norm}); code != 200 {
 			t.Fatalf("spec of %s: %d %s", c.plate, code, body)
