@@ -62,7 +62,9 @@ func (s *Server) readStatement(w http.ResponseWriter, r *http.Request) (recs [][
 			return nil, []lineError{{Message: "the workbook cannot be read"}}, true
 		}
 		defer f.Close()
-		rows, err := f.GetRows(f.GetSheetName(0))
+		// Raw values: a time kept as a spreadsheet date (a serial
+		// number) is read whatever format shows it.
+		rows, err := f.GetRows(f.GetSheetName(0), excelize.Options{RawCellValue: true})
 		if err != nil {
 			return nil, []lineError{{Message: "the workbook's first sheet cannot be read"}}, true
 		}
@@ -129,6 +131,22 @@ func parseFigure(v string) (float64, error) {
 	return strconv.ParseFloat(strings.ReplaceAll(v, ",", ""), 64)
 }
 
+// parseFillTime reads a statement's time: as text (parseApprovalTime), or
+// as a spreadsheet's date serial number, Beijing wall time.
+func parseFillTime(v string) (time.Time, error) {
+	t, err := parseApprovalTime(v)
+	if err == nil {
+		return t, nil
+	}
+	if n, ferr := strconv.ParseFloat(v, 64); ferr == nil && n > 20000 && n < 80000 {
+		if u, xerr := excelize.ExcelDateToTime(n, false); xerr == nil {
+			u = u.Round(time.Second)
+			return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), 0, cst), nil
+		}
+	}
+	return t, err
+}
+
 // statementFill is one line of a statement.
 type statementFill struct {
 	line                   int
@@ -158,7 +176,7 @@ func parseFills(recs [][]string) ([]statementFill, []lineError) {
 			probs = append(probs, fmt.Sprintf("card %q: want 4 to 32 letters or digits", f.card))
 		}
 		var err error
-		if f.at, err = parseApprovalTime(cellOf(rec, cols["time"])); err != nil {
+		if f.at, err = parseFillTime(cellOf(rec, cols["time"])); err != nil {
 			probs = append(probs, "time: "+err.Error())
 		}
 		if f.station == "" || !validText(f.station) || !validText(f.product) {

@@ -132,7 +132,13 @@ func TestFuelMonth(t *testing.T) {
 	rows := strings.Split(strings.TrimSpace(statementCSV(cases[1])), "\n")
 	for i, line := range rows {
 		cells := []any{}
-		for _, c := range strings.Split(line, ",") {
+		for j, c := range strings.Split(line, ",") {
+			// Times as spreadsheets keep dates: serial numbers, shown
+			// in whatever format the sheet gives them.
+			if at, err := time.ParseInLocation("2006-01-02 15:04:05", c, cst); j == 1 && err == nil {
+				cells = append(cells, time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.UTC))
+				continue
+			}
 			cells = append(cells, c)
 		}
 		cell, _ := excelize.CoordinatesToCellName(1, i+1)
@@ -231,6 +237,10 @@ func TestFuelJurisdictionAndWorkflow(t *testing.T) {
 	code, body := admin.do("POST", "/api/v1/fuel/transactions/import", bad)
 	if code != 400 || errorCode(body) != "bad_lines" || !strings.Contains(body, `"line":3`) || !strings.Contains(body, `"line":4`) || strings.Contains(body, `"line":2`) {
 		t.Fatalf("bad lines: %d %s", code, body)
+	}
+	if code, body := admin.doIn("zh-CN", "POST", "/api/v1/fuel/transactions/import", bad); code != 400 ||
+		!strings.Contains(body, "第 3 行：卡号“90-01”：应为 4 到 32 位字母或数字") || !strings.Contains(body, "升数“-3”：应为正数") {
+		t.Fatalf("bad lines in Chinese: %d %s", code, body)
 	}
 	if code, body := admin.do("POST", "/api/v1/fuel/transactions/import", "card,time\n1234,2026-10-01 08:00\n"); code != 400 || !strings.Contains(body, "missing column") {
 		t.Fatalf("missing columns: %d %s", code, body)

@@ -17,7 +17,8 @@ const (
 	// the fill happened cannot be told.
 	KindUnknownStation Kind = "unknown_station"
 	// KindNoTrack: the car reported no position within the window around
-	// the fill time (a silent terminal while its card was used).
+	// the fill time, nor stood parked across it (a silent terminal while
+	// its card was used).
 	KindNoTrack Kind = "no_track"
 	// KindAway: the car was never within Config.NearM of the station in
 	// the window (the card filled another car, or was cashed out).
@@ -69,6 +70,10 @@ type Config struct {
 	DistanceSlackL float64
 	// ExcerptPoints bounds the track excerpt kept with a lead (default 60).
 	ExcerptPoints int
+	// ParkedGap is the longest silence of a parked car whose reports
+	// either side of an empty window still place it (default 2 h:
+	// terminals report every 5 to 60 minutes with the ignition off).
+	ParkedGap time.Duration
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -90,6 +95,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ExcerptPoints <= 0 {
 		c.ExcerptPoints = 60
+	}
+	if c.ParkedGap <= 0 {
+		c.ParkedGap = 2 * time.Hour
 	}
 	return c
 }
@@ -211,6 +219,12 @@ func Match(v Vehicle, prev *Fill, fills []Fill, pts []track.TrackPoint, cfg Conf
 			out = append(out, Lead{FillID: f.ID, VehicleID: v.ID, Kind: k, Figures: fig})
 		}
 		lo, hi := at(f.At.Add(-cfg.Window)), at(f.At.Add(cfg.Window+time.Nanosecond))
+		if lo == hi && lo > 0 && hi < len(pts) && parkedBetween(&pts[lo-1], &pts[hi], cfg) {
+			// A parked terminal that reports seldom (or sleeps with the
+			// ignition off): the reports either side, close in time and
+			// place, say where the car stood at the fill.
+			lo, hi = lo-1, hi+1
+		}
 		start := len(out)
 		switch {
 		case f.Place == nil:
@@ -258,6 +272,12 @@ func Match(v Vehicle, prev *Fill, fills []Fill, pts []track.TrackPoint, cfg Conf
 		}
 	}
 	return out
+}
+
+// parkedBetween reports whether the car stood still from a to b: at most
+// Config.ParkedGap apart in time, and within Config.NearM of each other.
+func parkedBetween(a, b *track.TrackPoint, cfg Config) bool {
+	return b.Time.Sub(a.Time) <= cfg.ParkedGap && track.DistanceM(a.Lat, a.Lon, b.Lat, b.Lon) <= cfg.NearM
 }
 
 // judgeTime records a fill on a day off, or on a working day outside its

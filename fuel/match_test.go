@@ -3,9 +3,11 @@ package fuel_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"fleetmon/fuel"
 	"fleetmon/fuel/fueltest"
+	"fleetmon/track"
 )
 
 // TestMonthOfFills matches a generated month whose leads are known: fills
@@ -88,4 +90,35 @@ func BenchmarkMatchMonth(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(sc.Points)), "points/vehicle")
+}
+
+// TestMatchParkedTerminal: a parked terminal reporting once an hour
+// places the car by the reports either side of an empty window, when the
+// car stood still between them; when it moved, where it was is unknown.
+func TestMatchParkedTerminal(t *testing.T) {
+	at := time.Date(2026, 10, 8, 9, 30, 0, 0, fueltest.Beijing)
+	st := fuel.Station{Name: "站", Lat: 30.2, Lon: 115}
+	f := fuel.Fill{ID: 1, At: at, Station: st.Name, Litres: 20, Place: &st}
+	v := fuel.Vehicle{ID: 1}
+	pt := func(d time.Duration, lon float64) track.TrackPoint {
+		return track.TrackPoint{Time: at.Add(d), Lat: 30.2, Lon: lon}
+	}
+	for _, c := range []struct {
+		name string
+		pts  []track.TrackPoint
+		want []fuel.Kind
+	}{
+		{"parked at the station", []track.TrackPoint{pt(-time.Hour, 115), pt(time.Hour, 115.0001)}, nil},
+		{"parked 5 km away", []track.TrackPoint{pt(-time.Hour, 115.05), pt(time.Hour, 115.05)}, []fuel.Kind{fuel.KindAway}},
+		{"moved in between", []track.TrackPoint{pt(-time.Hour, 115.05), pt(time.Hour, 115)}, []fuel.Kind{fuel.KindNoTrack}},
+		{"silent for too long", []track.TrackPoint{pt(-3*time.Hour, 115), pt(3*time.Hour, 115)}, []fuel.Kind{fuel.KindNoTrack}},
+	} {
+		var got []fuel.Kind
+		for _, l := range fuel.Match(v, nil, []fuel.Fill{f}, c.pts, fuel.Config{}) {
+			got = append(got, l.Kind)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
 }

@@ -113,6 +113,7 @@ func TestFuelPageInBrowser(t *testing.T) {
 	p.Do(chromedp.Click(chromedp.CSS(`#leads tr[data-kind=away]`)))
 	p.Poll("the lead shown", `document.querySelector('#detail h2') !== null && document.querySelector('#facts').textContent.includes('车辆距加油站最近')`)
 	p.Poll("the track around the fill", `document.querySelectorAll('#excerpt tbody tr').length > 10`)
+	p.Poll("its replay offered", `document.querySelector('#replay-link').href.includes('vehicle=' + `+fmt.Sprint(vid)+`)`)
 	uitest.Screenshot(ctx, t, shots, "03-away")
 	p.Do(chromedp.SetValue(chromedp.CSS("#step-reason"), "请阳新县说明 10月13日加油卡使用情况"), chromedp.Click(chromedp.CSS("#act-request_explanation")))
 	p.Poll("explanation requested", `document.querySelector('#detail').dataset.verification === 'explanation_requested'`)

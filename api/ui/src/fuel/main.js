@@ -154,7 +154,10 @@ function renderDetail() {
       t("al.d.step", { at: formatTime(h.at), user: h.user, action: t(`al.a.${h.action}`), from: t(`al.v.${h.from}`), to: t(`al.v.${h.to}`) }),
       h.reason ? el("div", { className: "note" }, h.reason) : "")))
     : el("p", { id: "history", className: "note" }, t("fu.d.noHistory"));
-  const parts = [el("h2", {}, t("fu.d.title", { id: l.id })), dl, el("h3", {}, t("fu.d.excerpt")), excerpt,
+  const at = new Date(l.at).getTime();
+  const replay = el("a", { id: "replay-link", className: "replay-link", href: `/ui/replay.html?${new URLSearchParams({ vehicle: l.vehicle_id,
+    from: new Date(at - 3600e3).toISOString(), to: new Date(at + 3600e3).toISOString() })}` }, t("fu.d.replay"));
+  const parts = [el("h2", {}, t("fu.d.title", { id: l.id })), dl, el("p", {}, replay), el("h3", {}, t("fu.d.excerpt")), excerpt,
     el("h3", {}, t("fu.d.history")), history];
   const steps = { open: ["request_explanation", "confirm", "dismiss"], explanation_requested: ["confirm", "dismiss"] }[l.verification] || [];
   if (steps.length) {
