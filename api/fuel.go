@@ -358,6 +358,9 @@ func (s *Server) matchFills(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// A city's month reads every car's track: longer than an ordinary
+	// request may take.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))
 	res, err := s.fuel.Run(r.Context(), p.Scope(), req.VehicleID, from, to, cals, s.cfg.Fuel)
 	if err != nil {
 		s.fail(w, r, err)
