@@ -266,6 +266,7 @@ func (s *Server) routes() {
 	s.notifyRoutes(p)
 	s.uiRoutes(p)
 	s.geofenceRoutes(p)
+	s.tipRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
