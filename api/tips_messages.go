@@ -36,7 +36,6 @@ func init() {
 		zh(`vehicle_id: no such vehicle in your jurisdiction`, "车辆不存在，或不在您的管辖范围内"),
 		zh(`area: want a GeoJSON Polygon or MultiPolygon, or a Point with radius_m, .*`, "区域：应为多边形，或带半径的点（WGS 84 经纬度）"),
 		zh(`action: want pass, reply, verify, feedback or close`, "步骤：应为转交单位、登记单位回复、核实、登记反馈或办结"),
-		zh(`reason: at most (\d+) characters`, "说明：最多 {1} 个字符"),
 		zh(`deadline, vehicle_id, unit_id: only when passing the tip to the unit`, "办理期限、车辆、单位：只在转交单位时填写"),
 		zh(`outcome, alert_ids, exports: only when verifying`, "核实结论、关联告警、证据导出：只在核实时填写"),
 		zh(`deadline: required to pass the tip to the unit \(RFC 3339\)`, "转交单位须填写办理期限"),
