@@ -199,7 +199,7 @@ func TestTipInBrowser(t *testing.T) {
 	// The supervisor: the reply, never the number.
 	p.Do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#name")))
 	uitest.Login(ctx, t, base, "yx_super", supOTP, "Yangxin-Super-2026!")
-	p.Do(chromedp.Navigate(base+"/ui/tips.html"))
+	p.Do(chromedp.Navigate(base + "/ui/tips.html"))
 	p.Poll("the supervisor's list", `document.body.dataset.ready === 'true' && document.querySelectorAll('#tips tr[data-id]').length === 1`)
 	p.Do(chromedp.Click(chromedp.CSS(`#tips tr[data-id="1"]`)))
 	p.Poll("the tip for the supervisor", `document.querySelector('#caller') && document.querySelector('#caller').textContent === '139****5678'`)
