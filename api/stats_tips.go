@@ -56,3 +56,16 @@ func (s *Server) tipStats(ctx context.Context, sc track.Scope, from, to, now tim
 	}
 	return out, nil
 }
+
+// tipSheetRows is the tips section as the workbook's sheet: a heading, a
+// row per unit, the total.
+func tipSheetRows(sec *tipStatsSection) [][]any {
+	rows := [][]any{{"单位", "受理", "未办结", "逾期", "属实", "不属实", "已办结"}}
+	if sec == nil {
+		return rows
+	}
+	for _, r := range append(sec.Rows, sec.Total) {
+		rows = append(rows, []any{xlsxCell(r.Unit), r.Received, r.Open, r.Overdue, r.Substantiated, r.Unsubstantiated, r.Closed})
+	}
+	return rows
+}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"fleetmon/alerts"
 )
 
@@ -209,6 +211,20 @@ func TestTipWorkflow(t *testing.T) {
 	if code != 200 || len(st.Tips.Rows) != 1 || st.Tips.Rows[0].Unit != "湖北省/黄石市/阳新县/县机关事务中心" ||
 		st.Tips.Rows[0].Received != 1 || st.Tips.Rows[0].Substantiated != 1 || st.Tips.Rows[0].Closed != 1 {
 		t.Fatalf("stats: %d %s", code, body)
+	}
+	resp := hsi.raw("GET", "/api/v1/reports/stats?period=2026-11&format=xlsx", nil)
+	book, err := excelize.OpenReader(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sheet, err := book.GetRows("举报")
+	book.Close()
+	if err != nil || len(sheet) != 3 || sheet[1][0] != "湖北省/黄石市/阳新县/县机关事务中心" || sheet[1][1] != "1" || sheet[1][4] != "1" || sheet[2][0] != "合计 total" {
+		t.Fatalf("the workbook's tips: %q %v", sheet, err)
+	}
+	if code, body := hsi.do("GET", "/api/v1/reports/stats?period=2026-11&format=html", nil); code != 200 || !strings.Contains(body, "<h2>举报（1）</h2>") {
+		t.Fatalf("the printable page's tips: %d %s", code, body)
 	}
 }
 

@@ -19,8 +19,18 @@ import (
 // apiText reads path with an API token and returns the status and body.
 func apiText(t *testing.T, base, token, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+path, nil)
+	return apiCall(t, base, token, "GET", path, "")
+}
+
+// apiCall sends a request with a bearer token and returns the status and
+// body.
+func apiCall(t *testing.T, base, token, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

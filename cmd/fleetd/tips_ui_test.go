@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -23,40 +21,9 @@ import (
 // before at.
 func sundayEndedBy(t *testing.T, at time.Time) time.Time {
 	t.Helper()
-	cal, err := alerts.NewCalendar(alerts.CalendarSpec{Week: alerts.StandardWeek()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cst := time.FixedZone("CST", 8*3600)
-	at = at.In(cst)
-	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, cst)
-	for range 60 {
-		kind, _ := cal.DayKind(alerts.DateOf(day))
-		if day.Weekday() == time.Sunday && !kind.Working() && !day.Add(14*time.Hour+25*time.Minute).After(at) {
-			return day
-		}
-		day = day.AddDate(0, 0, -1)
-	}
-	t.Fatalf("no Sunday off in the 60 days before %s", at)
-	return time.Time{}
-}
-
-// apiCall sends a request with a bearer token and returns the status and
-// body.
-func apiCall(t *testing.T, base, token, method, path, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return dayEndedBy(t, at, 14*time.Hour+25*time.Minute, "Sunday off", func(d time.Time, k alerts.DayKind) bool {
+		return d.Weekday() == time.Sunday && !k.Working()
+	})
 }
 
 // loginAgain logs name in with a password already set, and waits for the

@@ -21,6 +21,7 @@ import { startPage } from "../page.js";
 import { fillSelect, loadPlates } from "../pick.js";
 import { formatDuration, formatTime, toRFC3339 } from "../time.js";
 import { toast } from "../toast.js";
+import { download } from "../download.js";
 import { errorText, pager, table } from "../admin/common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -298,23 +299,9 @@ async function exportCase() {
   }
   $("export-go").disabled = true;
   try {
-    const resp = await fetch(`/api/v1/tips/${chosen.id}/export?${qs({ reason })}`, {
-      credentials: "same-origin", headers: { "Accept-Language": lang() === "en" ? "en" : "zh-CN,zh;q=0.9" },
-    });
-    if (!resp.ok) {
-      const data = await resp.json().catch(() => ({}));
-      throw new ApiError(resp.status, data.error && data.error.code, data.error && data.error.message);
-    }
-    const blob = await resp.blob();
-    const name = (/filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "") || [])[1] || "tip.csv";
-    const url = URL.createObjectURL(blob);
-    const a = el("a", { href: url, download: name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    const { name, size } = await download(`/api/v1/tips/${chosen.id}/export?${qs({ reason })}`, "tip.csv");
     $("export-status").textContent = t("tip.d.exported", { name });
-    $("export-status").dataset.bytes = blob.size;
+    $("export-status").dataset.bytes = size;
   } catch (e) {
     toast(errorText(e));
   } finally {
