@@ -189,6 +189,7 @@ func (s *Server) tipEvents(ctx context.Context, id int64) ([]tipEventJSON, error
 		var at time.Time
 		err := row.Scan(&e.ID, &at, &e.User, &e.Action, &e.From, &e.To, &e.Reason, &e.Detail)
 		e.At = formatTime(at)
+		delete(e.Detail, "request") // the retry check's digest, nobody's business
 		out = append(out, e)
 		return err
 	})

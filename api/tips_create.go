@@ -16,6 +16,10 @@ import (
 	"fleetmon/track"
 )
 
+// maxTipSkew is how far ahead of the server's clock a tip's reception
+// time may be: a clerk's clock a little fast, not a tip from tomorrow.
+const maxTipSkew = 10 * time.Minute
+
 // tipRequest is a tip as registered (POST /api/v1/tips).
 type tipRequest struct {
 	// Key is the client's idempotency key: a registration retried with the
@@ -43,7 +47,7 @@ type tipRequest struct {
 
 // check names the first thing wrong with the request, in the client's
 // terms.
-func (q *tipRequest) check() string {
+func (q *tipRequest) check(now time.Time) string {
 	q.Content, q.Plate, q.PlaceText = strings.TrimSpace(q.Content), strings.TrimSpace(q.Plate), strings.TrimSpace(q.PlaceText)
 	q.CallerNumber = strings.TrimSpace(q.CallerNumber)
 	switch {
@@ -65,10 +69,14 @@ func (q *tipRequest) check() string {
 		return "plate: leave it empty when plate_unsure is true"
 	case utf8.RuneCountInString(q.Plate) > 16:
 		return "plate: want 1 to 16 characters"
+	case q.ReceivedAt.After(now.Add(maxTipSkew)):
+		return "received_at: want a time not in the future"
 	case q.From.IsZero() || q.To.IsZero():
 		return "from, to: required, the time alleged (RFC 3339)"
 	case !q.To.After(q.From) || q.To.Sub(q.From) > maxTipPeriod:
 		return "from, to: want from before to, at most 7 days apart"
+	case !q.From.Before(q.ReceivedAt):
+		return "from: want a time before the tip was received"
 	case utf8.RuneCountInString(q.PlaceText) > 500:
 		return "place_text: at most 500 characters"
 	case len(q.Area) > 0 && q.FenceID != 0:
@@ -94,7 +102,7 @@ func (s *Server) createTip(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if msg := req.check(); msg != "" {
+	if msg := req.check(s.cfg.Now()); msg != "" {
 		writeError(w, r, http.StatusBadRequest, "bad_request", msg)
 		return
 	}

@@ -109,22 +109,12 @@ func tipCaseLines(t *tipRow, events []tipEventJSON) ([]string, tipMark) {
 		fmt.Sprintf("tip #%d content: %s", t.ID, one(t.Content)),
 	}
 	for i, e := range events {
-		d, _ := json.Marshal(withoutKey(e.Detail, "request"))
+		d, _ := json.Marshal(e.Detail)
 		lines = append(lines, fmt.Sprintf("tip #%d step %d: %s %s %s (%s → %s) %s %s", t.ID, i+1, e.At, e.User, e.Action,
 			cmp(e.From, "-"), e.To, one(e.Reason), d))
 	}
 	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
 	return lines, tipMark{TipID: t.ID, Steps: len(events), SHA256: hex.EncodeToString(sum[:])}
-}
-
-func withoutKey(m map[string]any, key string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != key {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // tipCaseNotes are the lines exportStream writes for a case: its lines,
@@ -135,9 +125,9 @@ func tipCaseNotes(lines []string, m tipMark) []string {
 }
 
 // CheckTipCase checks the tip case an export carries (none: nil) against
-// the database: the tip and its steps as stored now must render the lines
-// the file holds.
-func CheckTipCase(ctx context.Context, pool *pgxpool.Pool, file []byte) (*TipCaseCheck, error) {
+// the database: the tip must be about the manifest's car, and it and its
+// steps as stored now must render the lines the file holds.
+func CheckTipCase(ctx context.Context, pool *pgxpool.Pool, m0 *track.Manifest, file []byte) (*TipCaseCheck, error) {
 	i := bytes.Index(file, []byte(TipMarker))
 	if i < 0 {
 		return nil, nil
@@ -160,6 +150,13 @@ func CheckTipCase(ctx context.Context, pool *pgxpool.Pool, file []byte) (*TipCas
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The export's positions are its car's: a case about another car is
+	// not this file's (nor, through the API, within what its vehicle's
+	// jurisdiction lets the caller check).
+	if t.VehicleID != m0.VehicleID {
+		c.Problems = append(c.Problems, fmt.Sprintf("tip #%d is about another car than the export's positions (vehicle %d)", m.TipID, m0.VehicleID))
+		return c, nil
 	}
 	events, err := s.tipEvents(ctx, m.TipID)
 	if err != nil {

@@ -21,6 +21,8 @@ func init() {
 		zh(`received_at: required \(RFC 3339\)`, "受理时间：必填"),
 		zh(`channel: want phone, letter, web or hotline_12345`, "举报渠道：应为电话、信件、网络或 12345 热线"),
 		zh(`caller_number: want at most 20 digits \(with \+, - or spaces\)`, "来电号码：最多 20 位数字（可含 +、- 或空格）"),
+		zh(`received_at: want a time not in the future`, "受理时间：不能晚于现在"),
+		zh(`from: want a time before the tip was received`, "被举报时间：应早于受理时间"),
 		zh(`content: required`, "举报内容：必填"),
 		zh(`content: at most (\d+) characters`, "举报内容：最多 {1} 个字符"),
 		zh(`plate: required, or plate_unsure true`, "车牌：必填，或勾选“车牌不确定”"),

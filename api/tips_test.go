@@ -339,6 +339,8 @@ func TestTipBadInput(t *testing.T) {
 		{"content", " ", "content: required", "举报内容：必填"},
 		{"plate", "", "plate: required, or plate_unsure true", "车牌：必填，或勾选“车牌不确定”"},
 		{"to", trackDay.Format(time.RFC3339), "from, to: want from before to, at most 7 days apart", "被举报时间：开始须早于结束"},
+		{"received_at", trackDay.Add(80 * time.Hour).Format(time.RFC3339), "received_at: want a time not in the future", "受理时间：不能晚于现在"},
+		{"received_at", trackDay.Add(7 * time.Hour).Format(time.RFC3339), "from: want a time before the tip was received", "被举报时间：应早于受理时间"},
 		{"radius_m", 60000, "radius_m: want 0 to 50000", "半径：应为 0 到 50000 米"},
 		{"area", map[string]any{"type": "LineString", "coordinates": [][]float64{{115, 30}, {115.1, 30.1}}}, "area: want a GeoJSON Polygon", "区域：应为多边形"},
 		{"fence_id", 999999, "area, fence_id: give one of them", "地图区域与围栏只能选一个"},

@@ -128,7 +128,7 @@ func VerifyExport(ctx context.Context, st *track.Store, file []byte, scope func(
 	if c.SealProblems, err = st.CheckManifestSeals(ctx, m); err != nil {
 		return nil, err
 	}
-	if c.Tip, err = CheckTipCase(ctx, st.Pool(), file); err != nil {
+	if c.Tip, err = CheckTipCase(ctx, st.Pool(), m, file); err != nil {
 		return nil, err
 	}
 	if !c.FileChecked {
