@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fleetmon/track"
 )
@@ -161,16 +162,23 @@ func scanTip(row pgx.Row, now time.Time) (tipRow, error) {
 	return t, nil
 }
 
-// tipIn returns the tip with id if its unit is in sc, else
-// track.ErrNotFound.
-func (s *Server) tipIn(ctx context.Context, q interface {
+// rowQuerier reads one row: a pool or a transaction.
+type rowQuerier interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, sc track.Scope, id int64, lock bool) (tipRow, error) {
+}
+
+// tipIn returns the tip with id if its unit is in sc, else
+// track.ErrNotFound; lock takes the row for an update in q's transaction.
+func (s *Server) tipIn(ctx context.Context, q rowQuerier, sc track.Scope, id int64, lock bool) (tipRow, error) {
+	return loadTip(ctx, q, sc, id, lock, s.cfg.Now())
+}
+
+func loadTip(ctx context.Context, q rowQuerier, sc track.Scope, id int64, lock bool, now time.Time) (tipRow, error) {
 	sql := `SELECT ` + tipColumns + tipFrom + ` WHERE t.id = $1 AND ($2::bigint IS NULL OR t.unit_id IN (SELECT unit_subtree($2)))`
 	if lock {
 		sql += ` FOR UPDATE OF t`
 	}
-	t, err := scanTip(q.QueryRow(ctx, sql, id, sc.SQLArg()), s.cfg.Now())
+	t, err := scanTip(q.QueryRow(ctx, sql, id, sc.SQLArg()), now)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, track.ErrNotFound
 	}
@@ -182,17 +190,24 @@ func (s *Server) tipIn(ctx context.Context, q interface {
 
 // tipEvents returns a tip's steps, oldest first.
 func (s *Server) tipEvents(ctx context.Context, id int64) ([]tipEventJSON, error) {
+	return loadTipEvents(ctx, s.pool, id)
+}
+
+func loadTipEvents(ctx context.Context, pool *pgxpool.Pool, id int64) ([]tipEventJSON, error) {
 	out := []tipEventJSON{}
-	err := s.queryEach(ctx, `SELECT id, at, actor_name, action, from_state, to_state, reason, detail FROM tip_events
-		WHERE tip_id = $1 ORDER BY id`, []any{id}, func(row pgx.CollectableRow) error {
+	rows, err := pool.Query(ctx, `SELECT id, at, actor_name, action, from_state, to_state, reason, detail FROM tip_events
+		WHERE tip_id = $1 ORDER BY id`, id)
+	if err == nil {
 		var e tipEventJSON
 		var at time.Time
-		err := row.Scan(&e.ID, &at, &e.User, &e.Action, &e.From, &e.To, &e.Reason, &e.Detail)
-		e.At = formatTime(at)
-		delete(e.Detail, "request") // the retry check's digest, nobody's business
-		out = append(out, e)
-		return err
-	})
+		_, err = pgx.ForEachRow(rows, []any{&e.ID, &at, &e.User, &e.Action, &e.From, &e.To, &e.Reason, &e.Detail}, func() error {
+			e.At = formatTime(at)
+			delete(e.Detail, "request") // the retry check's digest, nobody's business
+			out = append(out, e)
+			e.Detail = nil
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("steps of tip %d: %w", id, err)
 	}

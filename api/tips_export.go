@@ -142,8 +142,7 @@ func CheckTipCase(ctx context.Context, pool *pgxpool.Pool, m0 *track.Manifest, f
 		return &TipCaseCheck{Problems: []string{"the tip marker cannot be read (the file was edited)"}}, nil
 	}
 	c := &TipCaseCheck{TipID: m.TipID, Steps: m.Steps, Problems: []string{}}
-	s := &Server{pool: pool, cfg: Config{Now: time.Now}}
-	t, err := s.tipIn(ctx, pool, track.All, m.TipID, false)
+	t, err := loadTip(ctx, pool, track.All, m.TipID, false, time.Now())
 	if errors.Is(err, track.ErrNotFound) {
 		c.Problems = append(c.Problems, fmt.Sprintf("tip #%d is not in the database", m.TipID))
 		return c, nil
@@ -158,7 +157,7 @@ func CheckTipCase(ctx context.Context, pool *pgxpool.Pool, m0 *track.Manifest, f
 		c.Problems = append(c.Problems, fmt.Sprintf("tip #%d is about another car than the export's positions (vehicle %d)", m.TipID, m0.VehicleID))
 		return c, nil
 	}
-	events, err := s.tipEvents(ctx, m.TipID)
+	events, err := loadTipEvents(ctx, pool, m.TipID)
 	if err != nil {
 		return nil, err
 	}
