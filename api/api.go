@@ -273,6 +273,7 @@ func (s *Server) routes() {
 	s.uiRoutes(p)
 	s.geofenceRoutes(p)
 	s.fuelRoutes(p)
+	s.tipRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.

@@ -5,9 +5,10 @@
 // calendars.go, ruleparams.go, approvals.go, holidays.go; replay,
 // evidence exports, their verification and area search: replay.go,
 // history.go, verify.go, area.go; reports.go; the statistics (台账):
-// stats.go, stats_export.go; fuel-card reconciliation, matched by
-// package fuel: fuel.go, fuel_import.go, fuel_leads.go, fuel_report.go,
-// fuel_export.go), the helpers every
+// stats.go, stats_export.go, stats_tips.go; public tips (举报), answered
+// from the tracks and worked to closure: tips*.go; fuel-card
+// reconciliation, matched by package fuel: fuel.go, fuel_import.go,
+// fuel_leads.go, fuel_report.go, fuel_export.go), the helpers every
 // resource reads requests and writes answers with (request.go, text.go,
 // csv.go), authentication (argon2id passwords hashed through a small
 // pool: hashing.go; server-side sessions with CSRF tokens, bearer API

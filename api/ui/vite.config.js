@@ -23,6 +23,7 @@ export default defineConfig({
         area: page("area.html"),
         admin: page("admin.html"),
         alerts: page("alerts.html"),
+        tips: page("tips.html"),
         audit: page("audit.html"),
         dispatch: page("dispatch.html"),
         geofences: page("geofences.html"),

@@ -9,6 +9,7 @@ import { t } from "./i18n.js";
 export const PAGES = [
   { id: "live", href: "/ui/live.html", key: "nav.live" },
   { id: "alerts", href: "/ui/alerts.html", key: "nav.alerts" },
+  { id: "tips", href: "/ui/tips.html", key: "nav.tips" },
   { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "reports", href: "/ui/reports.html", key: "nav.reports" },
