@@ -171,7 +171,7 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	var version int32
 	if f.ID == 0 {
 		var found Fence
-		if found, err = s.sameFence(ctx, args); err != nil || found.ID != 0 {
+		if found, err = s.sameFence(ctx, f, args); err != nil || found.ID != 0 {
 			f.ID, f.Version = found.ID, found.Version
 			return f, err
 		}
@@ -191,12 +191,12 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	return f, nil
 }
 
-// sameFence finds the stored fence that args (PutFence's) describe
-// exactly, or returns a zero Fence.
-func (s *Store) sameFence(ctx context.Context, args []any) (Fence, error) {
+// sameFence finds the stored fence that args (PutFence's for want)
+// describe exactly, or returns a zero Fence.
+func (s *Store) sameFence(ctx context.Context, want Fence, args []any) (Fence, error) {
 	var f Fence
 	if _, inTx := s.db.(pgx.Tx); inTx {
-		owner := fmt.Sprintf("fence:%v:%v", args[5], args[6])
+		owner := fmt.Sprintf("fence:unit %d:vehicle %d", want.UnitID, want.VehicleID)
 		if _, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", owner); err != nil {
 			return f, fmt.Errorf("lock the fences of %s: %w", owner, err)
 		}
