@@ -78,7 +78,7 @@ func (s *Server) assign(r *http.Request, c changeTx, t tripRequestJSON, a assign
 			return nil, err
 		}
 		id, err := c.alerts.AddApproval(ctx, alerts.ApprovalRecord{Approval: alerts.Approval{VehicleID: v.ID, Start: t.start, End: t.end},
-			Driver: driver, Purpose: t.Purpose, Approver: approver})
+			Driver: driver, Purpose: t.Purpose, Approver: approver, CreatedAt: s.cfg.Now()})
 		if err != nil {
 			return nil, err
 		}
