@@ -302,4 +302,3 @@ func (s *Server) decideTripRequest(approve bool) http.HandlerFunc {
 		s.getTripRequest(w, r)
 	}
 }
-
