@@ -25,6 +25,7 @@ export default defineConfig({
         alerts: page("alerts.html"),
         audit: page("audit.html"),
         dispatch: page("dispatch.html"),
+        requests: page("requests.html"),
         geofences: page("geofences.html"),
         reports: page("reports.html"),
       },
