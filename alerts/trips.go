@@ -34,8 +34,8 @@ type TripCheck struct {
 	RequestID int64 `json:"request_id,omitempty"`
 	Emergency bool  `json:"emergency,omitempty"`
 	// IssuedAt is when the approval was stored; IssuedAfter says that was
-	// after the trip began (its first drive, or its window when it was
-	// not driven): an approval issued after the fact.
+	// after the trip began (its first drive; when it was not driven, after
+	// its window ended): an approval issued after the fact.
 	IssuedAt    time.Time `json:"issued_at"`
 	IssuedAfter bool      `json:"issued_after"`
 	// Destination names the request's destination; HasDestination says
@@ -94,13 +94,16 @@ func CompareTrip(a Approval, issuedAt time.Time, ds []Drive, lo, hi time.Time) T
 		}
 	}
 	c.Driving = Duration(driving)
-	began := a.Start
+	// An approval issued during its window but before the car moved is
+	// in time; one issued after the car moved, or for a window already
+	// over when it was never driven, is not.
+	began := a.End
 	if n := len(c.Drives); n > 0 {
 		first, last := c.Drives[0], c.Drives[n-1]
 		c.StartedInWindow = !first.Start.Before(a.Start)
 		c.EndedInWindow = !last.End.After(a.End) && !last.Ongoing
 		c.Span = Duration(last.End.Sub(first.Start))
-		began = minTime(first.Start, a.Start)
+		began = first.Start
 	}
 	c.IssuedAfter = issuedAt.After(began)
 	return c
