@@ -181,11 +181,8 @@ func (s *Server) recordEmergencyTrip(w http.ResponseWriter, r *http.Request) {
 	}
 	var id int64
 	err = s.change(r, func(c changeTx) (Entry, error) {
-		if err := s.checkTripPlaces(r, c, n); err != nil {
-			return Entry{}, err
-		}
 		var err error
-		if id, err = insertTrip(r.Context(), c.tx, p, n); err != nil {
+		if id, err = s.newTrip(r, c, n); err != nil {
 			return Entry{}, err
 		}
 		if _, err = c.tx.Exec(r.Context(), `UPDATE trip_requests SET status = 'approved', decided_by = $2, decided_at = $3,

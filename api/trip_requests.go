@@ -132,6 +132,15 @@ func (s *Server) checkTripPlaces(r *http.Request, c changeTx, n newTrip) error {
 	return nil
 }
 
+// newTrip stores n for the caller in c, once its places are checked, and
+// returns its id.
+func (s *Server) newTrip(r *http.Request, c changeTx, n newTrip) (int64, error) {
+	if err := s.checkTripPlaces(r, c, n); err != nil {
+		return 0, err
+	}
+	return insertTrip(r.Context(), c.tx, principal(r), n)
+}
+
 func tripEntry(action string, t tripRequestJSON, detail map[string]any) Entry {
 	if detail == nil {
 		detail = map[string]any{}
@@ -159,11 +168,8 @@ func (s *Server) createTripRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	var id int64
 	err = s.change(r, func(c changeTx) (Entry, error) {
-		if err := s.checkTripPlaces(r, c, n); err != nil {
-			return Entry{}, err
-		}
 		var err error
-		if id, err = insertTrip(r.Context(), c.tx, p, n); err != nil {
+		if id, err = s.newTrip(r, c, n); err != nil {
 			return Entry{}, err
 		}
 		t, err := tripIn(r.Context(), c.tx, p, id, false)
