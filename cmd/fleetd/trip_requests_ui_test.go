@@ -76,7 +76,9 @@ func TestTripRequestInBrowser(t *testing.T) {
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 	p := &uitest.Page{Ctx: ctx, T: t, Shots: shots, Detail: func() string { return "fleetd:\n" + srv.Stderr.String() }}
-	cell := func(purpose string) string { return `document.querySelector('#requests tr[data-purpose="` + purpose + `"]')` }
+	cell := func(purpose string) string {
+		return `document.querySelector('#requests tr[data-purpose="` + purpose + `"]')`
+	}
 
 	// The trip's window opens ten minutes ago; the emergency use was two
 	// hours ago, and its drive is in fleetd before anyone records it.
