@@ -119,9 +119,9 @@ const tripReach = 200 // metres
 func (s *Store) reached(ctx context.Context, requestID, vehicleID int64, from, to time.Time) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1
-		FROM trip_requests t LEFT JOIN landmarks l ON l.id = t.dest_landmark_id, positions p
+		FROM trip_requests t, positions p
 		WHERE t.id = $1 AND p.vehicle_id = $2 AND p.device_time >= $3 AND p.device_time <= $4
-			AND ST_DWithin(p.geom::geography, COALESCE(l.geom, t.dest_area)::geography, $5))`,
+			AND ST_DWithin(p.geom::geography, t.dest_area::geography, $5))`,
 		requestID, vehicleID, from, to, tripReach).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("trip request %d: reached its destination: %w", requestID, err)
@@ -134,7 +134,7 @@ func (s *Store) reached(ctx context.Context, requestID, vehicleID int64, from, t
 func (s *Store) tripsStarting(ctx context.Context, vehicles []int64, lo, hi time.Time) ([]tripInfo, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.vehicle_id, lower(a.period), upper(a.period), COALESCE(a.fence_id, 0),
 			a.created_at, COALESCE(t.id, 0), COALESCE(t.emergency, false), COALESCE(t.destination, ''),
-			COALESCE(t.dest_landmark_id IS NOT NULL OR t.dest_area IS NOT NULL, false)
+			COALESCE(t.dest_area IS NOT NULL, false)
 		FROM alert_approvals a LEFT JOIN trip_requests t ON t.approval_id = a.id
 		WHERE a.vehicle_id = ANY($1) AND lower(a.period) >= $2 AND lower(a.period) < $3
 		ORDER BY lower(a.period), a.id`, vehicles, lo, hi)

@@ -177,7 +177,8 @@ func insertTrip(ctx context.Context, tx pgx.Tx, p *Principal, n newTrip) (int64,
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO trip_requests (unit_id, requester_id, client_ref, purpose, passengers, destination,
 			dest_landmark_id, dest_area, period, emergency, emergency_reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 = '' THEN NULL ELSE ST_SetSRID(ST_GeomFromGeoJSON($8), 4326) END,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 = '' THEN (SELECT geom FROM landmarks WHERE id = $7)
+				ELSE ST_SetSRID(ST_GeomFromGeoJSON($8), 4326) END,
 			tstzrange($9, $10, '[)'), $11, $12)
 		ON CONFLICT (requester_id, client_ref) DO NOTHING RETURNING id`,
 		n.unitID, p.ID, n.clientRef, n.purpose, n.passengers, n.destination, nullID(n.landmarkID), n.area,

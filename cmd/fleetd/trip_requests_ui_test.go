@@ -56,7 +56,7 @@ func localInput(t time.Time) string { return t.In(cstZone).Format("2006-01-02T15
 // TestTripRequestInBrowser walks a car request through fleetmon as a
 // county office does: a clerk (staff) logs in, lands on the requests page
 // (and sees nothing else of the platform), asks for a car to a landmark
-// and files a second request; the dispatcher (a supervisor of the county)
+// and files a second request to a place marked on the map; the dispatcher (a supervisor of the county)
 // adds a driver, approves the first, rejects the second with its reason,
 // dispatches the county's car with the driver, and records an emergency
 // use of the same car two hours earlier (补录) with its reason. The car's
@@ -114,7 +114,13 @@ func TestTripRequestInBrowser(t *testing.T) {
 	}
 	landmark := p.String(`[...document.querySelectorAll('#a-landmark option')].find(o => o.textContent === '阳新县人民政府').value`)
 	file("赴县政府汇报防汛工作", "县政府", landmark, from, to)
+	// The second request's destination is marked on the map.
+	var box struct{ X, Y, W, H float64 }
+	p.Eval(`(() => { const r = document.querySelector('#a-map').getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height} })()`, &box)
+	p.Do(chromedp.Click(chromedp.CSS(".leaflet-pm-icon-marker")), chromedp.MouseClickXY(box.X+box.W/2, box.Y+box.H/2))
+	p.Poll("the destination marked", `document.querySelector('#a-map').dataset.drawn === 'Point'`)
 	file("参观学习", "武汉市", "", from, to)
+	p.Poll("the map cleared for the next request", `document.querySelector('#a-map').dataset.drawn === undefined`)
 	uitest.Screenshot(ctx, t, shots, "1-filed")
 	if code, _ := apiText(t, base, clerkToken, "/api/v1/vehicles"); code != 403 {
 		t.Errorf("the clerk reads the vehicles: %d", code)
@@ -203,7 +209,8 @@ func TestTripRequestInBrowser(t *testing.T) {
 
 	// The clerk reads why the second request was rejected.
 	code, body = apiText(t, base, clerkToken, "/api/v1/trip-requests?status=rejected")
-	if code != 200 || !strings.Contains(body, "与市局调研合并出行") || !strings.Contains(body, `"decided_by":"yx_dispatcher"`) {
+	if code != 200 || !strings.Contains(body, "与市局调研合并出行") || !strings.Contains(body, `"decided_by":"yx_dispatcher"`) ||
+		!strings.Contains(body, `"dest_area":{"type":"Point"`) {
 		t.Errorf("the clerk's rejected request: %d %s", code, body)
 	}
 }

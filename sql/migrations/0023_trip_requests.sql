@@ -36,8 +36,11 @@ CREATE TABLE trip_requests (
     purpose       text NOT NULL CHECK (purpose <> '' AND char_length(purpose) <= 200),
     passengers    integer NOT NULL CHECK (passengers BETWEEN 1 AND 60),
     destination   text NOT NULL DEFAULT '' CHECK (char_length(destination) <= 200),
-    -- The destination as a landmark, or as a point or area drawn on the map.
-    dest_landmark_id bigint REFERENCES landmarks(id),
+    -- The destination as a landmark, or as a point or area drawn on the
+    -- map. dest_area keeps the landmark's place as it was when the request
+    -- was made: what was approved does not move when the landmark is
+    -- edited, and stays when it is deleted.
+    dest_landmark_id bigint REFERENCES landmarks(id) ON DELETE SET NULL,
     dest_area     geometry(Geometry, 4326)
                   CHECK (dest_area IS NULL OR (GeometryType(dest_area) IN ('POINT', 'POLYGON', 'MULTIPOLYGON') AND ST_IsValid(dest_area))),
     period        tstzrange NOT NULL CHECK (NOT isempty(period) AND NOT lower_inf(period) AND NOT upper_inf(period)),

@@ -9,6 +9,8 @@ import "../style.css";
 import "../admin/admin.css";
 import "../admin/messages.js";
 import "./messages.js";
+import "./requests.css";
+import { createDestinationMap } from "./destmap.js";
 import { get, listAll, logout, post } from "../api.js";
 import { el } from "../dom.js";
 import { t, toggle } from "../i18n.js";
@@ -28,6 +30,7 @@ let landmarks = [];
 let vehicles = [];
 let drivers = [];
 let units = [];
+let destMap = null;
 
 // formKey is the key of the request being filled in: sending the form
 // again (a double click, a retry after a network error) finds the request
@@ -53,6 +56,8 @@ function fields() {
     to: rfc3339($("a-to").value),
   };
   if ($("a-landmark").value) body.dest_landmark_id = Number($("a-landmark").value);
+  const area = destMap && destMap.geometry();
+  if (area) body.dest_area = area;
   return body;
 }
 
@@ -68,6 +73,7 @@ async function submit(ev) {
     await post("/api/v1/trip-requests", body);
     formKey = newKey();
     $("apply").reset();
+    destMap?.clear();
     toast(t("rq.filed"));
     await reload();
   } catch (e) {
@@ -94,6 +100,7 @@ async function emergency() {
     await post("/api/v1/trip-requests/emergency", body);
     formKey = newKey();
     $("apply").reset();
+    destMap?.clear();
     toast(t("rq.recorded"));
     await reload();
   } catch (e) {
@@ -217,6 +224,8 @@ async function main() {
   $("apply").hidden = user.role === "inspector";
   $("apply").after(el("div", { id: "e-row", className: "toolbar rq-manager", hidden: !manager }));
   landmarks = (await get("/api/v1/landmarks")).items || [];
+  if (user.role !== "inspector") destMap = await createDestinationMap($("a-map"), await get("/api/v1/ui/config"), toast);
+  else $("a-map-box").hidden = true;
   if (manager) {
     [vehicles, units] = await Promise.all([listAll("/api/v1/vehicles"), get("/api/v1/units").then((u) => u.items)]);
   }
