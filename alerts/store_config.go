@@ -318,9 +318,11 @@ func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error
 		ref = &a.ExternalRef
 	}
 	var id int64
-	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
-		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9) RETURNING id`,
-		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref).Scan(&id)
+	// CreatedAt, when set, is the server's clock at the approval, which
+	// the dispatch report compares with the trip's time.
+	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref, created_at)
+		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9, COALESCE($10, now())) RETURNING id`,
+		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref, nullTime(a.CreatedAt)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store approval for vehicle %d: %w", a.VehicleID, err)
 	}

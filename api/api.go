@@ -274,6 +274,7 @@ func (s *Server) routes() {
 	s.geofenceRoutes(p)
 	s.fuelRoutes(p)
 	s.tipRoutes(p)
+	s.tripRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
@@ -352,6 +353,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.MustChange && pattern != "GET /api/v1/me" && pattern != "POST /api/v1/me/password" && pattern != "POST /api/v1/logout" {
 		writeError(w, r, http.StatusForbidden, "password_change_required",
 			"this account has a one-time password: set a new one with POST /api/v1/me/password")
+		return
+	}
+	if p.Role == RoleStaff && !staffMay(pattern) {
+		writeError(w, r, http.StatusForbidden, "forbidden", "your role may not do this")
 		return
 	}
 	s.private.ServeHTTP(w, r)

@@ -26,6 +26,7 @@ export default defineConfig({
         tips: page("tips.html"),
         audit: page("audit.html"),
         dispatch: page("dispatch.html"),
+        requests: page("requests.html"),
         geofences: page("geofences.html"),
         reports: page("reports.html"),
         fuel: page("fuel.html"),

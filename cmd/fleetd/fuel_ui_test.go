@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,20 +17,6 @@ import (
 )
 
 // apiSend sends a JSON body with a bearer token and returns the answer.
-func apiSend(t *testing.T, base, token, method, path, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // TestFuelPageInBrowser walks the fuel-card page as a 黄石市 inspector: a
 // statement with a bad line is refused with the line named, the station
 // list and the statement are imported, October is matched against the
@@ -75,11 +59,11 @@ func TestFuelPageInBrowser(t *testing.T) {
 	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
 	base := "http://" + srv.HTTP
 	// The unit binds its card and records the car's tank and norm.
-	if code, body := apiSend(t, base, superToken, "POST", "/api/v1/fuel/cards",
+	if code, body := apiCall(t, base, superToken, "POST", "/api/v1/fuel/cards",
 		fmt.Sprintf(`{"card": "9000000001", "vehicle_id": %d, "from": "2026-09-01 00:00"}`, vid)); code != 201 {
 		t.Fatalf("bind the card: %d %s", code, body)
 	}
-	if code, body := apiSend(t, base, superToken, "PUT", fmt.Sprintf("/api/v1/fuel/vehicles/%d", vid),
+	if code, body := apiCall(t, base, superToken, "PUT", fmt.Sprintf("/api/v1/fuel/vehicles/%d", vid),
 		fmt.Sprintf(`{"tank_l": %g, "norm_l_100km": %g}`, fueltest.Tank, fueltest.Norm)); code != 200 {
 		t.Fatalf("tank and norm: %d %s", code, body)
 	}
