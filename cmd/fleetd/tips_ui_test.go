@@ -247,4 +247,36 @@ func TestTipInBrowser(t *testing.T) {
 	if views != 1 {
 		t.Errorf("caller views audited: %d", views)
 	}
+
+	// A second tip, its place marked on the registration form's map: the
+	// point drawn (in WGS-84) and the radius typed are what is stored.
+	p.Do(chromedp.Navigate(base + "/ui/tips.html"))
+	p.Poll("the list again", `document.body.dataset.ready === 'true'`)
+	p.Do(chromedp.Click(chromedp.CSS("#new-tip")), chromedp.WaitVisible(chromedp.CSS("#r-map .leaflet-pm-icon-marker")))
+	// The map's box is read after the click on the marker tool, which
+	// scrolls the form.
+	p.Do(chromedp.Click(chromedp.CSS("#r-map .leaflet-pm-icon-marker")))
+	var box struct{ X, Y, W, H float64 }
+	p.Eval(`(() => { const r = document.querySelector('#r-map').getBoundingClientRect(); return {X: r.x, Y: r.y, W: r.width, H: r.height} })()`, &box)
+	p.Do(chromedp.MouseClickXY(box.X+box.W/2, box.Y+box.H/2))
+	p.Poll("the place marked", `document.querySelector('#r-map').dataset.drawn === 'Point'`)
+	p.String(`document.querySelector('#r-unsure').checked = true; ''`)
+	p.Do(chromedp.SetValue(chromedp.CSS("#r-content"), "一辆公车周日停在地图所标处"),
+		chromedp.SetValue(chromedp.CSS("#r-radius"), "500"),
+		chromedp.SetValue(chromedp.CSS("#r-from"), local(start.Add(10*time.Minute))),
+		chromedp.SetValue(chromedp.CSS("#r-to"), local(start.Add(60*time.Minute))),
+		chromedp.Click(chromedp.CSS("#r-go")))
+	p.Poll("the second tip shown", `document.querySelector('#detail h2') && document.querySelector('#detail h2').textContent === '举报 #2'`)
+	var marked struct {
+		Area struct {
+			Type        string    `json:"type"`
+			Coordinates []float64 `json:"coordinates"`
+		} `json:"area"`
+		RadiusM float64 `json:"radius_m"`
+	}
+	apiGet(t, base, token, "/api/v1/tips/2", &marked)
+	if marked.Area.Type != "Point" || len(marked.Area.Coordinates) != 2 || marked.RadiusM != 500 ||
+		marked.Area.Coordinates[0] < 114 || marked.Area.Coordinates[0] > 116 || marked.Area.Coordinates[1] < 29 || marked.Area.Coordinates[1] > 31 {
+		t.Errorf("the place marked on the map, as stored: %+v", marked)
+	}
 }

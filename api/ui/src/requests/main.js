@@ -10,7 +10,7 @@ import "../admin/admin.css";
 import "../admin/messages.js";
 import "./messages.js";
 import "./requests.css";
-import { createDestinationMap } from "./destmap.js";
+import { createPlaceMap } from "../placemap.js";
 import { get, listAll, logout, post } from "../api.js";
 import { el } from "../dom.js";
 import { t, toggle } from "../i18n.js";
@@ -224,7 +224,7 @@ async function main() {
   $("apply").hidden = user.role === "inspector";
   $("apply").after(el("div", { id: "e-row", className: "toolbar rq-manager", hidden: !manager }));
   landmarks = (await get("/api/v1/landmarks")).items || [];
-  if (user.role !== "inspector") destMap = await createDestinationMap($("a-map"), await get("/api/v1/ui/config"), toast);
+  if (user.role !== "inspector") destMap = await createPlaceMap($("a-map"), await get("/api/v1/ui/config"), toast);
   else $("a-map-box").hidden = true;
   if (manager) {
     [vehicles, units] = await Promise.all([listAll("/api/v1/vehicles"), get("/api/v1/units").then((u) => u.items)]);

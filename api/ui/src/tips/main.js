@@ -22,6 +22,7 @@ import { fillSelect, loadPlates } from "../pick.js";
 import { formatDuration, formatTime, toRFC3339 } from "../time.js";
 import { toast } from "../toast.js";
 import { download } from "../download.js";
+import { createPlaceMap } from "../placemap.js";
 import { errorText, pager, table } from "../admin/common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -318,8 +319,13 @@ function fillForm() {
   fillSelect($("r-fence"), t("tip.r.noFence"), fences.map((f) => ({ value: f.id, label: f.name })));
 }
 
-function openForm() {
+// placeMap is the registration form's map, made when the form is first
+// shown (Leaflet measures its box then).
+let placeMap = null;
+
+async function openForm() {
   $("register").hidden = false;
+  if (!placeMap) placeMap = await createPlaceMap($("r-map"), await get("/api/v1/ui/config"), toast);
   if (!$("r-received").value) $("r-received").value = toRFC3339(new Date()).slice(0, 16);
   $("r-content").focus();
 }
@@ -334,7 +340,11 @@ async function register(ev) {
   for (const k of ["received_at", "from", "to"]) if (!body[k]) delete body[k]; // named by the server
   if ($("r-fence").value) body.fence_id = Number($("r-fence").value);
   const pt = $("r-point").value.trim();
-  if (pt) {
+  const drawn = placeMap && placeMap.geometry();
+  if (drawn) {
+    body.area = drawn;
+    if (drawn.type === "Point") body.radius_m = Number($("r-radius").value) || 300;
+  } else if (pt) {
     const m = /^\s*(-?\d+(?:\.\d+)?)\s*[,，]\s*(-?\d+(?:\.\d+)?)\s*$/.exec(pt);
     if (!m) {
       toast(t("tip.r.badPoint"));
@@ -353,6 +363,7 @@ async function register(ev) {
   }
   delete keys.register;
   $("register").reset();
+  if (placeMap) placeMap.clear();
   $("register").hidden = true;
   toast(t("tip.r.done", { id: tip.id }));
   await load();

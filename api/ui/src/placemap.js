@@ -1,17 +1,18 @@
-// The destination drawn on a map (目的地区域): a point or an area, drawn
-// with leaflet-geoman on the page's base map and kept in WGS-84 as the API
-// stores it, whatever the base map's datum. One destination at a time:
-// drawing another replaces it.
+// A place drawn on a map: a car request's destination (目的地区域), a
+// tip's alleged place (举报地点). A point or an area, drawn with
+// leaflet-geoman on the page's base map and kept in WGS-84 as the API
+// stores it, whatever the base map's datum. One place at a time: drawing
+// another replaces it.
 
-import L from "../leaflet.js";
-import { projector, setupBaseMaps } from "../basemap.js";
-import { loadFenceDrawing, labelsByZoom } from "../fences.js";
-import { gcj02ToWgs84 } from "../gcj02.js";
+import L from "./leaflet.js";
+import { projector, setupBaseMaps } from "./basemap.js";
+import { loadFenceDrawing, labelsByZoom } from "./fences.js";
+import { gcj02ToWgs84 } from "./gcj02.js";
 
-// createDestinationMap makes the map in div; config is GET
+// createPlaceMap makes the map in div; config is GET
 // /api/v1/ui/config. It returns { geometry(), clear() }: the GeoJSON
 // geometry drawn, or null.
-export async function createDestinationMap(div, config, notify) {
+export async function createPlaceMap(div, config, notify) {
   await loadFenceDrawing(); // before the map: leaflet-geoman hooks its creation
   const map = L.map(div, { zoomControl: true }).setView([30.2, 115.04], 11);
   map.attributionControl.setPrefix("");
@@ -23,10 +24,10 @@ export async function createDestinationMap(div, config, notify) {
     unproject = datum === "gcj02" ? gcj02ToWgs84 : projector("wgs84");
   }, notify);
   map.pm.setLang(document.documentElement.lang === "en" ? "en" : "zh");
-  // One destination: drawing ends with the first shape. A point is a
+  // One place: drawing ends with the first shape. A point is a
   // dot of the page's own (Leaflet's marker image is not bundled).
   map.pm.setGlobalOptions({ continueDrawing: false,
-    markerStyle: { icon: L.divIcon({ className: "rq-dest-icon", iconSize: [14, 14] }) } });
+    markerStyle: { icon: L.divIcon({ className: "place-icon", iconSize: [14, 14] }) } });
   map.pm.addControls({
     position: "topleft",
     drawCircleMarker: false, drawRectangle: false, drawText: false, drawCircle: false, drawPolyline: false,
