@@ -333,8 +333,8 @@ func (s *Store) Record(ctx context.Context, a Answer) (bool, error) {
 // Expire marks timed out the commands sent more than the reply timeout
 // before now, and those still queued at their expiry. It returns how many.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE terminal_commands SET state = 'timed_out', done_at = $1
-		WHERE (state = 'sent' AND sent_at < $1 - $2::interval) OR (state = 'queued' AND expires_at <= $1)
+	rows, err := s.pool.Query(ctx, `UPDATE terminal_commands SET state = 'timed_out', done_at = $1::timestamptz
+		WHERE (state = 'sent' AND sent_at < $1::timestamptz - $2::interval) OR (state = 'queued' AND expires_at <= $1::timestamptz)
 		RETURNING kind`, now, s.cfg.ReplyTimeout)
 	if err != nil {
 		return 0, fmt.Errorf("expire commands: %w", err)
