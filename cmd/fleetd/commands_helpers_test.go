@@ -184,4 +184,3 @@ func (m *mqttConn) RemoteAddr() net.Addr             { return mqttAddr{} }
 func (m *mqttConn) SetDeadline(time.Time) error      { return nil }
 func (m *mqttConn) SetReadDeadline(time.Time) error  { return nil }
 func (m *mqttConn) SetWriteDeadline(time.Time) error { return nil }
-

@@ -73,4 +73,3 @@ func (m *Metrics) dropped(reason string) {
 
 // Dropped counts a drop outside the Store (ingest's encoding, for one).
 func (m *Metrics) Dropped(reason string) { m.dropped(reason) }
-
