@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"fleetmon/ingest/jt808"
@@ -115,4 +116,51 @@ func locationReply(l *jt808.Location) map[string]any {
 		out["time"] = t.UTC().Format(time.RFC3339)
 	}
 	return out
+}
+
+// deliverQueued claims terminal terminalID's queued commands one after
+// another and writes each with write, until none is left, the queue
+// fails, or a write fails: that command goes back to the queue, for the
+// next chance. serial gives each claimed command its message serial.
+func deliverQueued(ctx context.Context, q CommandQueue, terminalID int64, node string, log *slog.Logger,
+	serial func(commands.Command) uint16, write func(*commands.Command) error) {
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, commandAttempt)
+		c, ok, err := q.Claim(cctx, terminalID, node, serial)
+		cancel()
+		if err != nil {
+			log.Warn("claim a command", "err", err)
+			return
+		}
+		if !ok {
+			return
+		}
+		if err := write(&c); err != nil {
+			log.Info("send a command", "command", c.ID, "err", err)
+			uctx, cancel := context.WithTimeout(context.Background(), commandAttempt)
+			if err := q.Unclaim(uctx, c.ID); err != nil {
+				log.Warn("put a command back in the queue", "command", c.ID, "err", err)
+			}
+			cancel()
+			return
+		}
+		log.Info("command sent", "command", c.ID, "kind", c.Kind, "serial", c.Serial)
+	}
+}
+
+// recordAnswer records a terminal's answer to a command (0x0001, 0x0104,
+// 0x0201) in q; other messages are not answers.
+func recordAnswer(ctx context.Context, q CommandQueue, terminalID int64, msg jt808.Message, log *slog.Logger) {
+	if q == nil {
+		return
+	}
+	a, ok := answerOf(terminalID, msg)
+	if !ok {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, commandAttempt)
+	defer cancel()
+	if _, err := q.Record(rctx, a); err != nil {
+		log.Warn("record a command's answer", "serial", a.Serial, "err", err)
+	}
 }

@@ -90,29 +90,9 @@ func (s *Subscriber) publishCommands(terminalID int64) {
 		s.cmds.terms[terminalID].sending = false
 		s.cmds.mu.Unlock()
 	}()
-	q := s.cfg.Commands
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), commandAttempt)
-		c, ok, err := q.Claim(ctx, terminalID, s.cfg.ClientID, func(c commands.Command) uint16 { return uint16(c.ID) })
-		cancel()
-		if err != nil {
-			s.log.Warn("claim a command", "err", err)
-			return
-		}
-		if !ok {
-			return
-		}
-		if err := s.publishCommand(terminalID, &c); err != nil {
-			s.log.Info("publish a command", "command", c.ID, "err", err)
-			ctx, cancel := context.WithTimeout(context.Background(), commandAttempt)
-			if err := q.Unclaim(ctx, c.ID); err != nil {
-				s.log.Warn("put a command back in the queue", "command", c.ID, "err", err)
-			}
-			cancel()
-			return
-		}
-		s.log.Info("command published", "command", c.ID, "kind", c.Kind, "serial", c.Serial)
-	}
+	deliverQueued(context.Background(), s.cfg.Commands, terminalID, s.cfg.ClientID, s.log,
+		func(c commands.Command) uint16 { return uint16(c.ID) },
+		func(c *commands.Command) error { return s.publishCommand(terminalID, c) })
 }
 
 func (s *Subscriber) publishCommand(terminalID int64, c *commands.Command) error {
@@ -132,16 +112,5 @@ func (s *Subscriber) publishCommand(terminalID int64, c *commands.Command) error
 // recordAnswer records a terminal's answer to a command that came over
 // MQTT.
 func (s *Subscriber) recordAnswer(ctx context.Context, terminalID int64, msg jt808.Message) {
-	if s.cfg.Commands == nil {
-		return
-	}
-	a, ok := answerOf(terminalID, msg)
-	if !ok {
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, commandAttempt)
-	defer cancel()
-	if _, err := s.cfg.Commands.Record(rctx, a); err != nil {
-		s.log.Warn("record a command's answer", "serial", a.Serial, "err", err)
-	}
+	recordAnswer(ctx, s.cfg.Commands, terminalID, msg, s.log)
 }

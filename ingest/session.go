@@ -59,11 +59,12 @@ type session struct {
 	fragBytes int
 
 	// cmdHdr is the header template of commands to the terminal (version,
-	// phone); guarded by wmu. cmdWake and cmdDone drive the command sender
-	// (session_commands.go), started at the first authentication.
+	// phone); guarded by wmu. cmdWake wakes the command sender
+	// (session_commands.go), started at the first authentication, and
+	// cmdStop stops it.
 	cmdHdr  jt808.Header
 	cmdWake chan struct{}
-	cmdDone chan struct{}
+	cmdStop context.CancelFunc
 }
 
 // inbound is one complete message as its handler sees it.

@@ -43,8 +43,9 @@ func (s *session) goOnline(ctx context.Context, h *jt808.Header) {
 	s.srv.mu.Unlock()
 	if s.cmdWake == nil {
 		s.cmdWake = make(chan struct{}, 1)
-		s.cmdDone = make(chan struct{})
-		go s.sendCommands(ctx, q, s.term.ID)
+		var cctx context.Context
+		cctx, s.cmdStop = context.WithCancel(ctx)
+		go s.sendCommands(cctx, q, s.term.ID)
 	}
 	s.wakeCommands()
 }
@@ -52,10 +53,10 @@ func (s *session) goOnline(ctx context.Context, h *jt808.Header) {
 // goOffline, when the connection ends, stops the command sender and lets
 // go of the terminal (unless a newer connection of its holds it already).
 func (s *session) goOffline() {
-	if s.cmdDone == nil {
+	if s.cmdStop == nil {
 		return
 	}
-	close(s.cmdDone)
+	s.cmdStop()
 	s.srv.mu.Lock()
 	if s.srv.online[s.term.ID] == s {
 		delete(s.srv.online, s.term.ID)
@@ -70,44 +71,21 @@ func (s *session) wakeCommands() {
 	}
 }
 
-// sendCommands runs for the life of an authenticated connection.
+// sendCommands runs for the life of an authenticated connection: until
+// ctx ends with it (goOffline) or with the server.
 func (s *session) sendCommands(ctx context.Context, q CommandQueue, terminalID int64) {
 	var buf []byte
 	for {
 		select {
 		case <-s.cmdWake:
-		case <-s.cmdDone:
-			return
 		case <-ctx.Done():
 			return
 		}
-		for {
-			select {
-			case <-s.cmdDone:
-				return
-			default:
-			}
-			cctx, cancel := context.WithTimeout(ctx, commandAttempt)
-			c, ok, err := q.Claim(cctx, terminalID, s.srv.cfg.Node, func(commands.Command) uint16 { return s.reserveSerial() })
-			cancel()
-			if err != nil {
-				s.log.Warn("claim a command", "err", err)
-				break
-			}
-			if !ok {
-				break
-			}
-			if buf, err = s.writeCommand(buf[:0], &c); err != nil {
-				s.log.Info("write a command", "command", c.ID, "err", err)
-				uctx, cancel := context.WithTimeout(context.Background(), commandAttempt)
-				if err := q.Unclaim(uctx, c.ID); err != nil {
-					s.log.Warn("put a command back in the queue", "command", c.ID, "err", err)
-				}
-				cancel()
-				break
-			}
-			s.log.Info("command sent", "command", c.ID, "kind", c.Kind, "serial", c.Serial)
-		}
+		deliverQueued(ctx, q, terminalID, s.srv.cfg.Node, s.log, func(commands.Command) uint16 { return s.reserveSerial() },
+			func(c *commands.Command) (err error) {
+				buf, err = s.writeCommand(buf[:0], c)
+				return err
+			})
 	}
 }
 
@@ -136,20 +114,7 @@ func (s *session) writeCommand(buf []byte, c *commands.Command) ([]byte, error) 
 	return buf, err
 }
 
-// recordAnswer records a terminal's answer to a command (0x0001, 0x0104,
-// 0x0201) in the queue.
+// recordAnswer records a terminal's answer to a command.
 func (s *session) recordAnswer(ctx context.Context, msg jt808.Message) {
-	q := s.srv.cfg.Commands
-	if q == nil {
-		return
-	}
-	a, ok := answerOf(s.term.ID, msg)
-	if !ok {
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, commandAttempt)
-	defer cancel()
-	if _, err := q.Record(rctx, a); err != nil {
-		s.log.Warn("record a command's answer", "serial", a.Serial, "err", err)
-	}
+	recordAnswer(ctx, s.srv.cfg.Commands, s.term.ID, msg, s.log)
 }
