@@ -113,6 +113,7 @@ func (s *session) onLogout(ctx context.Context, in *inbound) {
 	}
 	s.accept(ctx, in)
 	s.authed = false
+	s.leave()
 }
 
 // onQueryTime serves 0x0004 with the platform's clock (0x8004, in UTC).

@@ -51,12 +51,18 @@ func (s *session) goOnline(ctx context.Context, h *jt808.Header) {
 }
 
 // goOffline, when the connection ends, stops the command sender and lets
-// go of the terminal (unless a newer connection of its holds it already).
+// go of the terminal.
 func (s *session) goOffline() {
 	if s.cmdStop == nil {
 		return
 	}
 	s.cmdStop()
+	s.leave()
+}
+
+// leave lets go of the terminal (unless a newer connection of its holds it
+// already): after a logout, commands wait for the next authentication.
+func (s *session) leave() {
 	s.srv.mu.Lock()
 	if s.srv.online[s.term.ID] == s {
 		delete(s.srv.online, s.term.ID)
