@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -138,6 +139,12 @@ func (s *Store) Vehicles(ctx context.Context, id int64) ([]track.Vehicle, error)
 // PutFence stores a fence after checking it: a new one when f.ID is 0,
 // else it replaces fence f.ID and moves its version on. It returns the
 // fence as stored (ID and Version set).
+//
+// A new fence identical to one its owner already has (name, kind,
+// category, thresholds and shape) is that fence: a retried upload or a
+// file imported twice does not draw the same fence twice, which would
+// double every alert it raises. Inside a transaction the owner's fences
+// are locked for the check, so two identical uploads at once store one.
 func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	probe := f
 	if probe.ID == 0 {
@@ -163,6 +170,11 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 		ELSE ST_SetSRID(ST_GeomFromGeoJSON($9), 4326) END`
 	var version int32
 	if f.ID == 0 {
+		var found Fence
+		if found, err = s.sameFence(ctx, args); err != nil || found.ID != 0 {
+			f.ID, f.Version = found.ID, found.Version
+			return f, err
+		}
 		err = s.db.QueryRow(ctx, `INSERT INTO alert_fences (name, kind, category, dwell_min, speed_limit_kmh,
 			unit_id, vehicle_id, shape, geom) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+geom+`)
 			RETURNING id, version`, args...).Scan(&f.ID, &version)
@@ -174,6 +186,33 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	}
 	if err != nil {
 		return f, fmt.Errorf("store fence %q: %w", f.Name, err)
+	}
+	f.Version = int(version)
+	return f, nil
+}
+
+// sameFence finds the stored fence that args (PutFence's) describe
+// exactly, or returns a zero Fence.
+func (s *Store) sameFence(ctx context.Context, args []any) (Fence, error) {
+	var f Fence
+	if _, inTx := s.db.(pgx.Tx); inTx {
+		owner := fmt.Sprintf("fence:%v:%v", args[5], args[6])
+		if _, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", owner); err != nil {
+			return f, fmt.Errorf("lock the fences of %s: %w", owner, err)
+		}
+	}
+	var version int32
+	err := s.db.QueryRow(ctx, `SELECT id, version FROM alert_fences
+		WHERE name = $1 AND kind = $2 AND category IS NOT DISTINCT FROM $3
+		  AND dwell_min IS NOT DISTINCT FROM $4 AND speed_limit_kmh IS NOT DISTINCT FROM $5
+		  AND unit_id IS NOT DISTINCT FROM $6 AND vehicle_id IS NOT DISTINCT FROM $7
+		  AND shape = $8::jsonb
+		ORDER BY id LIMIT 1`, args[:8]...).Scan(&f.ID, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Fence{}, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("look for fence %q: %w", args[0], err)
 	}
 	f.Version = int(version)
 	return f, nil

@@ -189,3 +189,71 @@ func TestGeofenceImportRefusals(t *testing.T) {
 		t.Errorf("%d audit entries after refused imports", n)
 	}
 }
+
+// TestGeofenceCreateIsIdempotent: the same upload sent twice, or twice at
+// once (a retry after a lost answer, a double click), stores each fence
+// once and answers the stored fences; a fence that differs in anything is
+// a new one.
+func TestGeofenceCreateIsIdempotent(t *testing.T) {
+	f := newFixture(t, nil)
+	setupRoles(f)
+	ysup := f.users["yx_super"]
+	path := fmt.Sprintf("/api/v1/geofences?unit=%d", f.units["湖北省/黄石市/阳新县"])
+	ids := func(body string) []int64 {
+		t.Helper()
+		var out []int64
+		for _, x := range decodeJSON[struct{ Items []alerts.Fence }](t, body).Items {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	code, body := ysup.do("POST", path, fenceGeoJSON)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	first := ids(body)
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := f.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM alert_fences").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != len(first) {
+		t.Fatalf("%d fences stored for %d features", n, len(first))
+	}
+	if code, body := ysup.do("POST", path, fenceGeoJSON); code != 201 || fmt.Sprint(ids(body)) != fmt.Sprint(first) {
+		t.Errorf("the upload sent again: %d %s, want the fences %v", code, body, first)
+	}
+	renamed := strings.Replace(fenceGeoJSON, `"name":"`, `"name":"新`, 1)
+	if renamed == fenceGeoJSON {
+		t.Fatal("the fixture's GeoJSON has no name to change")
+	}
+	type answer struct {
+		code int
+		body string
+	}
+	done := make(chan answer, 2)
+	for range 2 {
+		go func() {
+			code, body := ysup.do("POST", path, renamed)
+			done <- answer{code, body}
+		}()
+	}
+	var got [2][]int64
+	for i := range got {
+		r := <-done
+		if r.code != 201 {
+			t.Fatalf("create at once: %d %s", r.code, r.body)
+		}
+		got[i] = ids(r.body)
+	}
+	a, b := got[0], got[1]
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("two identical uploads at once stored %v and %v", a, b)
+	}
+	if n := count(); n != len(first)+1 {
+		t.Errorf("%d fences after one renamed feature, want %d", n, len(first)+1)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type SMTPConfig struct {
 // Config is the notifier's configuration. Zero fields take the defaults.
 type Config struct {
 	SMTP SMTPConfig
+	// WebhookAllow lists the networks webhooks may connect to; empty:
+	// any address but loopback, link-local, unspecified and multicast.
+	WebhookAllow []netip.Prefix
 	// Senders is how many notifications are sent at once (default 4).
 	Senders int
 	// SendTimeout bounds one send (default 20s).
@@ -103,7 +107,7 @@ func New(pool *pgxpool.Pool, cfg Config, log *slog.Logger, reg prometheus.Regist
 	n := &Notifier{pool: pool, cfg: cfg, log: log, m: newMetrics(reg),
 		scan: make(chan struct{}, 1), due: make(chan struct{}, 1)}
 	n.send = map[Channel]sender{
-		ChannelWebhook: newWebhook(cfg.SendTimeout),
+		ChannelWebhook: newWebhook(cfg.WebhookAllow, cfg.SendTimeout),
 		ChannelEmail:   &mailer{cfg: cfg.SMTP, timeout: cfg.SendTimeout},
 	}
 	return n

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +61,11 @@ func newRig(t *testing.T) *rig {
 }
 
 // notifier is a notifier as fleetd serve makes it, with the production
-// defaults, sending through the rig's SMTP server.
+// defaults, sending through the rig's SMTP server, and to webhooks on this
+// host as an operator whose receiver runs beside fleetd allows them.
 func (r *rig) notifier(reg prometheus.Registerer) *Notifier {
-	return New(r.app, Config{SMTP: SMTPConfig{Addr: r.smtp.Addr, From: "alerts@fleetmon.example", TLS: r.smtp.TLS}},
+	return New(r.app, Config{SMTP: SMTPConfig{Addr: r.smtp.Addr, From: "alerts@fleetmon.example", TLS: r.smtp.TLS},
+		WebhookAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -30,8 +31,8 @@ type WebhookBody struct {
 // webhook POSTs a notification's JSON to the subscription's URL.
 type webhook struct{ client *http.Client }
 
-func newWebhook(timeout time.Duration) *webhook {
-	return &webhook{client: &http.Client{Timeout: timeout}}
+func newWebhook(allow []netip.Prefix, timeout time.Duration) *webhook {
+	return &webhook{client: webhookClient(allow, timeout)}
 }
 
 func (w *webhook) send(ctx context.Context, m *message) error {

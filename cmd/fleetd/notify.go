@@ -13,11 +13,12 @@ import (
 )
 
 // notifyFlags are serve's flags for outgoing notifications (package
-// notify): the mail server e-mail subscriptions are sent through. Webhook
-// subscriptions need nothing here.
+// notify): the mail server e-mail subscriptions are sent through, and the
+// networks webhooks may reach.
 type notifyFlags struct {
-	smtp  notify.SMTPConfig
-	caPEM string
+	smtp         notify.SMTPConfig
+	caPEM        string
+	webhookAllow string
 }
 
 func (f *notifyFlags) register(fs *flag.FlagSet) {
@@ -28,11 +29,18 @@ func (f *notifyFlags) register(fs *flag.FlagSet) {
 		"log in to the mail server as this user, only over TLS; the password comes from env FLEETMON_SMTP_PASSWORD (env FLEETMON_SMTP_USER)")
 	fs.StringVar(&f.caPEM, "smtp-ca", envOr("FLEETMON_SMTP_CA", ""),
 		"PEM file of the CA certificates that sign the mail server's certificate (an intranet CA); default: the system's (env FLEETMON_SMTP_CA)")
+	fs.StringVar(&f.webhookAllow, "webhook-allow", envOr("FLEETMON_WEBHOOK_ALLOW", ""),
+		"comma-separated networks and addresses webhooks may connect to, such as 10.20.0.0/16,127.0.0.1; default: any but fleetd's own host (loopback), link-local and multicast (env FLEETMON_WEBHOOK_ALLOW)")
 }
 
 // config checks the flags and returns the notifier's configuration.
 func (f *notifyFlags) config() (notify.Config, error) {
 	c := notify.Config{SMTP: f.smtp}
+	allow, err := notify.ParseWebhookAllow(f.webhookAllow)
+	if err != nil {
+		return c, usageError{"--webhook-allow " + err.Error()}
+	}
+	c.WebhookAllow = allow
 	if f.smtp.Addr == "" {
 		return c, nil
 	}

@@ -47,7 +47,7 @@ func TestNotifyAcrossRestart(t *testing.T) {
 	}
 
 	args := []string{"--db", pg.AppConnString, "--owner-db", pg.ConnString,
-		"--smtp-addr", smtp.Addr, "--smtp-from", "alerts@example.gov.cn", "--smtp-ca", smtp.CertFile}
+		"--webhook-allow", "127.0.0.1", "--smtp-addr", smtp.Addr, "--smtp-from", "alerts@example.gov.cn", "--smtp-ca", smtp.CertFile}
 	first := startServeProcess(t, "first", args...)
 	select {
 	case <-hook.Stalled():

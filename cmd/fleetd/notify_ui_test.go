@@ -29,7 +29,7 @@ func TestNotifyAdministrationInBrowser(t *testing.T) {
 	db, otp, _ := seedFleet(t, csv, "hs_super", "supervisor", "湖北省/黄石市")
 	_, bossToken := addUser(t, db, "boss", "admin", "")
 	hook := notifytest.StartWebhook(t, nil)
-	srv := startServe(t, "--db", db, "--data-dir", t.TempDir())
+	srv := startServe(t, "--db", db, "--data-dir", t.TempDir(), "--webhook-allow", "127.0.0.1")
 	base := "http://" + srv.HTTP
 	p := &uitest.Page{Ctx: ctx, T: t, Shots: shots, Detail: srv.Stderr.String}
 
