@@ -22,6 +22,7 @@ func TestCommandsCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer term.Close()
 	connect := func() {
 		t.Helper()
 		if err := term.Connect(ctx, n2.JT808); err != nil {

@@ -116,6 +116,8 @@ func commandScenario(t *testing.T, overMQTT bool, ver jt808.Version) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before drive's: the terminal closes once it stops driving.
+	t.Cleanup(func() { term.Close() })
 	connect := func() {
 		t.Helper()
 		if err := term.Connect(ctx, srv.JT808); err != nil {

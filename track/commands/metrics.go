@@ -35,10 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetmon_commands_dropped_total",
-			Help: "Command traffic dropped, by reason: write (a command could not be written and went back to the queue), unmatched_reply (an answer to no command waiting for it), notify (a lost notification listener), encode (a command that could not be encoded).",
+			Help: "Command traffic dropped, by reason: write (a command could not be written and went back to the queue), unmatched_reply (an answer to no command waiting for it), notify (the notification listener lost its connection: what it missed waits for the next sweep).",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{"write", "unmatched_reply", "notify", "encode"} {
+	for _, r := range []string{"write", "unmatched_reply", "notify"} {
 		m.drops.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -71,5 +71,3 @@ func (m *Metrics) dropped(reason string) {
 	}
 }
 
-// Dropped counts a drop outside the Store (ingest's encoding, for one).
-func (m *Metrics) Dropped(reason string) { m.dropped(reason) }
