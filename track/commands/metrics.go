@@ -70,4 +70,3 @@ func (m *Metrics) dropped(reason string) {
 		m.drops.WithLabelValues(reason).Inc()
 	}
 }
-
