@@ -42,6 +42,9 @@ type DispatchDay struct {
 	// Undriven are the approvals whose window starts that day and that no
 	// drive of their vehicle overlaps: 有单无车.
 	Undriven []Approval `json:"undriven"`
+	// Trips compare each approval whose window starts that day with its
+	// vehicle's track (DispatchReport fills them in).
+	Trips []TripCheck `json:"trips"`
 	// Drives counts the drives starting that day, Approvals the approvals.
 	Drives, Approvals int
 }
@@ -166,7 +169,9 @@ func (s *Store) DispatchReport(ctx context.Context, day Date, vehicles []track.V
 	start, end := day.In(loc), day.AddDays(1).In(loc)
 	var drives []Drive
 	var approvals []Approval
+	ids := make([]int64, 0, len(vehicles))
 	for _, v := range vehicles {
+		ids = append(ids, v.ID)
 		ps, err := s.Positions(ctx, v.ID, start.Add(-dispatchLead), end.Add(dispatchLead))
 		if err != nil {
 			return DispatchDay{}, fmt.Errorf("dispatch report %s: %w", day, err)
@@ -180,5 +185,9 @@ func (s *Store) DispatchReport(ctx context.Context, day Date, vehicles []track.V
 			approvals = append(approvals, l.Config.Approvals.byVehicle[v.ID]...)
 		}
 	}
-	return JudgeDispatch(day, loc, drives, approvals), nil
+	out := JudgeDispatch(day, loc, drives, approvals)
+	if out.Trips, err = s.checkTrips(ctx, ids, drives, start, end); err != nil {
+		return DispatchDay{}, fmt.Errorf("dispatch report %s: %w", day, err)
+	}
+	return out, nil
 }

@@ -49,8 +49,9 @@
 // rule.
 //
 // The engine also reports the drives it sees (RecordDrives, DrivesOf), so
-// that the daily dispatch report (dispatch.go: 无单出车, 有单无车) uses the
-// rules' own idea of a drive. ledger.go judges the statistics' per
+// that the daily dispatch report (dispatch.go: 无单出车, 有单无车; trips.go:
+// each approved trip against its car's track) uses the rules' own idea of
+// a drive. ledger.go judges the statistics' per
 // vehicle-day figures (track's) against the units' calendars: working
 // days, after-hours and holiday trips, alerts by rule and verification.
 //

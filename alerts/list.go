@@ -158,7 +158,7 @@ const sealedDuring = `(vehicle_sealed_at(a.vehicle_id, lower(a.period)) OR EXIST
 // [from, to).
 func (s *Store) SealedDuring(ctx context.Context, vehicleID int64, from, to time.Time) (bool, error) {
 	var sealed bool
-	err := s.pool.QueryRow(ctx, `SELECT `+sealedDuring+` FROM (SELECT $1::bigint AS vehicle_id,
+	err := s.db.QueryRow(ctx, `SELECT `+sealedDuring+` FROM (SELECT $1::bigint AS vehicle_id,
 		tstzrange($2, $3, '[)') AS period) a`, vehicleID, from, to).Scan(&sealed)
 	if err != nil {
 		return false, fmt.Errorf("seals of vehicle %d: %w", vehicleID, err)

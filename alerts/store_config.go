@@ -171,7 +171,7 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	var version int32
 	if f.ID == 0 {
 		var found Fence
-		if found, err = s.sameFence(ctx, args); err != nil || found.ID != 0 {
+		if found, err = s.sameFence(ctx, f, args); err != nil || found.ID != 0 {
 			f.ID, f.Version = found.ID, found.Version
 			return f, err
 		}
@@ -191,12 +191,12 @@ func (s *Store) PutFence(ctx context.Context, f Fence) (Fence, error) {
 	return f, nil
 }
 
-// sameFence finds the stored fence that args (PutFence's) describe
-// exactly, or returns a zero Fence.
-func (s *Store) sameFence(ctx context.Context, args []any) (Fence, error) {
+// sameFence finds the stored fence that args (PutFence's for want)
+// describe exactly, or returns a zero Fence.
+func (s *Store) sameFence(ctx context.Context, want Fence, args []any) (Fence, error) {
 	var f Fence
 	if _, inTx := s.db.(pgx.Tx); inTx {
-		owner := fmt.Sprintf("fence:%v:%v", args[5], args[6])
+		owner := fmt.Sprintf("fence:unit %d:vehicle %d", want.UnitID, want.VehicleID)
 		if _, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", owner); err != nil {
 			return f, fmt.Errorf("lock the fences of %s: %w", owner, err)
 		}
@@ -318,9 +318,11 @@ func (s *Store) AddApproval(ctx context.Context, a ApprovalRecord) (int64, error
 		ref = &a.ExternalRef
 	}
 	var id int64
-	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref)
-		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9) RETURNING id`,
-		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref).Scan(&id)
+	// CreatedAt, when set, is the server's clock at the approval, which
+	// the dispatch report compares with the trip's time.
+	err := s.db.QueryRow(ctx, `INSERT INTO alert_approvals (vehicle_id, driver, purpose, period, fence_id, approver, source, external_ref, created_at)
+		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9, COALESCE($10, now())) RETURNING id`,
+		a.VehicleID, a.Driver, a.Purpose, a.Start, a.End, nullID(a.FenceID), a.Approver, a.Source, ref, nullTime(a.CreatedAt)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store approval for vehicle %d: %w", a.VehicleID, err)
 	}

@@ -261,16 +261,52 @@ func (s *Server) getAlert(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, items[0])
 }
 
+// verificationStep is a step of the workflow: the states it may start
+// from and the state it leads to.
+type verificationStep struct {
+	from []alerts.Verification
+	to   alerts.Verification
+}
+
 // verificationSteps maps each action to the states it may start from and
 // the state it leads to: open → explanation_requested → confirmed |
 // dismissed, and open → confirmed | dismissed directly.
-var verificationSteps = map[string]struct {
-	from []alerts.Verification
-	to   alerts.Verification
-}{
+var verificationSteps = map[string]verificationStep{
 	"request_explanation": {[]alerts.Verification{alerts.VerificationOpen}, alerts.VerificationExplanationRequested},
 	"confirm":             {[]alerts.Verification{alerts.VerificationOpen, alerts.VerificationExplanationRequested}, alerts.VerificationConfirmed},
 	"dismiss":             {[]alerts.Verification{alerts.VerificationOpen, alerts.VerificationExplanationRequested}, alerts.VerificationDismissed},
+}
+
+// stepRequest is the body of a verification step.
+type stepRequest struct {
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+}
+
+// readStep reads a verification step's body (of an alert, or of another
+// case worked the same way, named by what): the action, and its reason,
+// which a verdict needs. It answers the client itself on error.
+func (s *Server) readStep(w http.ResponseWriter, r *http.Request, what string) (stepRequest, verificationStep, bool) {
+	var req stepRequest
+	if !s.decode(w, r, &req) {
+		return req, verificationStep{}, false
+	}
+	step, ok := verificationSteps[req.Action]
+	if !ok {
+		writeError(w, r, http.StatusBadRequest, "bad_request", "action: want request_explanation, confirm or dismiss")
+		return req, step, false
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	// A verdict, either way, is evidence: it says why.
+	if (req.Action == "confirm" || req.Action == "dismiss") && req.Reason == "" {
+		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: required to confirm or dismiss "+what)
+		return req, step, false
+	}
+	if utf8.RuneCountInString(req.Reason) > maxVerificationReason || !utf8.ValidString(req.Reason) {
+		writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("reason: at most %d characters", maxVerificationReason))
+		return req, step, false
+	}
+	return req, step, true
 }
 
 // verifyAlert serves POST /api/v1/alerts/{id}/verification.
@@ -278,26 +314,8 @@ func (s *Server) verifyAlert(w http.ResponseWriter, r *http.Request) {
 	if !s.allow(w, r, RoleAdmin, RoleSupervisor, RoleInspector) {
 		return
 	}
-	var req struct {
-		Action string `json:"action"`
-		Reason string `json:"reason"`
-	}
-	if !s.decode(w, r, &req) {
-		return
-	}
-	step, ok := verificationSteps[req.Action]
+	req, step, ok := s.readStep(w, r, "an alert")
 	if !ok {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "action: want request_explanation, confirm or dismiss")
-		return
-	}
-	req.Reason = strings.TrimSpace(req.Reason)
-	// A verdict, either way, is evidence: it says why.
-	if (req.Action == "confirm" || req.Action == "dismiss") && req.Reason == "" {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "reason: required to confirm or dismiss an alert")
-		return
-	}
-	if utf8.RuneCountInString(req.Reason) > maxVerificationReason || !utf8.ValidString(req.Reason) {
-		writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("reason: at most %d characters", maxVerificationReason))
 		return
 	}
 	e, ok := s.verifiableAlert(w, r)

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fleetmon/alerts"
+	"fleetmon/fuel"
 	"fleetmon/track"
 	"fleetmon/track/commands"
 )
@@ -43,6 +44,8 @@ type Config struct {
 	// MaxBodyBytes caps a request body (default 1 MiB; CSV imports get 8
 	// times as much).
 	MaxBodyBytes int64
+	// Fuel tunes the matching of fuel-card fills (zero fields: defaults).
+	Fuel fuel.Config
 	// LockAfter consecutive failed logins for a name from one address lock
 	// it there for LockFor (defaults 5 and 15 min). From the second failure
 	// on, each further attempt must wait 1 s, 2 s, 4 s, ... (see
@@ -165,6 +168,8 @@ type Server struct {
 
 	// alerts reads and writes the rules' configuration and episodes.
 	alerts *alerts.Store
+	// fuel matches fuel-card fills against the tracks and keeps the leads.
+	fuel *fuel.Store
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -201,6 +206,7 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 	if s.commands == nil {
 		s.commands = commands.NewStore(s.pool, commands.Config{}, nil)
 	}
+	s.fuel = fuel.NewStore(s.pool, store)
 	s.csp = "default-src 'self'; img-src " + imgSources(cfg.BaseMaps) + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	s.routes()
 	return s
@@ -277,6 +283,9 @@ func (s *Server) routes() {
 	s.uiRoutes(p)
 	s.geofenceRoutes(p)
 	s.commandRoutes(p)
+	s.fuelRoutes(p)
+	s.tipRoutes(p)
+	s.tripRoutes(p)
 }
 
 // routeRecorder registers private routes and remembers their patterns.
@@ -355,6 +364,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.MustChange && pattern != "GET /api/v1/me" && pattern != "POST /api/v1/me/password" && pattern != "POST /api/v1/logout" {
 		writeError(w, r, http.StatusForbidden, "password_change_required",
 			"this account has a one-time password: set a new one with POST /api/v1/me/password")
+		return
+	}
+	if p.Role == RoleStaff && !staffMay(pattern) {
+		writeError(w, r, http.StatusForbidden, "forbidden", "your role may not do this")
 		return
 	}
 	s.private.ServeHTTP(w, r)

@@ -38,12 +38,16 @@ const (
 	// alerts' verification (核查, see alerts.go); every track they view or
 	// export is recorded with the reason they give.
 	RoleInspector Role = "inspector"
+	// RoleStaff (工作人员) may only request cars and read their own
+	// requests (trip_requests.go): no map, track, vehicle or alert, so
+	// that the many people who need a car see nothing of the monitoring.
+	RoleStaff Role = "staff"
 )
 
 // ParseRole accepts a role name.
 func ParseRole(s string) (Role, bool) {
 	switch r := Role(s); r {
-	case RoleAdmin, RoleSupervisor, RoleInspector:
+	case RoleAdmin, RoleSupervisor, RoleInspector, RoleStaff:
 		return r, true
 	}
 	return "", false
@@ -234,7 +238,7 @@ func (a *Accounts) CreateUser(ctx context.Context, actor *Principal, remote, nam
 		return User{}, "", fmt.Errorf("user name %q: want 1 to 64 letters, digits or _.@-: %w", name, ErrBadInput)
 	}
 	if _, ok := ParseRole(string(role)); !ok {
-		return User{}, "", fmt.Errorf("role %q: want admin, supervisor or inspector: %w", role, ErrBadInput)
+		return User{}, "", fmt.Errorf("role %q: want admin, supervisor, inspector or staff: %w", role, ErrBadInput)
 	}
 	if unitID == 0 && role != RoleAdmin {
 		return User{}, "", fmt.Errorf("a %s needs a unit: %w", role, ErrBadInput)

@@ -204,8 +204,9 @@ func alertLine(a *alertJSON) string {
 // where the format has a place for them), one line per position as it is
 // read, and the manifest at the end (it covers exactly these rows). The
 // alerts are the rules engine's verdicts at the time of the export; the
-// manifest covers the positions only.
-func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v track.Vehicle, from, to time.Time, by, reason string, at time.Time) error {
+// manifest covers the positions only. notes, in CSV only, are comment
+// lines written before the alerts (a tip's case: tips_export.go).
+func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v track.Vehicle, from, to time.Time, by, reason string, at time.Time, notes ...string) error {
 	als, err := s.periodAlerts(r.Context(), v.ID, from, to)
 	if err != nil {
 		return err
@@ -267,6 +268,9 @@ func (s *Server) exportStream(r *http.Request, w *bufio.Writer, format string, v
 		// cell of its own (which could start a formula); verifying
 		// skips these lines as comments.
 		cw := newCSVWriter(w)
+		for _, n := range notes {
+			_ = cw.Write([]string{"# " + n})
+		}
 		for i := range als {
 			_ = cw.Write([]string{"# alert: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(alertLine(&als[i]))})
 		}

@@ -70,7 +70,7 @@ var zhRules = []zhRule{
 
 	// Units, users, vehicles, terminals.
 	zh(`user name "(.*)": want 1 to 64 letters, digits or _.@-: .*`, "用户名“{1}”：应为 1 到 64 个字母、数字或 _.@-"),
-	zh(`role "(.*)": want admin, supervisor or inspector: .*`, "角色“{1}”：应为管理员、监管员或检查员"),
+	zh(`role "(.*)": want admin, supervisor, inspector or staff: .*`, "角色“{1}”：应为管理员、监管员、检查员或工作人员"),
 	zh(`a (\w+) needs a unit: .*`, "除管理员外，用户必须属于某个单位"),
 	zh(`role: you may not change your own role`, "角色：不能修改自己的角色"),
 	zh(`unit name: want 1 to (\d+) characters`, "单位名称：应为 1 到 {1} 个字符"),

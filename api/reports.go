@@ -42,7 +42,8 @@ type dispatchRow struct {
 // dispatchReport serves the daily dispatch report of the vehicles in
 // ?unit='s subtree (default: the caller's jurisdiction): 无单出车 (drives
 // that no approval covers, kind no_order, or only in part, kind overrun)
-// and 有单无车 (approvals starting that day never driven, kind undriven).
+// and 有单无车 (approvals starting that day never driven, kind undriven),
+// and, in trips, every approval starting that day against the track.
 // ?format=csv gives the same rows as CSV. The drives' places are track
 // data: the request is audited, and inspectors give ?reason=.
 func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
@@ -133,5 +134,5 @@ func (s *Server) dispatchReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"date": day.String(), "unit_id": unit, "vehicles": len(vs),
-		"drives": rep.Drives, "approvals": rep.Approvals, "rows": rows})
+		"drives": rep.Drives, "approvals": rep.Approvals, "rows": rows, "trips": tripRows(rep.Trips, plates)})
 }

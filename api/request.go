@@ -96,19 +96,26 @@ func (s *Server) readCSV(w http.ResponseWriter, r *http.Request) (recs [][]strin
 	if !ok {
 		return nil, nil, false
 	}
-	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\ufeff"))))
+	recs, bad = csvRecords(bytes.TrimPrefix(body, []byte("\ufeff")))
+	return recs, bad, true
+}
+
+// csvRecords reads the records of a CSV text up to the first line that is
+// not CSV, which is reported in bad with its line number.
+func csvRecords(text []byte) (recs [][]string, bad []lineError) {
+	cr := csv.NewReader(bytes.NewReader(text))
 	cr.FieldsPerRecord = -1
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			return recs, nil, true
+			return recs, nil
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return recs, []lineError{{Line: pe.Line, Message: pe.Err.Error()}}, true
+			return recs, []lineError{{Line: pe.Line, Message: pe.Err.Error()}}
 		}
 		if err != nil {
-			return recs, []lineError{{Message: err.Error()}}, true
+			return recs, []lineError{{Message: err.Error()}}
 		}
 		recs = append(recs, rec)
 	}

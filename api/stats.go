@@ -154,6 +154,9 @@ type statsReport struct {
 	PendingDays int      `json:"pending_days"`
 	Rules       []string `json:"rules"`
 	Generated   string   `json:"generated"`
+	// Tips counts the public tips (举报) received in the period, per unit
+	// and outcome (stats_tips.go).
+	Tips *tipStatsSection `json:"tips"`
 }
 
 // statsReport serves the statistics of the vehicles in ?unit='s subtree
@@ -245,6 +248,10 @@ func (s *Server) statsReport(w http.ResponseWriter, r *http.Request) {
 	ledger := alerts.Ledger(cals, vs, days, counts, per.From, per.To, alerts.DateOf(now.In(cst)).AddDays(1))
 	rep := buildStats(per, unitID, byID, by, vs, ledger)
 	rep.PendingDays, rep.Generated = pending, formatTime(now)
+	if rep.Tips, err = s.tipStats(ctx, track.Scope{Root: unitID}, from, to, now); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.auditFirst(r, Entry{Action: "report.stats", SubjectUnitID: unitID, From: from, To: to,
 		Detail: map[string]any{"period": per.Label, "by": by, "vehicles": len(vs), "format": cmp(format, "json")}}); err != nil {
 		s.fail(w, r, err)

@@ -79,7 +79,7 @@ func xlsxCell(v any) any {
 func (s *Server) writeStatsXLSX(w http.ResponseWriter, r *http.Request, rep statsReport) {
 	x := excelize.NewFile()
 	defer x.Close()
-	const sheet, unusedSheet = "统计", "未使用车辆"
+	const sheet, unusedSheet, tipSheet = "统计", "未使用车辆", "举报"
 	if err := x.SetSheetName("Sheet1", sheet); err != nil {
 		s.fail(w, r, fmt.Errorf("stats workbook: %w", err))
 		return
@@ -101,14 +101,16 @@ func (s *Server) writeStatsXLSX(w http.ResponseWriter, r *http.Request, rep stat
 	for _, v := range rep.Unused {
 		unused = append(unused, []any{xlsxCell(v.Plate), xlsxCell(v.Unit)})
 	}
-	if _, err := x.NewSheet(unusedSheet); err != nil {
-		s.fail(w, r, fmt.Errorf("stats workbook: %w", err))
-		return
+	for _, name := range []string{unusedSheet, tipSheet} {
+		if _, err := x.NewSheet(name); err != nil {
+			s.fail(w, r, fmt.Errorf("stats workbook: %w", err))
+			return
+		}
 	}
 	for _, sh := range []struct {
 		name string
 		rows [][]any
-	}{{sheet, rows}, {unusedSheet, unused}} {
+	}{{sheet, rows}, {unusedSheet, unused}, {tipSheet, tipSheetRows(rep.Tips)}} {
 		for i, row := range sh.rows {
 			cell, _ := excelize.CoordinatesToCellName(1, i+1)
 			if err := x.SetSheetRow(sh.name, cell, &row); err != nil {
@@ -144,6 +146,9 @@ var statsPage = template.Must(template.New("stats").Parse(`<!doctype html>
 <h2>未使用车辆（{{len .Rep.Unused}}）</h2>
 {{if .Rep.Unused}}<table class="unused"><thead><tr><th>车牌</th><th>单位</th></tr></thead><tbody>
 {{range .Rep.Unused}}<tr><td>{{.Plate}}</td><td>{{.Unit}}</td></tr>{{end}}</tbody></table>{{else}}<p>无</p>{{end}}
+{{with .Rep.Tips}}<h2>举报（{{.Total.Received}}）</h2>
+<table class="tips"><thead><tr><th>单位</th><th>受理</th><th>未办结</th><th>逾期</th><th>属实</th><th>不属实</th><th>已办结</th></tr></thead><tbody>
+{{range .Rows}}<tr><td>{{.Unit}}</td><td>{{.Received}}</td><td>{{.Open}}</td><td>{{.Overdue}}</td><td>{{.Substantiated}}</td><td>{{.Unsubstantiated}}</td><td>{{.Closed}}</td></tr>{{end}}</tbody></table>{{end}}
 <p class="sign">填报单位（盖章）：　　　　　　填报人：　　　　　　审核人：　　　　　　日期：</p>
 </body></html>
 `))

@@ -35,7 +35,7 @@ func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request) {
 	}
 	switch _, valid := ParseRole(string(req.Role)); {
 	case !valid:
-		err = fmt.Errorf("role %q: want admin, supervisor or inspector: %w", req.Role, ErrBadInput)
+		err = fmt.Errorf("role %q: want admin, supervisor, inspector or staff: %w", req.Role, ErrBadInput)
 	case u.ID == principal(r).ID:
 		err = errOwnRole
 	case u.UnitID == 0 && req.Role != RoleAdmin:

@@ -112,17 +112,24 @@ func (s *Server) importVehicles(w http.ResponseWriter, r *http.Request) {
 		return Entry{Action: "vehicle.import", SubjectUnitID: p.UnitID,
 			Detail: map[string]any{"vehicles": len(vs), "created": created, "updated": updated}}, err
 	})
-	var refused *importRefused
-	if errors.As(err, &refused) {
-		writeLineErrors(w, r, refused.lines)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	if s.importFailed(w, r, err) {
 		return
 	}
 	s.reload(r)
 	writeJSON(w, http.StatusOK, map[string]any{"vehicles": len(vs), "created": created, "updated": updated})
+}
+
+// importFailed answers an import's error, if any: its bad lines, or the
+// failure; it reports whether there was one.
+func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var refused *importRefused
+	switch {
+	case errors.As(err, &refused):
+		writeLineErrors(w, r, refused.lines)
+	case err != nil:
+		s.fail(w, r, err)
+	}
+	return err != nil
 }
 
 // importOutside returns the lines of vs that reach outside scope: a unit

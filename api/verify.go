@@ -52,6 +52,8 @@ type ExportCheck struct {
 	// and the database no longer matches (rebuilt, gone, a signature that
 	// does not hold), and, as warnings, seals that were unsigned.
 	SealProblems []track.SealProblem
+	// Tip is the check of the tip case the export carries (nil: none).
+	Tip *TipCaseCheck
 }
 
 // rowKey names a position: its device time (Unix microseconds) and fix
@@ -71,6 +73,9 @@ func (c *ExportCheck) Intact() bool {
 		if !p.Warning {
 			return false
 		}
+	}
+	if c.Tip != nil && len(c.Tip.Problems) > 0 {
+		return false
 	}
 	return c.Verification.Intact && len(c.FileAltered) == 0 && (!c.FileChecked || c.FileRows == c.Manifest.Rows)
 }
@@ -121,6 +126,9 @@ func VerifyExport(ctx context.Context, st *track.Store, file []byte, scope func(
 	}
 	c.Verification = *v
 	if c.SealProblems, err = st.CheckManifestSeals(ctx, m); err != nil {
+		return nil, err
+	}
+	if c.Tip, err = CheckTipCase(ctx, st.Pool(), m, file); err != nil {
 		return nil, err
 	}
 	if !c.FileChecked {
@@ -264,7 +272,8 @@ func (s *Server) verifyEvidence(w http.ResponseWriter, r *http.Request) {
 		ReceivedAfterTotal int               `json:"received_after_total"`
 		ReceivedAfter      []differenceJSON  `json:"received_after"`
 		SealProblems       []sealProblemJSON `json:"seal_problems"`
-	}{Intact: c.Intact(), ManifestConsistent: c.ManifestConsistent, FileChecked: c.FileChecked, FileUnchecked: c.FileUnchecked,
+		Tip                *TipCaseCheck     `json:"tip,omitempty"`
+	}{Tip: c.Tip, Intact: c.Intact(), ManifestConsistent: c.ManifestConsistent, FileChecked: c.FileChecked, FileUnchecked: c.FileUnchecked,
 		Format: c.Format, Encoding: c.Encoding, LineEnding: c.LineEnding,
 		VehicleID: m.VehicleID, Plate: v.Plate, From: formatTime(m.From), To: formatTime(m.To), Rows: m.Rows,
 		ExportedAt: formatTime(m.ExportedAt), ExportedBy: m.ExportedBy, Reason: m.Reason, Digest: m.Digest,

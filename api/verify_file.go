@@ -37,17 +37,26 @@ var csvColumns = strings.Split(csvHeader, ",")
 // csvHeader is the CSV export's header line (without BOM and newline).
 const csvHeader = "device_time,received_at,lat,lon,speed_kmh,heading,altitude_m,alarm,status,acc,mileage_km,backfill"
 
-// readExportFile decodes file and recognises its layout.
-func readExportFile(file []byte) exportFile {
-	f := exportFile{text: file, Encoding: "utf-8"}
+// decodeText returns file as UTF-8 without a byte order mark, and the
+// encoding it was found in: utf-8-bom, utf-8, or gb18030 (not UTF-8, and
+// decodes as the Chinese national code page, of which GBK is a part; a
+// file that decodes as neither is returned as it is, as utf-8).
+func decodeText(file []byte) ([]byte, string) {
 	switch {
 	case bytes.HasPrefix(file, []byte("\ufeff")):
-		f.text, f.Encoding = file[3:], "utf-8-bom"
+		return file[3:], "utf-8-bom"
 	case !utf8.Valid(file):
 		if dec, err := simplifiedchinese.GB18030.NewDecoder().Bytes(file); err == nil {
-			f.text, f.Encoding = dec, "gb18030"
+			return dec, "gb18030"
 		}
 	}
+	return file, "utf-8"
+}
+
+// readExportFile decodes file and recognises its layout.
+func readExportFile(file []byte) exportFile {
+	f := exportFile{}
+	f.text, f.Encoding = decodeText(file)
 	crlf := bytes.Count(f.text, []byte("\r\n"))
 	switch lf := bytes.Count(f.text, []byte("\n")); {
 	case crlf == 0:

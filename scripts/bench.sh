@@ -13,3 +13,4 @@ go test -run '^$' -bench . -benchmem -count 5 ./ingest/jt808
 go test -run '^$' -bench BenchmarkWriter -benchtime 40000x -count 5 ./track
 go test -run '^$' -bench BenchmarkStatsMonth1000 -benchtime 5x -count 5 ./api
 go test -run '^$' -bench BenchmarkScan -benchtime 3x -count 5 ./notify
+go test -run '^$' -bench BenchmarkMatchMonth -benchtime 3x -count 5 ./fuel

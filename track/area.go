@@ -238,11 +238,10 @@ type AreaStats struct {
 	CandidateHours, Ranges, PointsRead int
 }
 
-// AreaVisits returns every vehicle in scope that reported from inside the
-// area during [from, to), with its visits, by plate. The caller owns the
-// result.
-func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to time.Time) ([]VehicleVisits, AreaStats, error) {
-	var st AreaStats
+// CheckArea returns ErrBadArea (with the database's reason) unless area
+// is a valid surface: what AreaVisits searches, and what a place stored
+// for a later search must be.
+func (s *Store) CheckArea(ctx context.Context, area Area) error {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT ST_IsValid(g) AND ST_Dimension(g) = 2 FROM (`+areaSQL+`) a`, area.GeoJSON, area.BufferM).Scan(&ok)
 	if err != nil {
@@ -250,15 +249,26 @@ func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to ti
 		// class 22 (data exception).
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "XX000" || pe.Code[:2] == "22") {
-			return nil, st, fmt.Errorf("%w: %s", ErrBadArea, pe.Message)
+			return fmt.Errorf("%w: %s", ErrBadArea, pe.Message)
 		}
-		return nil, st, fmt.Errorf("area search: %w", err)
+		return fmt.Errorf("area search: %w", err)
 	}
 	if !ok {
-		return nil, st, ErrBadArea
+		return ErrBadArea
+	}
+	return nil
+}
+
+// AreaVisits returns every vehicle in scope that reported from inside the
+// area during [from, to), with its visits, by plate. The caller owns the
+// result.
+func (s *Store) AreaVisits(ctx context.Context, sc Scope, area Area, from, to time.Time) ([]VehicleVisits, AreaStats, error) {
+	var st AreaStats
+	if err := s.CheckArea(ctx, area); err != nil {
+		return nil, st, err
 	}
 	var out []VehicleVisits
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// The planner's estimates for the recent positions (a parameter it
 		// cannot see) are huge: without this it spends 100+ ms compiling
 		// the query (JIT) to save nothing.

@@ -17,7 +17,7 @@ func cmdUsersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	c := newAdminCmd("users add", stderr)
 	fs := c.fs
 	name := fs.String("name", "", "user name (letters, digits, _.@-; at most 64)")
-	roleName := fs.String("role", "", "admin, supervisor or inspector")
+	roleName := fs.String("role", "", "admin, supervisor, inspector or staff")
 	unitPath := fs.String("unit", "", "the user's unit as a path of names, e.g. 湖北省/黄石市; empty puts an admin at the top")
 	if err := fs.Parse(args); err != nil {
 		return err

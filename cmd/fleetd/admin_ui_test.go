@@ -19,8 +19,18 @@ import (
 // apiText reads path with an API token and returns the status and body.
 func apiText(t *testing.T, base, token, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+path, nil)
+	return apiCall(t, base, token, "GET", path, "")
+}
+
+// apiCall sends a request with a bearer token and returns the status and
+// body.
+func apiCall(t *testing.T, base, token, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +204,7 @@ func TestVehicleAdministrationInBrowser(t *testing.T) {
 	// An inspector has no 管理, and the page refuses them.
 	p.Do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#name")))
 	uitest.Login(ctx, t, base, "hs_insp", inspOTP, "Inspector-Huangshi-2026!")
-	p.Poll("the inspector's navigation", jsText("#nav a")+` === '实时监控|告警|轨迹回放|区域查车|报表|派车核对|证据核验|审计|修改密码'`)
+	p.Poll("the inspector's navigation", jsText("#nav a")+` === '实时监控|告警|举报|轨迹回放|区域查车|报表|用车申请|派车核对|加油卡核对|证据核验|审计|修改密码'`)
 	p.Do(chromedp.Navigate(base+"/ui/admin.html"), chromedp.WaitVisible(chromedp.CSS("#pane .msg")))
 	p.Poll("the page refuses an inspector", `document.querySelector('#pane').textContent === '您的角色不能使用管理功能'`)
 }

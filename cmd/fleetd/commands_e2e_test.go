@@ -89,13 +89,13 @@ func commandScenario(t *testing.T, overMQTT bool, ver jt808.Version) {
 
 	// Only administrators and supervisors within jurisdiction may send;
 	// an inspector may read.
-	if code, out := apiCall(t, srv.HTTP, inspToken, "POST", path, map[string]any{"kind": "query_location", "client_key": "x"}); code != http.StatusForbidden {
+	if code, out := apiJSON(t, "http://"+srv.HTTP, inspToken, "POST", path, map[string]any{"kind": "query_location", "client_key": "x"}); code != http.StatusForbidden {
 		t.Fatalf("inspector sends: %d %s", code, out)
 	}
-	if code, out := apiCall(t, srv.HTTP, whToken, "POST", path, map[string]any{"kind": "query_location", "client_key": "x"}); code != http.StatusNotFound {
+	if code, out := apiJSON(t, "http://"+srv.HTTP, whToken, "POST", path, map[string]any{"kind": "query_location", "client_key": "x"}); code != http.StatusNotFound {
 		t.Fatalf("another jurisdiction's supervisor sends: %d %s", code, out)
 	}
-	if code, out := apiCall(t, srv.HTTP, token, "POST", path, map[string]any{"kind": "track", "interval_s": 1, "client_key": "bad"}); code != http.StatusBadRequest {
+	if code, out := apiJSON(t, "http://"+srv.HTTP, token, "POST", path, map[string]any{"kind": "track", "interval_s": 1, "client_key": "bad"}); code != http.StatusBadRequest {
 		t.Fatalf("tracking without a duration: %d %s", code, out)
 	}
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,38 +15,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
-
-// apiCall sends a JSON request with a bearer token and returns the status
-// and the body.
-func apiCall(t *testing.T, base, token, method, path string, body any) (int, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, "http://"+base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
-}
 
 // cmdView is a command as the API shows it.
 type cmdView struct {
@@ -68,12 +35,12 @@ type cmdView struct {
 // queueCmd posts a command for vehicle vid and requires it accepted.
 func queueCmd(t *testing.T, base, token string, vid int64, body map[string]any) cmdView {
 	t.Helper()
-	code, out := apiCall(t, base, token, "POST", fmt.Sprintf("/api/v1/vehicles/%d/commands", vid), body)
+	code, out := apiJSON(t, "http://"+base, token, "POST", fmt.Sprintf("/api/v1/vehicles/%d/commands", vid), body)
 	if code != http.StatusCreated && code != http.StatusOK {
 		t.Fatalf("queue %v: %d %s", body, code, out)
 	}
 	var c cmdView
-	if err := json.Unmarshal(out, &c); err != nil {
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -82,14 +49,14 @@ func queueCmd(t *testing.T, base, token string, vid int64, body map[string]any) 
 // getCmd finds command id in vehicle vid's list.
 func getCmd(t *testing.T, base, token string, vid, id int64) cmdView {
 	t.Helper()
-	code, out := apiCall(t, base, token, "GET", fmt.Sprintf("/api/v1/vehicles/%d/commands", vid), nil)
+	code, out := apiText(t, "http://"+base, token, fmt.Sprintf("/api/v1/vehicles/%d/commands", vid))
 	if code != http.StatusOK {
 		t.Fatalf("list commands: %d %s", code, out)
 	}
 	var l struct {
 		Items []cmdView `json:"items"`
 	}
-	if err := json.Unmarshal(out, &l); err != nil {
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range l.Items {

@@ -204,6 +204,15 @@ func addUser(t *testing.T, db, name, role, unit string) (otp, token string) {
 // quarter of an hour) ended at least ten minutes before t.
 func workdayEndedBy(t *testing.T, at time.Time) time.Time {
 	t.Helper()
+	return dayEndedBy(t, at, 19*time.Hour+55*time.Minute, "working day", func(_ time.Time, k alerts.DayKind) bool { return k.Working() })
+}
+
+// dayEndedBy returns midnight (Beijing time) of the latest day within 60
+// days before at that want accepts (given the day and its kind by the
+// national calendar with its 调休), and whose time end (after midnight) is
+// not after at; what names the day for the failure.
+func dayEndedBy(t *testing.T, at time.Time, end time.Duration, what string, want func(time.Time, alerts.DayKind) bool) time.Time {
+	t.Helper()
 	cal, err := alerts.NewCalendar(alerts.CalendarSpec{Week: alerts.StandardWeek()}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -211,13 +220,13 @@ func workdayEndedBy(t *testing.T, at time.Time) time.Time {
 	cst := time.FixedZone("CST", 8*3600)
 	at = at.In(cst)
 	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, cst)
-	for range 40 {
+	for range 60 {
 		kind, _ := cal.DayKind(alerts.DateOf(day))
-		if kind.Working() && !day.Add(19*time.Hour+55*time.Minute).After(at) {
+		if want(day, kind) && !day.Add(end).After(at) {
 			return day
 		}
 		day = day.AddDate(0, 0, -1)
 	}
-	t.Fatalf("no working day in the 40 days before %s", at)
+	t.Fatalf("no %s in the 60 days before %s", what, at)
 	return time.Time{}
 }

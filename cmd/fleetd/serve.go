@@ -81,6 +81,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&c.gateway.MaxConnections, "max-connections", 50000, "maximum open terminal connections")
 	offline := fs.String("offline-after", envOr("FLEETMON_OFFLINE_AFTER", track.DefaultOfflineAfter.String()),
 		"the live map shows a vehicle offline after this long without a report; keep it above the terminals' parked reporting interval (env FLEETMON_OFFLINE_AFTER)")
+	fs.Float64Var(&c.api.Fuel.NearM, "fuel-near-m", 300, "how close to the station, metres, the track must put a car at a fuel-card fill's time")
+	fs.DurationVar(&c.api.Fuel.Window, "fuel-window", 15*time.Minute, "how far either side of a fuel-card fill's time the track is searched for the car")
 	registerMQTT(fs, &c.mqtt)
 	if err := registerDeviceTimes(fs, &c.gateway.DeviceTimes, &c.mqtt.DeviceTimes); err != nil {
 		return nil, err

@@ -62,6 +62,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if file, err = os.ReadFile(fs.Arg(0)); err != nil {
 			return err
 		}
+		if api.IsLeadsExport(file) {
+			return verifyLeads(ctx, c, file, fs.Arg(0), stdout)
+		}
 		if _, err = track.ReadManifest(file); err != nil {
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
@@ -128,6 +131,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		m.ExportedAt.Format(time.RFC3339), m.ExportedBy, m.Reason)
 	printFileNotes(stdout, ck)
 	printSealProblems(stdout, ck.SealProblems)
+	tipAltered := printTipCase(stdout, ck.Tip)
 	if ck.Intact() {
 		if ck.FileChecked {
 			fmt.Fprintln(stdout, "OK: every position in the export matches what is stored, and so does every line of the file")
@@ -150,6 +154,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		for _, f := range ck.FieldsOf(d) {
 			fmt.Fprintf(stdout, "  %s: stored %s, file %s\n", f.Field, f.Stored, f.File)
 		}
+	}
+	if len(diffs) == 0 && countAltered(ck.SealProblems) == 0 && tipAltered > 0 {
+		return errTampered{fmt.Sprintf("%d problems with tip case #%d", tipAltered, ck.Tip.TipID)}
 	}
 	if n := countAltered(ck.SealProblems); n > 0 {
 		return errTampered{fmt.Sprintf("%d positions differ from the export, %d seals differ from those it recorded", len(diffs), n)}
@@ -201,4 +208,19 @@ func countAltered(problems []track.SealProblem) int {
 		}
 	}
 	return n
+}
+
+// printTipCase says whether the tip case an export carries (if any)
+// matches the record, and returns the number of problems.
+func printTipCase(w io.Writer, c *api.TipCaseCheck) int {
+	if c == nil {
+		return 0
+	}
+	for _, p := range c.Problems {
+		fmt.Fprintln(w, "ALTERED:", p)
+	}
+	if len(c.Problems) == 0 {
+		fmt.Fprintf(w, "tip case #%d: the case and its %d steps match the record\n", c.TipID, c.Steps)
+	}
+	return len(c.Problems)
 }

@@ -67,8 +67,8 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#map")))
 
 	// Every page: the same navigation, the current page marked.
-	want := "实时监控|告警|轨迹回放|区域查车|报表|派车核对|证据核验|围栏与地标|管理|修改密码"
-	for _, pg := range []string{"live", "alerts", "replay", "area", "reports", "dispatch", "verify", "geofences", "admin"} {
+	want := "实时监控|告警|举报|轨迹回放|区域查车|报表|用车申请|派车核对|加油卡核对|证据核验|围栏与地标|管理|修改密码"
+	for _, pg := range []string{"live", "alerts", "tips", "replay", "area", "reports", "requests", "dispatch", "fuel", "verify", "geofences", "admin"} {
 		p.Do(chromedp.Navigate(base + "/ui/" + pg + ".html"))
 		p.Poll(pg+": the navigation", jsText("#nav a")+` === '`+want+`'`)
 		p.Poll(pg+": marked current", `document.querySelector('#nav a.current').dataset.page === '`+pg+`'`)
@@ -101,5 +101,5 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 	p.Do(chromedp.SetValue(chromedp.CSS("#password"), "Huangshi-Fleet-2028!"),
 		chromedp.Click(chromedp.CSS("#login button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#map")))
-	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Alerts|Replay|Area search|Reports|Dispatch check|Verify evidence|Fences & landmarks|Administration|Change password'`)
+	p.Poll("the navigation in English", jsText("#nav a")+` === 'Live map|Alerts|Tips|Replay|Area search|Reports|Car requests|Dispatch check|Fuel cards|Verify evidence|Fences & landmarks|Administration|Change password'`)
 }

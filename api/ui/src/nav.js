@@ -5,14 +5,18 @@ import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
 // PAGES in the order the navigation shows them; roles limits a page to
-// those roles (none: every role).
+// those roles (none: every role but staff, who request cars and see
+// nothing of the monitoring).
 export const PAGES = [
   { id: "live", href: "/ui/live.html", key: "nav.live" },
   { id: "alerts", href: "/ui/alerts.html", key: "nav.alerts" },
+  { id: "tips", href: "/ui/tips.html", key: "nav.tips" },
   { id: "replay", href: "/ui/replay.html", key: "nav.replay" },
   { id: "area", href: "/ui/area.html", key: "nav.area" },
   { id: "reports", href: "/ui/reports.html", key: "nav.reports" },
+  { id: "requests", href: "/ui/requests.html", key: "nav.requests", roles: ["admin", "supervisor", "inspector", "staff"] },
   { id: "dispatch", href: "/ui/dispatch.html", key: "nav.dispatch" },
+  { id: "fuel", href: "/ui/fuel.html", key: "nav.fuel" },
   { id: "verify", href: "/ui/verify.html", key: "nav.verify" },
   { id: "audit", href: "/ui/audit.html", key: "nav.audit", roles: ["admin", "inspector"] },
   { id: "geofences", href: "/ui/geofences.html", key: "nav.geofences", roles: ["admin", "supervisor"] },
@@ -21,7 +25,7 @@ export const PAGES = [
 
 // pagesFor lists the pages role may open.
 export function pagesFor(role) {
-  return PAGES.filter((p) => !p.roles || p.roles.includes(role));
+  return PAGES.filter((p) => (p.roles ? p.roles.includes(role) : role !== "staff"));
 }
 
 // renderNav fills #nav for user, and again on a change of language.

@@ -7,7 +7,7 @@ import { t } from "../i18n.js";
 import { toast } from "../toast.js";
 import { button, errorText, field, openDialog, pagedList, secretBox, select, unitItems } from "./common.js";
 
-const ROLES = ["admin", "supervisor", "inspector"];
+const ROLES = ["admin", "supervisor", "inspector", "staff"];
 
 export function usersTab(pane, { user, units }) {
   const list = el("div", { id: "u-list" });

@@ -19,6 +19,7 @@ import { fillSelect, loadPlates } from "../pick.js";
 import { addDays } from "../replay/period.js";
 import { formatTime } from "../time.js";
 import { toast } from "../toast.js";
+import { download } from "../download.js";
 import { errorText, pager, table, unitItems } from "../admin/common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -272,23 +273,9 @@ async function exportList(ev) {
   const status = $("export-status");
   $("export-go").disabled = true;
   try {
-    const resp = await fetch(`/api/v1/alerts/export?${qs({ ...query, reason })}`, {
-      credentials: "same-origin", headers: { "Accept-Language": lang() === "en" ? "en" : "zh-CN,zh;q=0.9" },
-    });
-    if (!resp.ok) {
-      const data = await resp.json().catch(() => ({}));
-      throw new ApiError(resp.status, data.error && data.error.code, data.error && data.error.message);
-    }
-    const blob = await resp.blob();
-    const name = (/filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "") || [])[1] || "alerts.xlsx";
-    const url = URL.createObjectURL(blob);
-    const a = el("a", { href: url, download: name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    const { name, size } = await download(`/api/v1/alerts/export?${qs({ ...query, reason })}`, "alerts.xlsx");
     status.textContent = t("al.export.done", { name });
-    status.dataset.bytes = blob.size;
+    status.dataset.bytes = size;
   } catch (e) {
     toast(errorText(e));
   } finally {

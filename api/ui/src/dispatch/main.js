@@ -1,6 +1,7 @@
 // The dispatch report page (派车核对): for a day and a unit's subtree,
 // the drives no approval covers (无单出车) or covers only in part, and the
-// approvals never driven (有单无车), from GET /api/v1/reports/dispatch.
+// approvals never driven (有单无车), and each approved trip against the
+// track, from GET /api/v1/reports/dispatch.
 // The drives' places are track data: the server audits the report, and
 // inspectors give a reason.
 
@@ -65,6 +66,34 @@ function render() {
   const tbl = table(headers, rows, (i) => ({ dataset: { kind: report.rows[i].kind, plate: report.rows[i].plate } }));
   tbl.id = "dispatch";
   $("list").replaceChildren(tbl);
+  $("trips").replaceChildren(tripsTable(report.trips || []));
+}
+
+const yesNo = (b) => t(b ? "dp.yes" : "dp.no");
+
+// tripsTable compares each approved trip starting that day with its
+// vehicle's track: in its window, destination reached, how far and long,
+// its stops, and what the car did besides.
+function tripsTable(trips) {
+  const headers = ["dp.t.order", "dp.h.plate", "dp.t.window", "dp.t.issued", "dp.t.driven", "dp.t.inWindow", "dp.t.reached",
+    "dp.h.distance", "dp.t.driving", "dp.t.stops", "dp.t.besides", "dp.h.replay"];
+  const rows = trips.map((x) => [
+    (x.request_id ? t("dp.t.request", { id: x.request_id }) : t("dp.t.imported", { id: x.approval_id })) +
+      (x.emergency ? ` · ${t("dp.t.emergency")}` : ""),
+    x.plate, `${formatTime(x.from)} – ${formatTime(x.to)}`,
+    formatTime(x.issued_at) + (x.issued_after ? ` · ${t("dp.t.issuedAfter")}` : ""),
+    x.drives ? `${formatTime(x.start)} – ${formatTime(x.end)}` : t("dp.kind.undriven"),
+    x.drives ? `${yesNo(x.started_in_window)} / ${yesNo(x.ended_in_window)}` : "",
+    x.reached === null || x.reached === undefined ? t("dp.t.noPlace") : yesNo(x.reached),
+    t("al.km", { km: (x.distance_m / 1000).toFixed(1) }), x.driving_s ? formatSeconds(x.driving_s) : "",
+    x.stops.map((s) => `${formatTime(s.start).slice(11, 16)}–${formatTime(s.end).slice(11, 16)}`).join(", "),
+    x.besides.map((d) => `${formatTime(d.start).slice(11, 16)}–${formatTime(d.end).slice(11, 16)}`).join(", "),
+    el("a", { href: `/ui/replay.html?${new URLSearchParams({ vehicle: x.vehicle_id, from: x.start || x.from, to: x.end || x.to })}` }, t("dp.replay")),
+  ]);
+  const tbl = table(headers, rows, (i) => ({ dataset: { approval: String(trips[i].approval_id), request: String(trips[i].request_id || ""),
+    issuedAfter: String(trips[i].issued_after), reached: String(trips[i].reached), emergency: String(trips[i].emergency) } }));
+  tbl.id = "trips-table";
+  return tbl;
 }
 
 async function main() {

@@ -105,10 +105,26 @@ function render() {
   $("unused-title").hidden = false;
   $("unused-title").textContent = t("reports.unusedTitle", { n: rep.unused.length });
   $("unused").textContent = rep.unused.map((v) => v.plate).join("、");
+  renderTips(rep.tips);
   const label = (r) => (rep.by === "vehicle" ? r.plate : (r.unit || "").split("/").pop() || t("reports.all"));
   $("charts").replaceChildren(
     barChart(t("reports.chartTrips"), rep.rows.map((r) => [label(r), r.trips])),
     barChart(t("reports.chartKm"), rep.rows.map((r) => [label(r), r.distance_km])),
+  );
+}
+
+// renderTips shows the tips (举报) received in the period, per unit and
+// outcome.
+function renderTips(tips) {
+  if (!tips) return;
+  const keys = ["received", "open", "overdue", "substantiated", "unsubstantiated", "closed"];
+  const row = (r, unit, cls) => el("tr", { className: cls || "" }, el("td", {}, unit), ...keys.map((k) => el("td", {}, String(r[k]))));
+  $("tips-title").hidden = false;
+  $("tips-title").textContent = t("reports.tipsTitle", { n: tips.total.received });
+  $("tips-table").replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", {}, t("reports.col.unit")), ...keys.map((k) => el("th", {}, t(`reports.tips.${k}`))))),
+    el("tbody", {}, ...tips.rows.map((r) => row(r, r.unit))),
+    el("tfoot", {}, row(tips.total, t("reports.total"), "total")),
   );
 }
 
