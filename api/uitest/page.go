@@ -146,3 +146,25 @@ func KeepMaps() chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// Follow clicks the link sel and waits until the element ready is visible
+// on the page it opens. A click can be lost while the page is still laying
+// itself out (the link moved, or a notice covered it, between finding it
+// and clicking): each attempt is bounded, and the click is tried again,
+// three times in all, so that a lost click fails fast with a screenshot
+// instead of waiting out the whole test's deadline.
+func (p *Page) Follow(sel, ready string) {
+	p.T.Helper()
+	var err error
+	for range 3 {
+		ctx, cancel := context.WithTimeout(p.Ctx, 30*time.Second)
+		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(ready)))
+		cancel()
+		if err == nil {
+			return
+		}
+		at, _ := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`location.pathname + " " + document.readyState`))
+		p.T.Logf("uitest: %s clicked, %s not shown on %s (%v): again", sel, ready, at, err)
+	}
+	p.fail("follow %s to %s: %v", sel, ready, err)
+}

@@ -75,7 +75,7 @@ func TestVehicleAdministrationInBrowser(t *testing.T) {
 
 	uitest.Login(ctx, t, base, "hs_super", otp, "Huangshi-Fleet-2026!")
 	p.Poll("管理 in the navigation", jsText("#nav a")+`.includes('管理')`)
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=admin]`)), chromedp.WaitVisible(chromedp.CSS("#tabs a")))
+	p.Follow(`#nav a[data-page=admin]`, "#tabs a")
 	p.Poll("the vehicles tab", `document.querySelector('#tabs a.current') && document.querySelector('#tabs a.current').dataset.tab === 'vehicles'`)
 	p.Poll("the first page", `document.querySelector('.pager-text') && document.querySelector('.pager-text').textContent === '第 1–50 条，共 121 条'`)
 	if tabs := p.String(jsText("#tabs a")); tabs != "车辆|终端|用车审批|规则参数|告警通知|工作日历" {

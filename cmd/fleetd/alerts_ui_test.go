@@ -90,7 +90,7 @@ func TestAlertWorkbenchInBrowser(t *testing.T) {
 	uitest.Login(ctx, t, base, "hs_insp", otp, "Huangshi-Inspect-2026!")
 	p.Do(uitest.DownloadTo(downloads))
 	p.Poll("告警 in the navigation", jsText("#nav a")+`.includes('告警')`)
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=alerts]`)), chromedp.WaitVisible(chromedp.CSS("#filters")))
+	p.Follow(`#nav a[data-page=alerts]`, "#filters")
 	p.Poll("the page ready", `document.body.dataset.ready === 'true'`)
 	rowIDs := `[...document.querySelectorAll('#alerts tr[data-id]')].map(r => r.dataset.id).join(',')`
 	p.Poll("the jurisdiction's alerts, newest first", rowIDs+` === 'wb-sealed,wb-evening,wb-speed'`)

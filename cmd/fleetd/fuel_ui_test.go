@@ -73,7 +73,7 @@ func TestFuelPageInBrowser(t *testing.T) {
 	uitest.Login(ctx, t, base, "hs_insp", otp, "Huangshi-Inspect-2026!")
 	p.Do(uitest.DownloadTo(downloads))
 	p.Poll("加油卡核对 in the navigation", jsText("#nav a")+`.includes('加油卡核对')`)
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=fuel]`)), chromedp.WaitVisible(chromedp.CSS("#filters")))
+	p.Follow(`#nav a[data-page=fuel]`, "#filters")
 	p.Poll("the page ready", `document.body.dataset.ready === 'true'`)
 
 	// A statement with a bad line: refused, the line named, in Chinese.

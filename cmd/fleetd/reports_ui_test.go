@@ -107,7 +107,7 @@ func TestStatsReportInBrowser(t *testing.T) {
 
 	uitest.Login(ctx, t, base, "hs_super", otp, "Huangshi-Fleet-2026!")
 	p.Poll("报表 in the navigation", jsText("#nav a")+`.includes('报表')`)
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=reports]`)), chromedp.WaitVisible(chromedp.CSS("#go")))
+	p.Follow(`#nav a[data-page=reports]`, "#go")
 	p.Poll("the units listed", `document.querySelectorAll('#unit option').length === 3`)
 	p.Do(chromedp.SetValue(chromedp.CSS("#kind"), "quarter"))
 	p.String(`String(document.querySelector('#kind').dispatchEvent(new Event('change')))`)

@@ -131,7 +131,7 @@ func TestTipInBrowser(t *testing.T) {
 	uitest.Login(ctx, t, base, "hs_insp", otp, "Huangshi-Inspect-2026!")
 	p.Do(uitest.DownloadTo(downloads))
 	p.Poll("举报 in the navigation", jsText("#nav a")+`.includes('举报')`)
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=tips]`)), chromedp.WaitVisible(chromedp.CSS("#filters")))
+	p.Follow(`#nav a[data-page=tips]`, "#filters")
 	p.Poll("the page ready", `document.body.dataset.ready === 'true'`)
 
 	// The tip, as the hotline passed it on.

@@ -76,8 +76,7 @@ func TestLoginAndNavigationInBrowser(t *testing.T) {
 	}
 
 	// The password page: current password, the new one twice.
-	p.Do(chromedp.Click(chromedp.CSS(`#nav a[data-page=password]`)),
-		chromedp.WaitVisible(chromedp.CSS("#current")))
+	p.Follow(`#nav a[data-page=password]`, "#current")
 	p.Poll("the rule on the password page", jsText("#rules li")+`.includes('不能包含用户名')`)
 	p.Do(chromedp.SetValue(chromedp.CSS("#current"), "wrong-current-password"),
 		chromedp.SetValue(chromedp.CSS("#newpw"), "Huangshi-Fleet-2028!"),
