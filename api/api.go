@@ -28,6 +28,7 @@ import (
 	"fleetmon/alerts"
 	"fleetmon/fuel"
 	"fleetmon/track"
+	"fleetmon/track/commands"
 )
 
 // Config is the API's configuration. Zero fields take the documented
@@ -96,6 +97,9 @@ type Config struct {
 	// BaseMaps are the tile sources the map pages offer (see BaseMaps);
 	// none: the map draws no tiles. Their hosts are let into the CSP.
 	BaseMaps []BaseMap
+	// Commands is the queue of commands to terminals; nil: a queue over
+	// the store's pool with the default time-outs.
+	Commands *commands.Store
 }
 
 func (c *Config) defaults() {
@@ -148,15 +152,17 @@ func (c *Config) defaults() {
 
 // Server serves the HTTP side. Build it with New; it is an http.Handler.
 type Server struct {
-	cfg     Config
-	store   *track.Store
-	pool    *pgxpool.Pool
-	acct    *Accounts
-	log     *slog.Logger
-	metrics http.Handler
-	health  func(context.Context) error
-	public  *http.ServeMux
-	private *http.ServeMux
+	cfg   Config
+	store *track.Store
+	pool  *pgxpool.Pool
+	acct  *Accounts
+	// commands is the queue of commands to terminals (commands.go).
+	commands *commands.Store
+	log      *slog.Logger
+	metrics  http.Handler
+	health   func(context.Context) error
+	public   *http.ServeMux
+	private  *http.ServeMux
 	// patterns lists the routes, for the test that holds openapi.yaml to them.
 	patterns []string
 
@@ -196,6 +202,10 @@ func New(cfg Config, store *track.Store, metrics http.Handler, health func(conte
 			Help: "Password hashes running now (at most the hashing concurrency)."}, func() float64 { return float64(s.acct.hash.running.Load()) }))
 	}
 	s.alerts = alerts.NewStore(s.pool)
+	s.commands = cfg.Commands
+	if s.commands == nil {
+		s.commands = commands.NewStore(s.pool, commands.Config{}, nil)
+	}
 	s.fuel = fuel.NewStore(s.pool, store)
 	s.csp = "default-src 'self'; img-src " + imgSources(cfg.BaseMaps) + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	s.routes()
@@ -272,6 +282,7 @@ func (s *Server) routes() {
 	s.notifyRoutes(p)
 	s.uiRoutes(p)
 	s.geofenceRoutes(p)
+	s.commandRoutes(p)
 	s.fuelRoutes(p)
 	s.tipRoutes(p)
 	s.tripRoutes(p)

@@ -79,6 +79,9 @@ func (s *session) onAuth(ctx context.Context, in *inbound, a *jt808.Auth) {
 	s.srv.m.frame(h.ID, string(disp)).Inc()
 	s.keep(ctx, in, disp)
 	s.generalReply(h, result)
+	if ok {
+		s.goOnline(ctx, h)
+	}
 }
 
 // registryFailed handles a registry that could not answer, after
@@ -110,6 +113,7 @@ func (s *session) onLogout(ctx context.Context, in *inbound) {
 	}
 	s.accept(ctx, in)
 	s.authed = false
+	s.leave()
 }
 
 // onQueryTime serves 0x0004 with the platform's clock (0x8004, in UTC).

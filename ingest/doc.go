@@ -12,7 +12,10 @@
 // locations.go the handlers by message, reply.go what is recorded and
 // answered, acks.go how location reports are stored and answered,
 // fragment.go sub-packages, convert.go the conversion, mqtt.go and
-// mqtt_json.go the subscriber.
+// mqtt_json.go the subscriber; commands to terminals (set and query
+// parameters, query location, temporary tracking, text) are encoded and
+// their answers read in commands.go, and sent by session_commands.go (TCP)
+// and mqtt_commands.go (MQTT, on the terminal's down topic).
 //
 // Concurrency: one goroutine owns each connection and its session state,
 // and a second, while location reports wait for their commit, stores and
@@ -20,7 +23,8 @@
 // concurrent use. The Subscriber writes from one goroutine. A report is
 // acknowledged only after the Sink says it is durable.
 //
-// ingest imports track for its domain types only, and reaches storage
-// through the Sink, Registry, TerminalLookup and Parker interfaces it
-// declares; it must not import alerts or api.
+// ingest imports track (and track/commands) for its domain types only,
+// and reaches storage through the Sink, Registry, TerminalLookup, Parker
+// and CommandQueue interfaces it declares; it must not import alerts or
+// api.
 package ingest

@@ -49,6 +49,10 @@ type MQTTConfig struct {
 	// DeviceTimes bounds the device times of the positions stored, as on
 	// TCP; a position outside them is left out and its message parked.
 	DeviceTimes DeviceTimes
+	// Commands, when not nil, is the queue of commands to terminals: the
+	// subscriber publishes them on the down topic of terminals it hears
+	// from and records their answers (mqtt_commands.go).
+	Commands CommandQueue
 }
 
 func (c *MQTTConfig) defaults() {
@@ -105,6 +109,7 @@ type Subscriber struct {
 	termMu  sync.Mutex
 	terms   map[string]termEntry
 	stopped chan struct{}
+	cmds    mqttCommands
 }
 
 type termEntry struct {
@@ -156,7 +161,8 @@ func NewSubscriber(cfg MQTTConfig, sink Sink, lookup TerminalLookup, parker Park
 	}
 	ids := track.NewFrameIDs()
 	return &Subscriber{cfg: cfg, sink: sink, lookup: lookup, parker: parker, log: log, ids: ids, conv: converter{ids: ids, times: cfg.DeviceTimes, refused: newRefusedCounters(m.refused)},
-		in: make(chan mqtt.Message, cfg.Queue), m: m, terms: map[string]termEntry{}, stopped: make(chan struct{})}
+		in: make(chan mqtt.Message, cfg.Queue), m: m, terms: map[string]termEntry{}, stopped: make(chan struct{}),
+		cmds: mqttCommands{terms: map[int64]*mqttTerminal{}}}
 }
 
 func (s *Subscriber) topic(t string) string {
@@ -199,7 +205,10 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		s.m.connected.Set(0)
 		s.log.Warn("mqtt connection lost", "err", err)
 	})
+	// Wake (mqtt_commands.go) reads the client from other goroutines.
+	s.cmds.mu.Lock()
 	s.client = mqtt.NewClient(opts)
+	s.cmds.mu.Unlock()
 	tok := s.client.Connect()
 	select {
 	case <-tok.Done():
@@ -359,14 +368,14 @@ func (s *Subscriber) decode(ctx context.Context, msg mqtt.Message, received time
 		d, err := s.decodeJSON(ctx, payload, received)
 		return d, "json", err
 	}
-	d, err := s.decodeFrames(ctx, payload, received)
+	d, err := s.decodeFrames(ctx, msg.Topic(), payload, received)
 	return d, "frame", err
 }
 
 // decodeFrames decodes raw JT/T 808 frames. Location reports go through the
 // converter the TCP session uses; any other message is kept as evidence
 // only.
-func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received time.Time) (decoded, error) {
+func (s *Subscriber) decodeFrames(ctx context.Context, topic string, payload []byte, received time.Time) (decoded, error) {
 	sp := jt808.NewSplitter(bytes.NewReader(payload), 0)
 	f := &s.frame
 	var out decoded
@@ -393,6 +402,12 @@ func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received 
 		if !ok {
 			return decoded{}, fmt.Errorf("%w: %s", errUnknownTerminal, phone)
 		}
+		s.saw(term.ID, topic, h, received)
+		if h.ID == jt808.IDTerminalReply || h.ID == jt808.IDQueryParamsReply {
+			if m, err := s.dec.Decode(f); err == nil {
+				s.recordAnswer(ctx, term.ID, m)
+			}
+		}
 		if !carriesPositions(h.ID) {
 			out.frames = append(out.frames, track.RawFrame{ID: s.ids.Next(), Received: received, TerminalID: term.ID,
 				Phone: phone, MsgID: uint16(h.ID), Serial: h.Serial, Frame: append([]byte(nil), raw...), Disposition: track.DispOK})
@@ -402,6 +417,7 @@ func (s *Subscriber) decodeFrames(ctx context.Context, payload []byte, received 
 		if err != nil {
 			return decoded{}, err
 		}
+		s.recordAnswer(ctx, term.ID, m)
 		r, _ := s.conv.convert(m, h, raw, term, received)
 		if len(r.positions) == 0 {
 			return decoded{}, fmt.Errorf("%v: %w", h.ID, r.why)

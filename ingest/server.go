@@ -53,6 +53,12 @@ type Config struct {
 	MaxFragmentBytes int
 	// DeviceTimes bounds the device times of the positions stored.
 	DeviceTimes DeviceTimes
+	// Commands, when not nil, is the queue of commands to terminals: the
+	// gateway sends an authenticated terminal what is queued for it and
+	// records its answers (session_commands.go).
+	Commands CommandQueue
+	// Node names this node in the commands it sends.
+	Node string
 }
 
 func (c *Config) defaults() {
@@ -116,6 +122,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*session]struct{}
+	online    map[int64]*session // authenticated connections by terminal, with Commands
 	shutdown  bool
 	wg        sync.WaitGroup
 	ctx       context.Context
@@ -137,6 +144,7 @@ func NewServer(cfg Config, sink Sink, registry Registry, log *slog.Logger, reg p
 		sample:    newSampleBudget(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*session]struct{}{},
+		online:    map[int64]*session{},
 		ctx:       ctx,
 		cancel:    cancel,
 	}

@@ -57,6 +57,14 @@ type session struct {
 
 	frags     map[fragKey]*fragment
 	fragBytes int
+
+	// cmdHdr is the header template of commands to the terminal (version,
+	// phone); guarded by wmu. cmdWake wakes the command sender
+	// (session_commands.go), started at the first authentication, and
+	// cmdStop stops it.
+	cmdHdr  jt808.Header
+	cmdWake chan struct{}
+	cmdStop context.CancelFunc
 }
 
 // inbound is one complete message as its handler sees it.
@@ -116,6 +124,7 @@ func (s *session) run(ctx context.Context) {
 			s.closeWith(ClosePanic)
 		}
 		s.conn.Close()
+		s.goOffline()
 		// Reports read before the end are still committed (and their
 		// answers, on a closed connection, dropped): the session ends once
 		// the sink is done with them.
@@ -315,12 +324,17 @@ func (s *session) dispatch(ctx context.Context, in *inbound) {
 		s.onLogout(ctx, in)
 	case *jt808.QueryTime:
 		s.onQueryTime(ctx, in)
-	case *jt808.Location, *jt808.QueryLocationReply, *jt808.BatchLocation:
+	case *jt808.QueryLocationReply:
+		s.recordAnswer(ctx, msg)
+		s.onLocations(ctx, in, msg)
+	case *jt808.Location, *jt808.BatchLocation:
 		s.onLocations(ctx, in, msg)
 	case *jt808.TerminalReply, *jt808.QueryParamsReply:
-		// Replies to the platform's own commands: stored, not answered.
+		// Replies to the platform's own commands: stored, recorded
+		// against their command, not answered.
 		s.srv.m.frame(in.h.ID, "ok").Inc()
 		s.keep(ctx, in, track.DispOK)
+		s.recordAnswer(ctx, msg)
 	default:
 		s.unsupported(ctx, in)
 	}

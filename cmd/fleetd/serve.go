@@ -22,6 +22,7 @@ import (
 	"fleetmon/api"
 	"fleetmon/ingest"
 	"fleetmon/track"
+	"fleetmon/track/commands"
 )
 
 // serveConfig is fleetd serve's configuration.
@@ -47,6 +48,7 @@ type serveConfig struct {
 	offlineAfter time.Duration
 	backup       backupFlags
 	notify       notifyFlags
+	commands     commands.Config
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -86,6 +88,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		return nil, err
 	}
 	registerCluster(fs, &c.cluster)
+	registerCommands(fs, &c.commands)
 	c.backup.register(fs)
 	var bm api.BaseMapOptions
 	baseMaps := fs.String("base-maps", envOr("FLEETMON_BASE_MAPS", ""),
@@ -182,6 +185,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// stream reads from the hub.
 	cfg.api.Live, cfg.api.Rules = p.hub, p.rules
 	cfg.api.Registerer = reg
+	// Commands to terminals: queued through the API, sent by the gateway
+	// or the subscriber that hears the terminal (commands.go).
+	cmds := commands.NewStore(db.pool, cfg.commands, commands.NewMetrics(reg))
+	cfg.api.Commands = cmds
+	cfg.gateway.Commands, cfg.gateway.Node = cmds, cfg.nodeName()
+	cfg.mqtt.Commands = cmds
 	apiSrv := api.New(cfg.api, store, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), db.pool.Ping,
 		log.With("component", "api"))
 	// Stopped on return, after the gateway and the subscriber below, which
@@ -235,6 +244,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	subCtx, stopSub := context.WithCancel(context.Background())
 	subDone := make(chan struct{})
+	wakers := []func(int64){gw.Wake}
 	if cfg.mqtt.Broker != "" {
 		sub := ingest.NewSubscriber(cfg.mqtt, p.writer, store, store, log.With("component", "mqtt"), reg)
 		go func() {
@@ -243,9 +253,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				errc <- err
 			}
 		}()
+		wakers = append(wakers, sub.Wake)
 	} else {
 		close(subDone)
 	}
+	cmdCtx, stopCommands := context.WithCancel(ctx)
+	defer stopCommands()
+	go watchCommands(cmdCtx, cmds, log.With("component", "commands"), wakers...)
 	maint := newJobs(reg, log)
 	// Compaction and retention are DDL: they run as the owner, when serve has it.
 	if ms := db.maintenanceStore(); ms != nil {

@@ -136,6 +136,7 @@ func demoVehicle(ctx context.Context, cfg demoConfig, pl plan, v sim.Vehicle, me
 	term, err := sim.NewTerminal(sim.Config{
 		Phone: v.Phone, Version: version, Plate: v.Plate, PlateColor: v.PlateColor,
 		AckTimeout: cfg.ackTimeout, Metrics: metrics, Logger: log, // the terminal adds its phone
+		ReportInterval: cfg.interval,
 	})
 	log = log.With("phone", v.Phone, "plate", v.Plate, "version", version.String())
 	if err != nil {
@@ -236,8 +237,11 @@ func demoDrive(ctx context.Context, cfg demoConfig, term *sim.Terminal, drv sim.
 		if err := term.Report(p); err != nil {
 			return err
 		}
-		wait := cfg.interval
-		if !p.ACC {
+		// The terminal's own interval: parameter 0x0029 as the platform set
+		// it, or temporary tracking (0x8202) while it lasts, which applies
+		// parked too.
+		wait := term.ReportInterval(time.Now())
+		if every, _, until := term.Tracking(); !p.ACC && (every == 0 || !time.Now().Before(until)) {
 			wait = cfg.parkedInterval
 		}
 		if term.SinceLastSend() >= cfg.heartbeat {

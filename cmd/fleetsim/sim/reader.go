@@ -78,6 +78,11 @@ func (t *Terminal) read(conn net.Conn, done chan struct{}) {
 			if out = t.appendRequested(out[:0], rq.OrigSerial, rq.IDs); len(out) > 0 {
 				t.writeFromReader(conn, out, false)
 			}
+		case jt808.IDSetParams, jt808.IDQueryParams, jt808.IDTrackControl, jt808.IDTextMessage:
+			id, b := t.onCommand(&f, body[:0], time.Now())
+			body = b
+			out = t.appendFrame(out[:0], id, t.nextSerial(), body)
+			t.writeFromReader(conn, out, true)
 		default:
 			// JT/T 808 §8.1: the terminal answers platform requests with 0x0001.
 			tr := jt808.TerminalReply{ReplySerial: f.Header.Serial, ReplyID: f.Header.ID, Result: 0}

@@ -70,6 +70,12 @@ type Config struct {
 	// KeepFixes makes every report remember the Fix of each of its positions and hand them to
 	// OnAck (Ack.Fixes), so that a load test can check row by row what was acknowledged.
 	KeepFixes bool
+	// ReportInterval is the terminal's default reporting interval (parameter 0x0029) until the
+	// platform sets another; default DefaultReportInterval. Drive follows it.
+	ReportInterval time.Duration
+	// Dial, if set, opens the connection instead of TCP: a test gives a connection over another
+	// transport (MQTT topics), carrying the same frames.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// OnMessage, if set, is called from the reader goroutine with every frame the platform sends.
 	// body is valid only during the call. It must not block.
 	OnMessage func(h *jt808.Header, body []byte)
@@ -203,6 +209,14 @@ type Terminal struct {
 	lastFix  Point // for 0x8201 location queries
 	replies  chan reply
 	ackEvent chan struct{}
+
+	// The platform's commands (commands.go), guarded by mu.
+	params     map[uint32][]byte // 终端参数 by ID
+	trackEvery time.Duration     // 0x8202 临时位置跟踪 interval, until trackUntil
+	trackFrom  time.Time
+	trackUntil time.Time
+	texts      []string
+	paramEvent chan struct{} // the reporting interval may have changed
 }
 
 // pendingMsg is a report sent and not yet answered.
@@ -285,16 +299,18 @@ func NewTerminal(cfg Config) (*Terminal, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Terminal{
-		cfg:      cfg,
-		phone:    phone,
-		m:        cfg.Metrics,
-		log:      cfg.Logger.With("phone", cfg.Phone),
-		covered:  true,
-		pending:  make(map[uint16]pendingMsg),
-		parts:    make(map[uint16]uint16),
-		replies:  make(chan reply, 8),
-		ackEvent: make(chan struct{}, 1),
+		cfg:        cfg,
+		phone:      phone,
+		m:          cfg.Metrics,
+		log:        cfg.Logger.With("phone", cfg.Phone),
+		covered:    true,
+		pending:    make(map[uint16]pendingMsg),
+		parts:      make(map[uint16]uint16),
+		replies:    make(chan reply, 8),
+		ackEvent:   make(chan struct{}, 1),
+		paramEvent: make(chan struct{}, 1),
 	}
+	t.params = t.initParams()
 	return t, nil
 }
 
@@ -332,8 +348,14 @@ func (t *Terminal) Connect(ctx context.Context, addr string) error {
 	if t.conn != nil {
 		t.Close()
 	}
-	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	var conn net.Conn
+	var err error
+	if t.cfg.Dial != nil {
+		conn, err = t.cfg.Dial(ctx, addr)
+	} else {
+		d := net.Dialer{Timeout: t.cfg.DialTimeout}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return fmt.Errorf("sim: dial %s: %w", addr, err)
 	}

@@ -9,6 +9,7 @@ import { t } from "../i18n.js";
 import { toast } from "../toast.js";
 import { button, field, onTyped, openDialog, pagedList, select, unitItems } from "./common.js";
 import { csvImport } from "./csvimport.js";
+import { commandDialog } from "./commands.js";
 import { sealDialog } from "./seal.js";
 
 const CATEGORIES = ["general", "confidential", "emergency", "enforcement", "special"];
@@ -68,6 +69,7 @@ export function vehiclesTab(pane, { units }) {
         button("admin.edit", "edit", () => edit(v)),
         button("admin.v.bind", "bind", () => bind(v)),
         button(v.sealed ? "admin.s.unseal" : "admin.s.seal", "seal", () => sealDialog(v, load)),
+        v.terminal_phone ? button("admin.c.open", "commands", () => commandDialog(v)) : "",
       ),
     ],
     props: (v) => ({ dataset: { plate: v.plate, id: v.id } }),
